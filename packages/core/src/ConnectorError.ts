@@ -1,0 +1,224 @@
+/**
+ * The one error type of every StreamEmit connector: the connector's name plus a `reason` that says what went
+ * wrong and whether trying again can help.
+ *
+ * @since 0.1.0
+ */
+import * as Predicate from "effect/Predicate"
+import * as Schema from "effect/Schema"
+
+const TypeId = "~@streamemit/core/ConnectorError" as const
+const ReasonTypeId = "~@streamemit/core/ConnectorError/Reason" as const
+
+const ReasonFields = {
+  message: Schema.String,
+  cause: Schema.optional(Schema.Defect()),
+  /** Overrides the reason's default retry classification (a driver knows its library best). */
+  retryable: Schema.optional(Schema.Boolean)
+}
+
+/**
+ * Dialing, handshake or transport failure: refused, reset, DNS, TLS, 5xx/429.
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class Connect extends Schema.TaggedError<Connect>("@streamemit/core/ConnectorError/Connect")(
+  "Connect",
+  ReasonFields
+) {
+  readonly [ReasonTypeId] = ReasonTypeId
+  get isRetryable(): boolean {
+    return this.retryable ?? true
+  }
+}
+
+/**
+ * Credentials refused (401/403, wrong password): trying again with the same credentials cannot help.
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class Auth extends Schema.TaggedError<Auth>("@streamemit/core/ConnectorError/Auth")("Auth", ReasonFields) {
+  readonly [ReasonTypeId] = ReasonTypeId
+  get isRetryable(): boolean {
+    return this.retryable ?? false
+  }
+}
+
+/**
+ * The peer broke the protocol: malformed or oversized frame, wrong content type, unexpected status.
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class Protocol extends Schema.TaggedError<Protocol>("@streamemit/core/ConnectorError/Protocol")(
+  "Protocol",
+  ReasonFields
+) {
+  readonly [ReasonTypeId] = ReasonTypeId
+  get isRetryable(): boolean {
+    return this.retryable ?? true
+  }
+}
+
+/**
+ * A payload did not match the user's `Schema` (under the `"fail"` decode policy).
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class Decode extends Schema.TaggedError<Decode>("@streamemit/core/ConnectorError/Decode")(
+  "Decode",
+  ReasonFields
+) {
+  readonly [ReasonTypeId] = ReasonTypeId
+  get isRetryable(): boolean {
+    return this.retryable ?? false
+  }
+}
+
+/**
+ * The buffer between source and consumer overflowed under the `"fail"` strategy, or past the hard cap of a
+ * source that cannot pause.
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class Overflow extends Schema.TaggedError<Overflow>("@streamemit/core/ConnectorError/Overflow")("Overflow", {
+  ...ReasonFields,
+  bufferSize: Schema.Number,
+  strategy: Schema.String
+}) {
+  readonly [ReasonTypeId] = ReasonTypeId
+  get isRetryable(): boolean {
+    return this.retryable ?? false
+  }
+}
+
+/**
+ * Connect, handshake or liveness timeout: the peer went silent.
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class Timeout extends Schema.TaggedError<Timeout>("@streamemit/core/ConnectorError/Timeout")(
+  "Timeout",
+  ReasonFields
+) {
+  readonly [ReasonTypeId] = ReasonTypeId
+  get isRetryable(): boolean {
+    return this.retryable ?? true
+  }
+}
+
+/**
+ * The peer closed the connection (or the handle was used after its scope closed).
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class Closed extends Schema.TaggedError<Closed>("@streamemit/core/ConnectorError/Closed")(
+  "Closed",
+  ReasonFields
+) {
+  readonly [ReasonTypeId] = ReasonTypeId
+  get isRetryable(): boolean {
+    return this.retryable ?? true
+  }
+}
+
+/**
+ * An option is invalid: reported at once, naming the option and the offending value.
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class Config extends Schema.TaggedError<Config>("@streamemit/core/ConnectorError/Config")("Config", {
+  ...ReasonFields,
+  option: Schema.String,
+  value: Schema.optional(Schema.Unknown)
+}) {
+  readonly [ReasonTypeId] = ReasonTypeId
+  get isRetryable(): boolean {
+    return this.retryable ?? false
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Reason = Connect | Auth | Protocol | Decode | Overflow | Timeout | Closed | Config
+
+/**
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Reason = Schema.Union([Connect, Auth, Protocol, Decode, Overflow, Timeout, Closed, Config])
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ReasonTag = Reason["_tag"]
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export class ConnectorError extends Schema.TaggedError<ConnectorError>("@streamemit/core/ConnectorError")(
+  "ConnectorError",
+  {
+    connector: Schema.String,
+    reason: Reason
+  }
+) {
+  readonly [TypeId] = TypeId
+  override readonly cause = this.reason
+  override get message(): string {
+    return `${this.connector}: ${this.reason._tag}: ${this.reason.message}`
+  }
+  get isRetryable(): boolean {
+    return this.reason.isRetryable
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category guards
+ */
+export const isConnectorError = (u: unknown): u is ConnectorError => Predicate.hasProperty(u, TypeId)
+
+/**
+ * @since 0.1.0
+ * @category guards
+ */
+export const isReason = (u: unknown): u is Reason => Predicate.hasProperty(u, ReasonTypeId)
+
+/**
+ * An invalid option, reported as a `Config` reason naming the option and the value given.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const config = (connector: string, option: string, value: unknown, expected: string): ConnectorError =>
+  new ConnectorError({
+    connector,
+    reason: new Config({
+      option,
+      value,
+      message: `invalid option "${option}": expected ${expected}, got ${describeValue(value)}`
+    })
+  })
+
+const describeValue = (value: unknown): string => {
+  if (typeof value === "string") return JSON.stringify(value)
+  if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint") return String(value)
+  if (value === null || value === undefined) return String(value)
+  try {
+    return JSON.stringify(value) ?? typeof value
+  } catch {
+    return typeof value
+  }
+}

@@ -1,0 +1,180 @@
+/**
+ * Overflow policies: what a push stream does when its source is faster than its consumer. Memory stays bounded
+ * and nothing is lost silently — the source is paused, or every drop is counted, or the stream fails with a
+ * typed `Overflow` error.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import type * as Stream from "effect/Stream"
+import * as ConnectorError from "./ConnectorError.ts"
+import { forkRegistration, fromBuffer, makePush } from "./internal/stream.ts"
+import * as Metrics from "./Metrics.ts"
+import type { EmitOpsPush } from "./StreamEmit.ts"
+
+/**
+ * - `"suspend"`: lossless. The source is paused at `bufferSize` and resumed once the consumer has taken what is
+ *   buffered; what arrives while it pauses is kept up to `hardCap`, past which the stream fails with `Overflow`.
+ * - `"dropping"`: drops the newest value when full; counted.
+ * - `"sliding"`: drops the oldest value when full; counted.
+ * - `"fail"`: fails the stream with `Overflow` when full.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Strategy = "suspend" | "dropping" | "sliding" | "fail"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Values held between source and consumer. Default: the connector's (1024 for most). */
+  readonly bufferSize?: number | undefined
+  /** Default: the connector's, documented in its README. */
+  readonly strategy?: Strategy | undefined
+  /** `"suspend"` only: the most values held while the source pauses, or for a source that cannot. Default `4 × bufferSize`. */
+  readonly hardCap?: number | undefined
+}
+
+/**
+ * Options resolved once: every field present and valid.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Policy {
+  readonly bufferSize: number
+  readonly strategy: Strategy
+  readonly hardCap: number
+}
+
+/**
+ * @since 0.1.0
+ * @category defaults
+ */
+export const defaultPolicy: Policy = { bufferSize: 1024, strategy: "suspend", hardCap: 4096 }
+
+const strategies: ReadonlyArray<Strategy> = ["suspend", "dropping", "sliding", "fail"]
+
+const isPositiveInteger = (n: unknown): n is number => typeof n === "number" && Number.isInteger(n) && n >= 1
+
+/**
+ * Validates `options` against the connector's defaults; an invalid field fails with a `Config` reason naming
+ * the option (`overflow.bufferSize`, …) and the value given.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const resolve = (
+  connector: string,
+  options: Options | undefined,
+  defaults: Partial<Policy> = {}
+): Effect.Effect<Policy, ConnectorError.ConnectorError> =>
+  Effect.suspend(() => {
+    const bufferSize = options?.bufferSize ?? defaults.bufferSize ?? defaultPolicy.bufferSize
+    if (!isPositiveInteger(bufferSize)) {
+      return Effect.fail(ConnectorError.config(connector, "overflow.bufferSize", bufferSize, "a positive integer"))
+    }
+    const strategy = options?.strategy ?? defaults.strategy ?? defaultPolicy.strategy
+    if (!strategies.includes(strategy)) {
+      return Effect.fail(
+        ConnectorError.config(connector, "overflow.strategy", strategy, `one of ${strategies.join(", ")}`)
+      )
+    }
+    const hardCap = options?.hardCap ?? defaults.hardCap ?? bufferSize * 4
+    if (!isPositiveInteger(hardCap) || hardCap < bufferSize) {
+      return Effect.fail(
+        ConnectorError.config(connector, "overflow.hardCap", hardCap, `an integer ≥ bufferSize (${bufferSize})`)
+      )
+    }
+    return Effect.succeed({ bufferSize, strategy, hardCap })
+  })
+
+/**
+ * The transport's own flow control, registered by a connector whose source can pause (ws `pause()`, a socket's
+ * `pause()`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface FlowControl {
+  readonly pause: () => void
+  readonly resume: () => void
+}
+
+/**
+ * What a connector pushes into: the `EmitOpsPush` of `StreamEmit.asyncPush`, plus flow control and counts.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Sink<in E, in A> extends EmitOpsPush<E, A> {
+  /** Registers pause/resume; without it a `"suspend"` buffer can only grow to the hard cap. */
+  readonly flowControl: (control: FlowControl) => void
+  /** Values buffered now. */
+  readonly depth: number
+  /** Values handed to the consumer so far. */
+  readonly delivered: number
+  /** Whether the source is paused by this buffer now. */
+  readonly paused: boolean
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface StreamOptions {
+  readonly connector: string
+  /** Labels the metrics; default `"default"`. */
+  readonly name?: string | undefined
+  readonly policy: Policy
+}
+
+const overflowError =
+  (connector: string, policy: Policy) =>
+  (size: number): ConnectorError.ConnectorError =>
+    new ConnectorError.ConnectorError({
+      connector,
+      reason: new ConnectorError.Overflow({
+        bufferSize: policy.bufferSize,
+        strategy: policy.strategy,
+        message:
+          policy.strategy === "fail"
+            ? `buffer of ${policy.bufferSize} full (strategy "fail")`
+            : `source kept pushing past the hard cap of ${policy.hardCap} values (${size} buffered): it did not pause`
+      })
+    })
+
+/**
+ * A push stream under an overflow policy. `register` runs in the stream's scope: what it acquires is released
+ * when the stream ends, fails or is interrupted.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const stream = <A, E = never, R = never>(
+  register: (sink: Sink<E, A>) => Effect.Effect<unknown, E, R | Scope.Scope>,
+  options: StreamOptions
+): Stream.Stream<A, E | ConnectorError.ConnectorError, Exclude<R, Scope.Scope>> => {
+  const { connector, policy } = options
+  const dropped = Metrics.dropped(connector, options.name ?? "default")
+  return fromBuffer<A, E | ConnectorError.ConnectorError, R>(
+    {
+      capacity: policy.bufferSize,
+      strategy: policy.strategy,
+      hardCap: policy.hardCap,
+      overflow: overflowError(connector, policy)
+    },
+    (buffer, scope) =>
+      Effect.flatMap(Effect.context<never>(), (context) => {
+        buffer.onDrop = (count) => dropped.updateUnsafe(count, context)
+        return forkRegistration(
+          buffer,
+          scope,
+          Effect.suspend(() => register(makePush<E | ConnectorError.ConnectorError, A>(buffer)))
+        )
+      })
+  )
+}

@@ -1,0 +1,261 @@
+/**
+ * The single-consumer buffer behind every push stream of core. Unlike Effect's `Queue` it knows when the
+ * consumer takes, which is what lossless emits, `pause`/`resume` of a transport and drop counting need.
+ *
+ * @internal
+ */
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type { SchedulerDispatcher } from "effect/Scheduler"
+
+/** @internal */
+export type Strategy = "suspend" | "dropping" | "sliding" | "fail"
+
+/** @internal */
+export interface BufferOptions<E> {
+  /** Items held before the strategy applies; `Infinity` for unbounded. */
+  readonly capacity: number
+  readonly strategy: Strategy
+  /** `"suspend"` only: items accepted past `capacity` (while the source is pausing) before `overflow`. */
+  readonly hardCap: number
+  readonly dispatcher: SchedulerDispatcher
+  /** The error that ends the stream for `"fail"` and past the hard cap. */
+  readonly overflow: (size: number) => E
+}
+
+const OPEN = 0
+const CLOSING = 1
+const DONE = 2
+
+const doneExit = Exit.fail(Cause.Done())
+
+/** @internal */
+export class Buffer<A, E> {
+  private items: Array<A> = []
+  private head = 0
+  private state: typeof OPEN | typeof CLOSING | typeof DONE = OPEN
+  private finalExit: Exit.Exit<never, E | Cause.Done> = doneExit
+  private taker: ((effect: Effect.Effect<void>) => void) | undefined = undefined
+  private wakeScheduled = false
+  private paused = false
+  private flow: { readonly pause: () => void; readonly resume: () => void } | undefined = undefined
+
+  readonly capacity: number
+  readonly strategy: Strategy
+  private readonly hardCap: number
+  private readonly dispatcher: SchedulerDispatcher
+  private readonly overflow: (size: number) => E
+
+  /** Items handed to the consumer so far. */
+  delivered = 0
+  /** Items lost to the strategy (newest for dropping, oldest for sliding). */
+  dropped = 0
+  /** Called with every drop, for metrics. */
+  onDrop: ((count: number) => void) | undefined = undefined
+  /** Called after every take: room was made. */
+  onSpace: (() => void) | undefined = undefined
+
+  /** The consumer's side: everything buffered, or wait; fails with `Done` or the stream's error at the end. */
+  readonly take: Effect.Effect<ReadonlyArray<A>, E | Cause.Done>
+  private readonly wait: Effect.Effect<ReadonlyArray<A>, E | Cause.Done>
+
+  constructor(options: BufferOptions<E>) {
+    this.capacity = options.capacity
+    this.strategy = options.strategy
+    this.hardCap = options.hardCap
+    this.dispatcher = options.dispatcher
+    this.overflow = options.overflow
+    this.take = Effect.suspend(() => {
+      if (this.items.length > this.head) return Effect.succeed(this.drain())
+      if (this.state !== OPEN) return this.finalExit
+      return this.wait
+    })
+    this.wait = Effect.flatMap(
+      Effect.callback<void>((resume) => {
+        this.taker = resume
+        return Effect.sync(() => {
+          if (this.taker === resume) this.taker = undefined
+        })
+      }),
+      () => this.take
+    )
+  }
+
+  get size(): number {
+    return this.items.length - this.head
+  }
+
+  get isOpen(): boolean {
+    return this.state === OPEN
+  }
+
+  get isPaused(): boolean {
+    return this.paused
+  }
+
+  /** Room left before the strategy applies. */
+  get room(): number {
+    return this.capacity - this.size
+  }
+
+  /** Registers the transport's pause/resume (used by `"suspend"`). */
+  setFlowControl(flow: { readonly pause: () => void; readonly resume: () => void }): void {
+    this.flow = flow
+    if (this.size >= this.capacity && !this.paused && this.state === OPEN) {
+      this.paused = true
+      flow.pause()
+    }
+  }
+
+  /** Push-side offer: applies the strategy when full; `false` when this or an older item was dropped. */
+  offer(item: A): boolean {
+    if (this.state !== OPEN) return false
+    if (this.items.length - this.head < this.capacity) {
+      this.items.push(item)
+      this.wake()
+      return true
+    }
+    return this.offerFull(item)
+  }
+
+  /** Push-side offer of many items; `false` when any item was dropped. */
+  offerAll(items: ReadonlyArray<A>): boolean {
+    if (this.state !== OPEN) return false
+    const n = items.length
+    if (n === 0) return true
+    if (this.items.length - this.head + n <= this.capacity) {
+      for (let i = 0; i < n; i++) this.items.push(items[i])
+      this.wake()
+      return true
+    }
+    let all = true
+    for (let i = 0; i < n; i++) {
+      if (!this.offer(items[i])) all = false
+      if (this.state !== OPEN) return false
+    }
+    return all
+  }
+
+  /** Appends without applying the strategy: the caller (the lossless emitter) has checked `room`. */
+  pushUnchecked(items: ReadonlyArray<A>, from: number, to: number): void {
+    for (let i = from; i < to; i++) this.items.push(items[i])
+    this.wake()
+  }
+
+  private offerFull(item: A): boolean {
+    switch (this.strategy) {
+      case "dropping": {
+        this.countDrop()
+        return false
+      }
+      case "sliding": {
+        if (this.capacity <= 0) {
+          this.countDrop()
+          return false
+        }
+        this.head++
+        this.compact()
+        this.items.push(item)
+        this.countDrop()
+        this.wake()
+        return false
+      }
+      case "fail": {
+        this.failCause(Cause.fail(this.overflow(this.size + 1)))
+        return false
+      }
+      case "suspend": {
+        if (this.size >= this.hardCap) {
+          this.failCause(Cause.fail(this.overflow(this.size + 1)))
+          return false
+        }
+        this.items.push(item)
+        if (!this.paused && this.flow !== undefined) {
+          this.paused = true
+          this.flow.pause()
+        }
+        this.wake()
+        return true
+      }
+    }
+  }
+
+  private countDrop(): void {
+    this.dropped++
+    if (this.onDrop !== undefined) this.onDrop(1)
+  }
+
+  /** Ends the stream once what is buffered has been taken. */
+  end(): boolean {
+    return this.close(doneExit)
+  }
+
+  /** Fails the stream once what is buffered has been taken. */
+  failCause(cause: Cause.Cause<E>): boolean {
+    return this.close(Exit.failCause(cause))
+  }
+
+  private close(exit: Exit.Exit<never, E | Cause.Done>): boolean {
+    if (this.state !== OPEN) return false
+    this.state = CLOSING
+    this.finalExit = exit
+    this.releaseFlow()
+    this.wakeNow()
+    return true
+  }
+
+  /** The stream's scope closed: drop everything, wake nobody. */
+  shutdown(): void {
+    this.state = DONE
+    this.items = []
+    this.head = 0
+    this.taker = undefined
+    this.flow = undefined
+  }
+
+  private drain(): ReadonlyArray<A> {
+    const out = this.head === 0 ? this.items : this.items.slice(this.head)
+    this.items = []
+    this.head = 0
+    this.delivered += out.length
+    if (this.paused) {
+      this.paused = false
+      if (this.state === OPEN) this.flow?.resume()
+    }
+    if (this.onSpace !== undefined) this.onSpace()
+    return out
+  }
+
+  private releaseFlow(): void {
+    this.paused = false
+  }
+
+  private compact(): void {
+    // Sliding evicts from the front; reclaim the dead prefix once it dominates the array.
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head)
+      this.head = 0
+    }
+  }
+
+  // Wake-ups go through the fiber scheduler so that everything pushed in the same tick reaches the consumer
+  // as one array (the batching that makes push streams cheap).
+  private wake(): void {
+    if (this.taker === undefined || this.wakeScheduled) return
+    this.wakeScheduled = true
+    this.dispatcher.scheduleTask(this.wakeTask, 0)
+  }
+
+  private wakeNow(): void {
+    const taker = this.taker
+    if (taker === undefined) return
+    this.taker = undefined
+    taker(Effect.void)
+  }
+
+  private readonly wakeTask = (): void => {
+    this.wakeScheduled = false
+    this.wakeNow()
+  }
+}
