@@ -257,9 +257,9 @@ class LosslessEmitter<R, E, A> {
         case "Pull": {
           this.running = true
           this.run(
-            Effect.onExit(Effect.asVoid(entry.pull), (exit) =>
-              Effect.sync(() => this.settle(entry.resolve, exit as Exit.Exit<Chunk.Chunk<A>, Option.Option<E>>))
-            ).pipe(Effect.ignore)
+            Effect.onExit(entry.pull, (exit) => Effect.sync(() => this.settle(entry.resolve, exit))).pipe(
+              Effect.ignore
+            )
           )
           return
         }

@@ -102,17 +102,16 @@ export class Buffer<A, E> {
   /** Registers the transport's pause/resume (used by `"suspend"`). */
   setFlowControl(flow: { readonly pause: () => void; readonly resume: () => void }): void {
     this.flow = flow
-    if (this.size >= this.capacity && !this.paused && this.state === OPEN) {
-      this.paused = true
-      flow.pause()
-    }
+    if (this.size >= this.capacity && this.state === OPEN) this.highWater()
   }
 
   /** Push-side offer: applies the strategy when full; `false` when this or an older item was dropped. */
   offer(item: A): boolean {
     if (this.state !== OPEN) return false
-    if (this.items.length - this.head < this.capacity) {
+    const size = this.items.length - this.head
+    if (size < this.capacity) {
       this.items.push(item)
+      if (size + 1 === this.capacity) this.highWater()
       this.wake()
       return true
     }
@@ -126,6 +125,7 @@ export class Buffer<A, E> {
     if (n === 0) return true
     if (this.items.length - this.head + n <= this.capacity) {
       for (let i = 0; i < n; i++) this.items.push(items[i])
+      if (this.items.length - this.head === this.capacity) this.highWater()
       this.wake()
       return true
     }
@@ -171,13 +171,18 @@ export class Buffer<A, E> {
           return false
         }
         this.items.push(item)
-        if (!this.paused && this.flow !== undefined) {
-          this.paused = true
-          this.flow.pause()
-        }
+        this.highWater()
         this.wake()
         return true
       }
+    }
+  }
+
+  /** The buffer is full: a `"suspend"` buffer asks its source to pause. */
+  private highWater(): void {
+    if (this.strategy === "suspend" && !this.paused && this.flow !== undefined) {
+      this.paused = true
+      this.flow.pause()
     }
   }
 

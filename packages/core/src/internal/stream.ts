@@ -34,7 +34,9 @@ export const fromBuffer = <A, E, R>(
 /**
  * Runs an effectful registration in the stream's scope without blocking the consumer: a registration that
  * waits for room (lossless emits) must not wait for a consumer that has not started yet. Its failure fails the
- * stream after what was already emitted.
+ * stream after what was already emitted. The registration's fiber then stays alive until the stream ends, so
+ * fibers it forks with `Effect.forkChild` live as long as the stream (as they did in Effect 3, where register
+ * ran in the consuming fiber).
  *
  * @internal
  */
@@ -44,6 +46,7 @@ export const forkRegistration = <A, E, R>(
   register: Effect.Effect<unknown, E, R>
 ): Effect.Effect<unknown, never, R> =>
   register.pipe(
+    Effect.andThen(Effect.never),
     Effect.catchCause((cause) =>
       Effect.sync(() => {
         if (!Cause.hasInterruptsOnly(cause)) buffer.failCause(cause)
