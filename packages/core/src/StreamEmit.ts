@@ -257,9 +257,7 @@ class LosslessEmitter<R, E, A> {
         case "Pull": {
           this.running = true
           this.run(
-            Effect.onExit(entry.pull, (exit) => Effect.sync(() => this.settle(entry.resolve, exit))).pipe(
-              Effect.ignore
-            )
+            Effect.onExit(entry.pull, (exit) => Effect.sync(() => this.settle(entry.resolve, exit))).pipe(Effect.ignore)
           )
           return
         }
@@ -300,12 +298,7 @@ class LosslessEmitter<R, E, A> {
 }
 
 const makeEmit = <R, E, A>(emitter: LosslessEmitter<R, E, A>): Emit<R, E, A, void> => {
-  const emit = ((pull: Effect.Effect<Chunk.Chunk<A>, Option.Option<E>, R>) => emitter.pull(pull)) as Emit<
-    R,
-    E,
-    A,
-    void
-  >
+  const emit = ((pull: Effect.Effect<Chunk.Chunk<A>, Option.Option<E>, R>) => emitter.pull(pull)) as Emit<R, E, A, void>
   const ops: EmitOps<R, E, A, void> = {
     single: (value) => emitter.values([value]),
     chunk: (chunk) => emitter.values(Chunk.toReadonlyArray(chunk)),
@@ -324,7 +317,10 @@ const makeEmit = <R, E, A>(emitter: LosslessEmitter<R, E, A>): Emit<R, E, A, voi
 
 /** Sets up a lossless emitter whose Effects run in the stream's context and die with its scope. */
 const lossless = <R, E, A>(buffer: Buffer<A, E>, scope: Scope.Scope) =>
-  Effect.map(Scope.provide(FiberSet.makeRuntime<R, void, never>(), scope), (run) => new LosslessEmitter<R, E, A>(buffer, run))
+  Effect.map(
+    Scope.provide(FiberSet.makeRuntime<R, void, never>(), scope),
+    (run) => new LosslessEmitter<R, E, A>(buffer, run)
+  )
 
 /**
  * Creates a stream from an asynchronous callback that can be called multiple times. The Effect that `register`

@@ -116,7 +116,12 @@ const syntheticSource = (n: number, opts: { readonly honoursPause: boolean; read
 
 const slowly = <A, E>(stream: Stream.Stream<A, E>) =>
   stream.pipe(
-    Stream.mapEffect((a) => Effect.as(Effect.promise(() => new Promise((r) => setImmediate(r))), a)),
+    Stream.mapEffect((a) =>
+      Effect.as(
+        Effect.promise(() => new Promise((r) => setImmediate(r))),
+        a
+      )
+    ),
     Stream.runCollect
   )
 
@@ -138,7 +143,12 @@ describe("Overflow.stream", () => {
       const source = syntheticSource(5000, { honoursPause: false, registerFlow: false })
       const seen: Array<number> = []
       const exit = yield* source.make({ bufferSize: 16, strategy: "suspend", hardCap: 100 }).pipe(
-        Stream.runForEach((n) => Effect.as(Effect.promise(() => new Promise((r) => setTimeout(r, 1))), seen.push(n))),
+        Stream.runForEach((n) =>
+          Effect.as(
+            Effect.promise(() => new Promise((r) => setTimeout(r, 1))),
+            seen.push(n)
+          )
+        ),
         Effect.exit
       )
       const error = overflowReason(exit)
@@ -237,7 +247,10 @@ describe("Overflow.stream", () => {
           })
           server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
         }),
-        (server) => Effect.callback<void>((resume) => server.close(() => resume(Effect.void)))
+        (server) =>
+          Effect.callback<void>((resume) => {
+            server.close(() => resume(Effect.void))
+          })
       )
       const port = (server.address() as Net.AddressInfo).port
       let maxDepth = 0

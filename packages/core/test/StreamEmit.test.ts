@@ -250,7 +250,7 @@ describe("StreamEmit.async", () => {
         emit.end()
       }, "unbounded")
       const pull = yield* Stream.toPull(stream)
-      assert.deepStrictEqual(yield* pull, range(1000))
+      assert.deepStrictEqual(Array.from(yield* pull), range(1000))
       yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
       assert.strictEqual(settled.length, 1000)
     }).pipe(Effect.scoped)
@@ -553,7 +553,7 @@ describe("StreamEmit.asyncPush", () => {
       for (const i of range(100)) emitLater!.single(i)
       const batches = yield* Fiber.join(fiber)
       assert.strictEqual(batches.length, 1)
-      assert.deepStrictEqual(batches[0], range(100))
+      assert.deepStrictEqual(Array.from(batches[0]), range(100))
     })
   )
 

@@ -23,7 +23,10 @@ export const fromBuffer = <A, E, R>(
       Effect.withFiber((fiber) => {
         const buffer = new Buffer<A, E>({ ...options, dispatcher: fiber.currentDispatcher })
         // Added first, so it runs last: user cleanups still see an open buffer.
-        return Scope.addFinalizer(scope, Effect.sync(() => buffer.shutdown())).pipe(
+        return Scope.addFinalizer(
+          scope,
+          Effect.sync(() => buffer.shutdown())
+        ).pipe(
           Effect.andThen(Scope.provide(setup(buffer, scope), scope)),
           Effect.as(buffer.take as Effect.Effect<Arr.NonEmptyReadonlyArray<A>, E | Cause.Done>)
         )
