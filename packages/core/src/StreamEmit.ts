@@ -189,6 +189,22 @@ class LosslessEmitter<R, E, A> {
     buffer.onSpace = () => this.process()
   }
 
+  single(value: A): Promise<void> {
+    // The common case, without allocating: room in the buffer and nobody waiting ahead.
+    if (
+      this.head === this.pending.length &&
+      !this.running &&
+      !this.finished &&
+      this.buffer.strategy === "suspend" &&
+      this.buffer.isOpen &&
+      this.buffer.room >= 1
+    ) {
+      this.buffer.pushOneUnchecked(value)
+      return resolved
+    }
+    return this.values([value])
+  }
+
   values(values: ReadonlyArray<A>): Promise<void> {
     if (this.finished || !this.buffer.isOpen) return resolved
     if (this.buffer.strategy !== "suspend") {
@@ -300,7 +316,7 @@ class LosslessEmitter<R, E, A> {
 const makeEmit = <R, E, A>(emitter: LosslessEmitter<R, E, A>): Emit<R, E, A, void> => {
   const emit = ((pull: Effect.Effect<Chunk.Chunk<A>, Option.Option<E>, R>) => emitter.pull(pull)) as Emit<R, E, A, void>
   const ops: EmitOps<R, E, A, void> = {
-    single: (value) => emitter.values([value]),
+    single: (value) => emitter.single(value),
     chunk: (chunk) => emitter.values(Chunk.toReadonlyArray(chunk)),
     fromEffect: (effect) =>
       emitter.pull(Effect.mapBoth(effect, { onFailure: Option.some, onSuccess: (a: A) => Chunk.of(a) })),

@@ -441,6 +441,21 @@ describe("StreamEmit.asyncPush", () => {
     })
   )
 
+  it.effect("array copies what it is given: a producer may reuse its array", () =>
+    Effect.gen(function* () {
+      const out = yield* StreamEmit.asyncPush<number>((emit) =>
+        Effect.sync(() => {
+          const reused = [1, 2, 3]
+          emit.array(reused)
+          reused[0] = 99
+          emit.array(reused)
+          emit.end()
+        })
+      ).pipe(Stream.runCollect)
+      assert.deepStrictEqual(out, [1, 2, 3, 99, 2, 3])
+    })
+  )
+
   it.effect("values before end/fail come first; emits after the end return false", () =>
     Effect.gen(function* () {
       let after: boolean | undefined

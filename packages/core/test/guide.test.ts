@@ -373,8 +373,9 @@ describe("Testing Strategies", () => {
           return { items, collected, result }
         })
 
-      const { collected, items, result } = yield* generateStreamEmitTest(Random.nextIntBetween(0, 100, { halfOpen: true }), (xs) =>
-        xs.every((x) => x >= 0 && x < 100)
+      const { collected, items, result } = yield* generateStreamEmitTest(
+        Random.nextIntBetween(0, 100, { halfOpen: true }),
+        (xs) => xs.every((x) => x >= 0 && x < 100)
       )
       assert.isTrue(result)
       assert.strictEqual(collected.length, 50)

@@ -124,7 +124,15 @@ export class Buffer<A, E> {
     const n = items.length
     if (n === 0) return true
     if (this.items.length - this.head + n <= this.capacity) {
-      for (let i = 0; i < n; i++) this.items.push(items[i])
+      if (this.items.length === this.head) {
+        // Copied: the caller may reuse its array.
+        this.items = items.slice()
+        this.head = 0
+      } else if (n <= 8192) {
+        Array.prototype.push.apply(this.items, items as Array<A>)
+      } else {
+        for (let i = 0; i < n; i++) this.items.push(items[i])
+      }
       if (this.items.length - this.head === this.capacity) this.highWater()
       this.wake()
       return true
@@ -135,6 +143,12 @@ export class Buffer<A, E> {
       if (this.state !== OPEN) return false
     }
     return all
+  }
+
+  /** Appends one value without applying the strategy: the caller (the lossless emitter) has checked `room`. */
+  pushOneUnchecked(item: A): void {
+    this.items.push(item)
+    this.wake()
   }
 
   /** Appends without applying the strategy: the caller (the lossless emitter) has checked `room`. */

@@ -1,0 +1,90 @@
+/**
+ * Measuring helpers shared by every suite: alternate subject and baseline rounds in one process, take medians,
+ * report ratios. The cost of a connector is its ratio to what it wraps, not an absolute number.
+ */
+
+/** One line of the report. */
+export interface Row {
+  readonly suite: string
+  readonly case: string
+  readonly metric: string
+  readonly unit: string
+  readonly subject: number
+  readonly baseline: number
+  /** subject / baseline for rates; baseline / subject where lower is better. */
+  readonly ratio: number
+  readonly target?: number | undefined
+}
+
+export interface Suite {
+  readonly name: string
+  readonly run: () => Promise<ReadonlyArray<Row>>
+}
+
+const median = (xs: ReadonlyArray<number>): number => {
+  const sorted = [...xs].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+
+const gc = (): void => (globalThis as { gc?: () => void }).gc?.()
+
+/**
+ * Items per second of `subject` and `baseline`, each run `rounds` times after `warmup` rounds, alternating so
+ * that both see the same machine state.
+ */
+export const compareRates = async (options: {
+  readonly items: number
+  readonly rounds: number
+  readonly warmup: number
+  readonly subject: () => Promise<unknown>
+  readonly baseline: () => Promise<unknown>
+}): Promise<{ readonly subject: number; readonly baseline: number }> => {
+  const time = async (run: () => Promise<unknown>) => {
+    gc()
+    const start = process.hrtime.bigint()
+    await run()
+    return options.items / (Number(process.hrtime.bigint() - start) / 1e9)
+  }
+  for (let i = 0; i < options.warmup; i++) {
+    await time(options.subject)
+    await time(options.baseline)
+  }
+  const subject: Array<number> = []
+  const baseline: Array<number> = []
+  for (let i = 0; i < options.rounds; i++) {
+    // Alternate which goes first, so neither always runs on a warmer or colder heap.
+    if (i % 2 === 0) {
+      subject.push(await time(options.subject))
+      baseline.push(await time(options.baseline))
+    } else {
+      baseline.push(await time(options.baseline))
+      subject.push(await time(options.subject))
+    }
+  }
+  return { subject: median(subject), baseline: median(baseline) }
+}
+
+const format = (n: number): string =>
+  n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : n.toFixed(2)
+
+export const printTable = (rows: ReadonlyArray<Row>): string => {
+  const header = ["suite", "case", "metric", "subject", "baseline", "ratio", "target", ""]
+  const body = rows.map((row) => [
+    row.suite,
+    row.case,
+    `${row.metric} (${row.unit})`,
+    format(row.subject),
+    format(row.baseline),
+    `${row.ratio.toFixed(2)}×`,
+    row.target === undefined ? "" : `≥ ${row.target}×`,
+    row.target === undefined ? "" : row.ratio >= row.target ? "ok" : "BELOW"
+  ])
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((line) => line[i].length)))
+  const line = (cells: ReadonlyArray<string>) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]))
+      .join("  ")
+      .trimEnd()
+  return [line(header), line(widths.map((w) => "-".repeat(w))), ...body.map(line)].join("\n")
+}
