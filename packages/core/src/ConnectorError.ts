@@ -222,3 +222,32 @@ const describeValue = (value: unknown): string => {
     return typeof value
   }
 }
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (connector: string, reason: Reason): ConnectorError => new ConnectorError({ connector, reason })
+
+const secretParams =
+  /^(password|passwd|pass|pwd|token|access_token|auth|authorization|key|api_key|apikey|secret|signature|sig)$/i
+
+/**
+ * A URL fit for messages and logs: the password of its user-info and secret-looking query parameters become `***`.
+ *
+ * @since 0.1.0
+ * @category redaction
+ */
+export const redactUrl = (url: string | URL): string => {
+  let parsed: URL
+  try {
+    parsed = new URL(String(url))
+  } catch {
+    return "<invalid URL>"
+  }
+  if (parsed.password !== "") parsed.password = "***"
+  for (const key of [...parsed.searchParams.keys()]) {
+    if (secretParams.test(key)) parsed.searchParams.set(key, "***")
+  }
+  return parsed.toString().replace(/%2A%2A%2A/g, "***")
+}

@@ -24,3 +24,106 @@ export const droppedTotal: Metric.Counter<number> = Metric.counter("streamemit_d
  */
 export const dropped = (connector: string, name: string): Metric.Counter<number> =>
   Metric.withAttributes(droppedTotal, { connector, name })
+
+const counter = (name: string, description: string) => Metric.counter(name, { description, incremental: true })
+
+/**
+ * @since 0.1.0
+ * @category metrics
+ */
+export const messagesTotal: Metric.Counter<number> = counter("streamemit_messages_total", "Messages received")
+
+/**
+ * @since 0.1.0
+ * @category metrics
+ */
+export const bytesTotal: Metric.Counter<number> = counter("streamemit_bytes_total", "Payload bytes received")
+
+/**
+ * @since 0.1.0
+ * @category metrics
+ */
+export const reconnectsTotal: Metric.Counter<number> = counter("streamemit_reconnects_total", "Reconnects scheduled")
+
+/**
+ * Errors by `reason` (`Connect`, `Timeout`, …), whether retried or not.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const errorsTotal: Metric.Counter<number> = counter("streamemit_errors_total", "Connection errors")
+
+/**
+ * @since 0.1.0
+ * @category metrics
+ */
+export const decodeSkippedTotal: Metric.Counter<number> = counter(
+  "streamemit_decode_skipped_total",
+  "Payloads skipped by the decode policy"
+)
+
+/**
+ * @since 0.1.0
+ * @category metrics
+ */
+export const downtimeMillisTotal: Metric.Counter<number> = counter(
+  "streamemit_downtime_milliseconds_total",
+  "Time spent reconnecting after a connection was lost"
+)
+
+/**
+ * Values waiting in the buffer when the consumer last took.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const bufferDepth: Metric.Gauge<number> = Metric.gauge("streamemit_buffer_depth", {
+  description: "Values buffered when the consumer last took"
+})
+
+/**
+ * 1 while connected, 0 otherwise.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const connected: Metric.Gauge<number> = Metric.gauge("streamemit_connected", {
+  description: "1 while the connector is connected"
+})
+
+/**
+ * The metrics of one connector instance, labelled by `connector` and `name`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConnectorMetrics {
+  readonly messages: Metric.Counter<number>
+  readonly bytes: Metric.Counter<number>
+  readonly dropped: Metric.Counter<number>
+  readonly reconnects: Metric.Counter<number>
+  readonly errors: (reason: string) => Metric.Counter<number>
+  readonly decodeSkipped: Metric.Counter<number>
+  readonly downtimeMillis: Metric.Counter<number>
+  readonly bufferDepth: Metric.Gauge<number>
+  readonly connected: Metric.Gauge<number>
+}
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const forConnector = (connector: string, name: string): ConnectorMetrics => {
+  const attributes = { connector, name }
+  return {
+    messages: Metric.withAttributes(messagesTotal, attributes),
+    bytes: Metric.withAttributes(bytesTotal, attributes),
+    dropped: Metric.withAttributes(droppedTotal, attributes),
+    reconnects: Metric.withAttributes(reconnectsTotal, attributes),
+    errors: (reason) => Metric.withAttributes(errorsTotal, { ...attributes, reason }),
+    decodeSkipped: Metric.withAttributes(decodeSkippedTotal, attributes),
+    downtimeMillis: Metric.withAttributes(downtimeMillisTotal, attributes),
+    bufferDepth: Metric.withAttributes(bufferDepth, attributes),
+    connected: Metric.withAttributes(connected, attributes)
+  }
+}

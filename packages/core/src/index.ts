@@ -3,11 +3,25 @@
  */
 
 /**
+ * The connector machinery: driver contract, reconnect, liveness, lifecycle, resync, metrics, decoding.
+ *
+ * @since 0.1.0
+ */
+export * as Connector from "./Connector.ts"
+
+/**
  * The one error type of every StreamEmit connector.
  *
  * @since 0.1.0
  */
 export * as ConnectorError from "./ConnectorError.ts"
+
+/**
+ * Lifecycle events, in-band and out.
+ *
+ * @since 0.1.0
+ */
+export * as Lifecycle from "./Lifecycle.ts"
 
 /**
  * Metrics reported by StreamEmit streams.

@@ -1,0 +1,811 @@
+/**
+ * The connector machinery. A connector supplies a small `Driver` — how to dial its library and attach listeners,
+ * how to probe liveness — and core does the rest, the same way for every connector: reconnect with a `Schedule`,
+ * the liveness watchdog, lifecycle events in-band and out, ordered resync after an outage, overflow policy,
+ * metrics and typed errors.
+ *
+ * @since 0.1.0
+ */
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as PubSub from "effect/PubSub"
+import * as Result from "effect/Result"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as ConnectorError from "./ConnectorError.ts"
+import { Buffer } from "./internal/buffer.ts"
+import * as Lifecycle from "./Lifecycle.ts"
+import * as Metrics from "./Metrics.ts"
+import * as Overflow from "./Overflow.ts"
+
+// -----------------------------------------------------------------------------------------------------------------
+// The driver contract
+// -----------------------------------------------------------------------------------------------------------------
+
+/**
+ * A driver's view of one connection. Its callbacks are safe to call from any library callback, at any time:
+ * after the connection ended they are no-ops (a late event of an old socket never reaches the stream).
+ *
+ * @since 0.1.0
+ * @category driver
+ */
+export interface Session<in Item> {
+  /** 1 for the first connection attempt. */
+  readonly attempt: number
+  /** Pushes one message; `false` when the overflow strategy dropped it (counted) or the session is over. */
+  readonly emit: (item: Item) => boolean
+  /** Pushes messages that arrived together (one array through the stream: cheaper than one by one). */
+  readonly emitAll: (items: ReadonlyArray<Item>) => boolean
+  /** Payload bytes received: counted in the metrics, and proof of life for the liveness watchdog. */
+  readonly received: (bytes: number) => void
+  /** Traffic without payload (pong, comment, heartbeat): proof of life for the watchdog. */
+  readonly alive: () => void
+  /** The source ended normally (e.g. WebSocket close 1000): the stream ends, no reconnect. */
+  readonly end: () => void
+  /** The connection broke: core reconnects if the error is retryable and reconnect is on; else the stream fails. */
+  readonly fail: (error: ConnectorError.ConnectorError) => void
+  /** The next reconnect waits at least this long (SSE `retry:`, HTTP `Retry-After`). */
+  readonly setReconnectFloor: (delay: Duration.Input) => void
+  /** Registers the transport's pause/resume, used by the `"suspend"` overflow strategy. */
+  readonly flowControl: (control: Overflow.FlowControl) => void
+}
+
+/**
+ * What a connector supplies.
+ *
+ * @since 0.1.0
+ * @category driver
+ */
+export interface Driver<Conn, Item> {
+  /** Labels errors and metrics: `"websocket"`, `"pg-listen"`, … */
+  readonly connector: string
+  /**
+   * Dials, authenticates, subscribes and attaches listeners that feed `session`, in the Scope of this connection:
+   * everything acquired there is released when the connection ends, fails or is interrupted. Succeeds once the
+   * connection is usable (that is when `Connected` is published).
+   */
+  readonly connect: (session: Session<Item>) => Effect.Effect<Conn, ConnectorError.ConnectorError, Scope.Scope>
+  /**
+   * Liveness probe (ws ping, `SELECT 1`, `PING`), run after `liveness.interval` without traffic; it must succeed
+   * within `liveness.timeout`. Without a probe, the watchdog is an idle timer: no traffic for `timeout` is death.
+   */
+  readonly probe?: ((conn: Conn) => Effect.Effect<void, ConnectorError.ConnectorError>) | undefined
+  /** What an outage means for data; default `"possible-loss"`. */
+  readonly delivery?: (() => Lifecycle.Delivery) | undefined
+}
+
+// -----------------------------------------------------------------------------------------------------------------
+// Options
+// -----------------------------------------------------------------------------------------------------------------
+
+/**
+ * Liveness watchdog settings.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export interface Liveness {
+  /** How long a connection may be silent before it is probed. */
+  readonly interval?: Duration.Input | undefined
+  /** How long a probe may take (or, for idle timers, how long silence may last). */
+  readonly timeout?: Duration.Input | undefined
+}
+
+/**
+ * The options every connector takes, with the defaults of DESIGN.md §3.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export interface CommonOptions<Item> {
+  /** Labels the metrics; default `"default"`. */
+  readonly name?: string | undefined
+  /**
+   * Default `true`: exponential from 250 ms, ×2, capped at 30 s, jittered, forever; reset once a connection has
+   * stayed up for `stableAfter`. `false`: the first error fails the stream. A `Schedule` of your own: its input
+   * is the `ConnectorError`. Only retryable errors are retried in any case.
+   */
+  readonly reconnect?: boolean | Schedule.Schedule<unknown, ConnectorError.ConnectorError> | undefined
+  /** A connection that stayed up this long resets the reconnect schedule; default 10 seconds. */
+  readonly stableAfter?: Duration.Input | undefined
+  /** Dial + handshake + subscribe must finish within this; default 10 seconds. */
+  readonly connectTimeout?: Duration.Input | undefined
+  /** `false` turns the watchdog off; defaults are the connector's. */
+  readonly liveness?: false | Liveness | undefined
+  /** Buffer between source and consumer; defaults are the connector's. */
+  readonly overflow?: Overflow.Options | undefined
+  /**
+   * Runs after every reconnect, after the `Gap` and before live messages: what it returns is emitted first
+   * (e.g. rows of an outbox table written while the connection was down).
+   */
+  readonly onResync?:
+    | ((info: ResyncInfo) => Effect.Effect<ReadonlyArray<Item>, ConnectorError.ConnectorError>)
+    | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category options
+ */
+export interface ResyncInfo {
+  readonly attempt: number
+  readonly downtime: Duration.Duration
+}
+
+/**
+ * A connector's defaults for the common options.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export interface Defaults {
+  readonly overflow?: Partial<Overflow.Policy> | undefined
+  readonly liveness: false | { readonly interval: Duration.Input; readonly timeout: Duration.Input }
+}
+
+/**
+ * The common options, validated and complete.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export interface Resolved<Item> {
+  readonly connector: string
+  readonly name: string
+  readonly schedule: Schedule.Schedule<unknown, ConnectorError.ConnectorError> | undefined
+  readonly stableAfter: Duration.Duration
+  readonly connectTimeout: Duration.Duration
+  readonly liveness: { readonly interval: Duration.Duration; readonly timeout: Duration.Duration } | undefined
+  readonly policy: Overflow.Policy
+  readonly onResync: CommonOptions<Item>["onResync"]
+}
+
+/**
+ * The default reconnect schedule: exponential from 250 ms, ×2, capped at 30 s, jittered, forever.
+ *
+ * @since 0.1.0
+ * @category defaults
+ */
+export const defaultReconnect: Schedule.Schedule<unknown, unknown> = Schedule.min([
+  Schedule.exponential("250 millis", 2),
+  Schedule.spaced("30 seconds")
+]).pipe(Schedule.jittered)
+
+/**
+ * Validates a duration option: a `Config` error naming it when it is not a non-negative duration.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export const duration = (
+  connector: string,
+  option: string,
+  value: Duration.Input | undefined,
+  fallback: Duration.Input
+): Effect.Effect<Duration.Duration, ConnectorError.ConnectorError> => {
+  const decoded = Duration.fromInput((value ?? fallback) as Duration.Input)
+  if (Option.isNone(decoded) || Duration.isNegative(decoded.value)) {
+    return Effect.fail(ConnectorError.config(connector, option, value, 'a duration such as 5000 or "5 seconds"'))
+  }
+  return Effect.succeed(decoded.value)
+}
+
+/**
+ * Resolves the common options once, failing with a `Config` reason naming the first invalid option.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export const resolve = <Item>(
+  connector: string,
+  options: CommonOptions<Item>,
+  defaults: Defaults
+): Effect.Effect<Resolved<Item>, ConnectorError.ConnectorError> =>
+  Effect.gen(function* () {
+    const name = options.name ?? "default"
+    if (typeof name !== "string" || name === "") {
+      return yield* Effect.fail(ConnectorError.config(connector, "name", name, "a non-empty string"))
+    }
+    const reconnect = options.reconnect ?? true
+    if (typeof reconnect !== "boolean" && !Schedule.isSchedule(reconnect)) {
+      return yield* Effect.fail(ConnectorError.config(connector, "reconnect", reconnect, "a boolean or a Schedule"))
+    }
+    const stableAfter = yield* duration(connector, "stableAfter", options.stableAfter, "10 seconds")
+    const connectTimeout = yield* duration(connector, "connectTimeout", options.connectTimeout, "10 seconds")
+    let liveness: Resolved<Item>["liveness"]
+    if (options.liveness !== false && defaults.liveness !== false) {
+      liveness = {
+        interval: yield* duration(
+          connector,
+          "liveness.interval",
+          options.liveness?.interval,
+          defaults.liveness.interval
+        ),
+        timeout: yield* duration(connector, "liveness.timeout", options.liveness?.timeout, defaults.liveness.timeout)
+      }
+      if (Duration.isZero(liveness.interval) || Duration.isZero(liveness.timeout)) {
+        return yield* Effect.fail(
+          ConnectorError.config(connector, "liveness", options.liveness, "positive interval and timeout")
+        )
+      }
+    } else if (options.liveness !== false && options.liveness !== undefined) {
+      // The connector has no watchdog by default, but the caller asked for one.
+      liveness = {
+        interval: yield* duration(connector, "liveness.interval", options.liveness.interval, "30 seconds"),
+        timeout: yield* duration(connector, "liveness.timeout", options.liveness.timeout, "10 seconds")
+      }
+    }
+    if (options.onResync !== undefined && typeof options.onResync !== "function") {
+      return yield* Effect.fail(ConnectorError.config(connector, "onResync", options.onResync, "a function"))
+    }
+    const policy = yield* Overflow.resolve(connector, options.overflow, defaults.overflow)
+    return {
+      connector,
+      name,
+      schedule:
+        reconnect === false
+          ? undefined
+          : reconnect === true
+            ? (defaultReconnect as Schedule.Schedule<unknown, ConnectorError.ConnectorError>)
+            : reconnect,
+      stableAfter,
+      connectTimeout,
+      liveness,
+      policy,
+      onResync: options.onResync
+    }
+  })
+
+// -----------------------------------------------------------------------------------------------------------------
+// The handle
+// -----------------------------------------------------------------------------------------------------------------
+
+/**
+ * A scoped handle over one logical connection (reconnected as needed). Consume either `messages` or `signals`:
+ * both read the same buffer.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Handle<Conn, Item> {
+  /** The messages; fails with the error that ended the connector for good. */
+  readonly messages: Stream.Stream<Item, ConnectorError.ConnectorError>
+  /** The messages with the lifecycle events in-band, in order. */
+  readonly signals: Stream.Stream<Lifecycle.Signal<Item>, ConnectorError.ConnectorError>
+  /** Lifecycle events out of band, from the moment of subscription. */
+  readonly events: Stream.Stream<Lifecycle.Event>
+  /** The state now. */
+  readonly status: Effect.Effect<Lifecycle.Status>
+  /** The live connection, or a `Closed` error while there is none. */
+  readonly connection: Effect.Effect<Conn, ConnectorError.ConnectorError>
+  /** Counts for this handle. */
+  readonly stats: Effect.Effect<Stats>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Stats {
+  readonly delivered: number
+  readonly dropped: number
+  readonly depth: number
+  readonly reconnects: number
+}
+
+class SessionState<Item> implements Session<Item> {
+  active = true
+  gateOpen = false
+  held: Array<Item> = []
+  lastActivity: number
+  ended: { readonly _tag: "End" } | { readonly _tag: "Fail"; readonly error: ConnectorError.ConnectorError } | undefined
+  notify: (() => void) | undefined = undefined
+  messages = 0
+  bytes = 0
+  readonly attempt: number
+  private readonly core: Runtime<Item>
+
+  constructor(core: Runtime<Item>, attempt: number, now: number) {
+    this.core = core
+    this.attempt = attempt
+    this.lastActivity = now
+  }
+
+  emit = (item: Item): boolean => {
+    if (!this.active) return false
+    this.messages++
+    this.lastActivity = this.core.now()
+    if (!this.gateOpen) return this.hold([item])
+    return this.core.buffer.offer(item)
+  }
+
+  emitAll = (items: ReadonlyArray<Item>): boolean => {
+    if (!this.active) return false
+    this.messages += items.length
+    this.lastActivity = this.core.now()
+    if (!this.gateOpen) return this.hold(items)
+    return this.core.buffer.offerAll(items)
+  }
+
+  private hold(items: ReadonlyArray<Item>): boolean {
+    // Messages of a connection that is not announced yet (Connected, Gap, resync) wait behind those events.
+    for (const item of items) this.held.push(item)
+    if (this.held.length > this.core.options.policy.hardCap) {
+      this.fail(
+        ConnectorError.make(
+          this.core.options.connector,
+          new ConnectorError.Overflow({
+            bufferSize: this.core.options.policy.bufferSize,
+            strategy: this.core.options.policy.strategy,
+            message: `${this.held.length} messages arrived during connect/resync, past the hard cap of ${this.core.options.policy.hardCap}`
+          })
+        )
+      )
+      return false
+    }
+    return true
+  }
+
+  received = (bytes: number): void => {
+    if (!this.active) return
+    this.bytes += bytes
+    this.lastActivity = this.core.now()
+  }
+
+  alive = (): void => {
+    if (this.active) this.lastActivity = this.core.now()
+  }
+
+  end = (): void => this.settle({ _tag: "End" })
+
+  fail = (error: ConnectorError.ConnectorError): void => this.settle({ _tag: "Fail", error })
+
+  private settle(outcome: NonNullable<SessionState<Item>["ended"]>): void {
+    if (!this.active || this.ended !== undefined) return
+    this.ended = outcome
+    this.notify?.()
+  }
+
+  setReconnectFloor = (delay: Duration.Input): void => {
+    const decoded = Duration.fromInput(delay)
+    if (Option.isSome(decoded)) this.core.reconnectFloor = decoded.value
+  }
+
+  flowControl = (control: Overflow.FlowControl): void => {
+    if (this.active) this.core.buffer.setFlowControl(control)
+  }
+
+  /** Announced: flush what waited, then deliver live. */
+  open(): void {
+    this.gateOpen = true
+    if (this.held.length > 0) {
+      const held = this.held
+      this.held = []
+      this.core.buffer.offerAll(held)
+    }
+  }
+
+  /** Waits until the driver reports the end or failure of the connection. */
+  readonly awaitEnd: Effect.Effect<void, ConnectorError.ConnectorError> = Effect.callback((resume) => {
+    const check = () => {
+      const outcome = this.ended
+      if (outcome === undefined) return false
+      this.notify = undefined
+      resume(outcome._tag === "End" ? Effect.void : Effect.fail(outcome.error))
+      return true
+    }
+    if (!check()) this.notify = check
+    return Effect.sync(() => {
+      this.notify = undefined
+    })
+  })
+}
+
+class Runtime<Item> {
+  readonly buffer: Buffer<Item | Lifecycle.Event, ConnectorError.ConnectorError>
+  readonly options: Resolved<Item>
+  readonly metrics: Metrics.ConnectorMetrics
+  readonly now: () => number
+  reconnectFloor: Duration.Duration = Duration.zero
+  reconnects = 0
+  status: Lifecycle.Status = new Lifecycle.Connecting({ attempt: 1 })
+  current: unknown = undefined
+  /** When the last connection was established. */
+  connectedAt: number | undefined = undefined
+  private readonly pubsub: PubSub.PubSub<Lifecycle.Event>
+  private readonly context: Parameters<Metrics.ConnectorMetrics["messages"]["updateUnsafe"]>[1]
+  private session: SessionState<Item> | undefined = undefined
+
+  constructor(
+    buffer: Buffer<Item | Lifecycle.Event, ConnectorError.ConnectorError>,
+    options: Resolved<Item>,
+    pubsub: PubSub.PubSub<Lifecycle.Event>,
+    clock: Clock.Clock,
+    context: Runtime<Item>["context"]
+  ) {
+    this.buffer = buffer
+    this.options = options
+    this.pubsub = pubsub
+    this.now = () => clock.currentTimeMillisUnsafe()
+    this.context = context
+    this.metrics = Metrics.forConnector(options.connector, options.name)
+    buffer.onDrop = (count) => this.metrics.dropped.updateUnsafe(count, context)
+    buffer.onSpace = () => this.flushCounts()
+  }
+
+  /** Message and byte counts are kept in plain numbers on the hot path and moved to the metrics per batch. */
+  flushCounts(): void {
+    const session = this.session
+    if (session === undefined) return
+    if (session.messages > 0) {
+      this.metrics.messages.updateUnsafe(session.messages, this.context)
+      session.messages = 0
+    }
+    if (session.bytes > 0) {
+      this.metrics.bytes.updateUnsafe(session.bytes, this.context)
+      session.bytes = 0
+    }
+  }
+
+  observeDepth(depth: number): void {
+    this.metrics.bufferDepth.updateUnsafe(depth, this.context)
+  }
+
+  newSession(attempt: number): SessionState<Item> {
+    this.flushCounts()
+    if (this.session !== undefined) this.session.active = false
+    this.session = new SessionState(this, attempt, this.now())
+    return this.session
+  }
+
+  endSession(session: SessionState<Item>): void {
+    this.flushCounts()
+    session.active = false
+    this.current = undefined
+  }
+
+  /** Publishes an event in-band (never dropped: it bypasses the overflow strategy) and out of band. */
+  publish(event: Lifecycle.Event): void {
+    if (event._tag !== "Gap") this.status = event
+    this.buffer.pushOneUnchecked(event)
+    PubSub.publishUnsafe(this.pubsub, event)
+  }
+
+  update(metric: { readonly updateUnsafe: (n: number, context: Runtime<Item>["context"]) => void }, n: number) {
+    metric.updateUnsafe(n, this.context)
+  }
+}
+
+const asConnectorError = (
+  connector: string,
+  cause: Cause.Cause<unknown>
+): ConnectorError.ConnectorError | undefined => {
+  const failure = cause.reasons.find((reason) => reason._tag === "Fail")
+  if (failure !== undefined && ConnectorError.isConnectorError(failure.error)) return failure.error
+  if (failure !== undefined) {
+    return ConnectorError.make(
+      connector,
+      new ConnectorError.Connect({ message: String(failure.error), cause: failure.error })
+    )
+  }
+  return undefined
+}
+
+const connectTimeoutError = (connector: string, timeout: Duration.Duration) =>
+  ConnectorError.make(
+    connector,
+    new ConnectorError.Timeout({ message: `connect did not finish within ${Duration.format(timeout)}` })
+  )
+
+const livenessError = (connector: string, message: string) =>
+  ConnectorError.make(connector, new ConnectorError.Timeout({ message }))
+
+/** Runs one connection until it ends: `true` when the source ended normally. */
+const runConnection = <Conn, Item>(
+  driver: Driver<Conn, Item>,
+  core: Runtime<Item>,
+  attempt: number,
+  downSince: number | undefined
+): Effect.Effect<void, ConnectorError.ConnectorError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const { options } = core
+    const session = core.newSession(attempt)
+    yield* Effect.addFinalizer(() => Effect.sync(() => core.endSession(session)))
+    const conn = yield* driver.connect(session).pipe(
+      Effect.timeoutOrElse({
+        duration: options.connectTimeout,
+        orElse: () => Effect.fail(connectTimeoutError(options.connector, options.connectTimeout))
+      })
+    )
+    const connectedAt = core.now()
+    core.connectedAt = connectedAt
+    core.current = conn
+    core.reconnectFloor = Duration.zero
+    core.update(core.metrics.connected, 1)
+    yield* Effect.addFinalizer(() => Effect.sync(() => core.update(core.metrics.connected, 0)))
+    core.publish(new Lifecycle.Connected({ attempt }))
+    if (downSince !== undefined) {
+      const downtime = Duration.millis(Math.max(0, connectedAt - downSince))
+      core.update(core.metrics.downtimeMillis, Duration.toMillis(downtime))
+      core.publish(new Lifecycle.Gap({ downtime, delivery: driver.delivery?.() ?? "possible-loss" }))
+      if (options.onResync !== undefined) {
+        const replay = yield* options.onResync({ attempt, downtime })
+        if (replay.length > 0) core.buffer.offerAll(replay)
+      }
+    }
+    session.open()
+    const watchdog = liveness(driver, core, session, conn)
+    if (watchdog !== undefined) yield* Effect.forkScoped(watchdog)
+    yield* session.awaitEnd
+  })
+
+/** The watchdog of one connection; it reports death through `session.fail`. */
+const liveness = <Conn, Item>(
+  driver: Driver<Conn, Item>,
+  core: Runtime<Item>,
+  session: SessionState<Item>,
+  conn: Conn
+): Effect.Effect<void> | undefined => {
+  const settings = core.options.liveness
+  if (settings === undefined) return undefined
+  const interval = Duration.toMillis(settings.interval)
+  const timeout = Duration.toMillis(settings.timeout)
+  const connector = core.options.connector
+  if (driver.probe === undefined) {
+    // Idle timer: any traffic counts; silence for `timeout` is death.
+    return Effect.gen(function* () {
+      while (session.active) {
+        const wait = session.lastActivity + timeout - core.now()
+        if (wait <= 0) {
+          session.fail(livenessError(connector, `no data for ${Duration.format(settings.timeout)}: connection stalled`))
+          return
+        }
+        yield* Effect.sleep(wait)
+      }
+    })
+  }
+  const probe = driver.probe
+  return Effect.gen(function* () {
+    while (session.active) {
+      const wait = session.lastActivity + interval - core.now()
+      if (wait > 0) {
+        yield* Effect.sleep(wait)
+        continue
+      }
+      const result = yield* probe(conn).pipe(
+        Effect.timeoutOrElse({
+          duration: settings.timeout,
+          orElse: () =>
+            Effect.fail(
+              livenessError(connector, `liveness probe unanswered within ${Duration.format(settings.timeout)}`)
+            )
+        }),
+        Effect.result
+      )
+      if (Result.isFailure(result)) {
+        session.fail(result.failure)
+        return
+      }
+      session.alive()
+    }
+  })
+}
+
+/**
+ * Builds the handle: connects in the background of the current Scope and keeps the connection alive until the
+ * Scope closes or the connector ends for good.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <Conn, Item>(
+  driver: Driver<Conn, Item>,
+  options: Resolved<Item>
+): Effect.Effect<Handle<Conn, Item>, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const dispatcher = yield* Effect.withFiber((fiber) => Effect.succeed(fiber.currentDispatcher))
+    const clock = yield* Clock.Clock
+    const context = yield* Effect.context<never>()
+    const policy = options.policy
+    const buffer = new Buffer<Item | Lifecycle.Event, ConnectorError.ConnectorError>({
+      capacity: policy.bufferSize,
+      strategy: policy.strategy,
+      hardCap: policy.hardCap,
+      dispatcher,
+      overflow: (size) =>
+        ConnectorError.make(
+          options.connector,
+          new ConnectorError.Overflow({
+            bufferSize: policy.bufferSize,
+            strategy: policy.strategy,
+            message:
+              policy.strategy === "fail"
+                ? `buffer of ${policy.bufferSize} full (strategy "fail")`
+                : `source kept pushing past the hard cap of ${policy.hardCap} values (${size} buffered): it did not pause`
+          })
+        )
+    })
+    const pubsub = yield* Effect.acquireRelease(PubSub.sliding<Lifecycle.Event>(1024), PubSub.shutdown)
+    const core = new Runtime<Item>(buffer, options, pubsub, clock, context)
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        if (core.status._tag !== "Closed") {
+          core.status = new Lifecycle.Closed({ error: undefined })
+          PubSub.publishUnsafe(pubsub, core.status)
+        }
+        buffer.shutdown()
+      })
+    )
+
+    const close = (error: ConnectorError.ConnectorError | undefined) =>
+      Effect.sync(() => {
+        core.publish(new Lifecycle.Closed({ error }))
+        if (error === undefined) buffer.end()
+        else buffer.failCause(Cause.fail(error))
+      })
+
+    const loop = Effect.gen(function* () {
+      const stepFrom = (schedule: Schedule.Schedule<unknown, ConnectorError.ConnectorError>) =>
+        Schedule.toStep(schedule)
+      let step = options.schedule === undefined ? undefined : yield* stepFrom(options.schedule)
+      let downSince: number | undefined
+      for (let attempt = 1; ; attempt++) {
+        core.publish(new Lifecycle.Connecting({ attempt }))
+        core.connectedAt = undefined
+        const exit = yield* Effect.exit(Effect.scoped(runConnection(driver, core, attempt, downSince)))
+        const connectedAt = core.connectedAt
+        if (Exit.isSuccess(exit)) return yield* close(undefined)
+        const error = asConnectorError(options.connector, exit.cause)
+        if (error === undefined) return yield* Effect.failCause(exit.cause)
+        core.update(core.metrics.errors(error.reason._tag), 1)
+        if (connectedAt !== undefined) {
+          // An established connection was lost: the next one opens with a Gap.
+          downSince = core.now()
+          const uptime = downSince - connectedAt
+          if (step !== undefined && uptime >= Duration.toMillis(options.stableAfter)) {
+            step = yield* stepFrom(options.schedule!)
+          }
+        }
+        if (step === undefined || !error.isRetryable) {
+          core.publish(new Lifecycle.Disconnected({ attempt, error, retryIn: undefined }))
+          return yield* close(error)
+        }
+        const next = yield* Effect.result(step(core.now(), error))
+        if (Result.isFailure(next)) {
+          core.publish(new Lifecycle.Disconnected({ attempt, error, retryIn: undefined }))
+          return yield* close(error)
+        }
+        const retryIn = Duration.max(next.success[1], core.reconnectFloor)
+        core.publish(new Lifecycle.Disconnected({ attempt, error, retryIn }))
+        core.reconnects++
+        core.update(core.metrics.reconnects, 1)
+        yield* Effect.sleep(retryIn)
+      }
+    })
+    yield* Effect.forkScoped(
+      loop.pipe(
+        Effect.catchCause((cause) =>
+          Cause.hasInterruptsOnly(cause) ? Effect.void : Effect.sync(() => buffer.failCause(cause as never))
+        )
+      ),
+      { startImmediately: true }
+    )
+
+    const signals = Stream.fromPull(
+      Effect.succeed(
+        Effect.map(buffer.take, (batch) => {
+          core.observeDepth(batch.length)
+          return batch.map((x) =>
+            Lifecycle.isEvent(x) ? x : new Lifecycle.Message({ message: x as Item })
+          ) as unknown as readonly [Lifecycle.Signal<Item>, ...Array<Lifecycle.Signal<Item>>]
+        })
+      )
+    )
+    const takeMessages: Effect.Effect<readonly [Item, ...Array<Item>], ConnectorError.ConnectorError | Cause.Done> =
+      Effect.flatMap(buffer.take, (batch) => {
+        core.observeDepth(batch.length)
+        const messages = onlyMessages(batch)
+        // A batch of lifecycle events only: take again.
+        return messages === undefined ? takeMessages : Effect.succeed(messages)
+      })
+    const messages = Stream.fromPull(Effect.succeed(takeMessages))
+    return {
+      messages,
+      signals,
+      events: Stream.fromPubSub(pubsub),
+      status: Effect.sync(() => core.status),
+      connection: Effect.suspend(() =>
+        core.current === undefined || core.status._tag !== "Connected"
+          ? Effect.fail(
+              ConnectorError.make(
+                options.connector,
+                new ConnectorError.Closed({ message: `not connected (${core.status._tag.toLowerCase()})` })
+              )
+            )
+          : Effect.succeed(core.current as Conn)
+      ),
+      stats: Effect.sync(() => ({
+        delivered: buffer.delivered,
+        dropped: buffer.dropped,
+        depth: buffer.size,
+        reconnects: core.reconnects
+      }))
+    }
+  })
+
+/** The messages of a batch, without its lifecycle events; `undefined` when there are none. */
+const onlyMessages = <Item>(
+  batch: ReadonlyArray<Item | Lifecycle.Event>
+): readonly [Item, ...Array<Item>] | undefined => {
+  let events = 0
+  for (let i = 0; i < batch.length; i++) if (Lifecycle.isEvent(batch[i])) events++
+  if (events === 0) return batch as unknown as readonly [Item, ...Array<Item>]
+  if (events === batch.length) return undefined
+  return batch.filter((x) => !Lifecycle.isEvent(x)) as unknown as readonly [Item, ...Array<Item>]
+}
+
+/**
+ * `make` as a stream of messages: connects when run, closes everything when done. Options are validated first.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const stream = <Conn, Item>(
+  driver: Driver<Conn, Item>,
+  options: Effect.Effect<Resolved<Item>, ConnectorError.ConnectorError>
+): Stream.Stream<Item, ConnectorError.ConnectorError> =>
+  Stream.unwrap(Effect.flatMap(options, (resolved) => Effect.map(make(driver, resolved), (handle) => handle.messages)))
+
+// -----------------------------------------------------------------------------------------------------------------
+// Decoding
+// -----------------------------------------------------------------------------------------------------------------
+
+/**
+ * What to do with a payload the `Schema` rejects: fail the stream with a `Decode` error, or skip it (counted in
+ * `streamemit_decode_skipped_total`).
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export type OnDecodeError = "fail" | "skip"
+
+/**
+ * Decodes JSON text with a `Schema` under a policy, pushing into a session: one function per connector instance.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const jsonDecoder = <A>(
+  connector: string,
+  schema: Schema.Decoder<A>,
+  onError: OnDecodeError,
+  skipped: () => void
+): ((text: string, session: Session<A>) => boolean) => {
+  const decode = Schema.decodeUnknownResult(schema as Schema.Decoder<A, never>)
+  return (text, session) => {
+    let json: unknown
+    try {
+      json = JSON.parse(text)
+    } catch (error) {
+      return reject(`invalid JSON: ${(error as Error).message}`, error)
+    }
+    const result = decode(json)
+    if (Result.isSuccess(result)) return session.emit(result.success)
+    return reject(result.failure.message, result.failure)
+
+    function reject(message: string, cause: unknown): boolean {
+      if (onError === "skip") {
+        skipped()
+        return false
+      }
+      session.fail(ConnectorError.make(connector, new ConnectorError.Decode({ message, cause })))
+      return false
+    }
+  }
+}

@@ -1,0 +1,490 @@
+/**
+ * The machinery, driven by a scripted in-process driver and TestClock: every rule that does not need a network
+ * (schedules, ordering, timeouts) is pinned here; the connectors' suites run the same rules against real peers.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Duration, Effect, Exit, Fiber, Metric, Schedule, Schema, type Scope, Stream } from "effect"
+import { TestClock } from "effect/testing"
+import { Connector, ConnectorError, type Lifecycle, Metrics } from "../src/index.ts"
+
+/** One scripted connection: what `connect` does for an attempt. */
+type Script = (session: Connector.Session<number>) => Effect.Effect<string, ConnectorError.ConnectorError, Scope.Scope>
+
+const connectError = (message: string, retryable?: boolean) =>
+  ConnectorError.make(
+    "scripted",
+    new ConnectorError.Connect(retryable === undefined ? { message } : { message, retryable })
+  )
+
+/** A driver whose attempts follow `scripts` (the last one repeats); it records what happened. */
+const scripted = (scripts: ReadonlyArray<Script>, extra: Partial<Connector.Driver<string, number>> = {}) => {
+  const log: Array<string> = []
+  const sessions: Array<Connector.Session<number>> = []
+  const driver: Connector.Driver<string, number> = {
+    connector: "scripted",
+    connect: (session) => {
+      sessions.push(session)
+      log.push(`connect ${session.attempt}`)
+      const script = scripts[Math.min(session.attempt, scripts.length) - 1]
+      // The release is registered first, so that an attempt interrupted while connecting is released too.
+      return Effect.acquireRelease(Effect.void, () => Effect.sync(() => log.push(`release ${session.attempt}`))).pipe(
+        Effect.andThen(script(session))
+      )
+    },
+    ...extra
+  }
+  return { driver, log, sessions }
+}
+
+const up: Script = () => Effect.succeed("conn")
+const refused: Script = () => Effect.fail(connectError("refused"))
+
+const options = (overrides: Partial<Connector.CommonOptions<number>> = {}) =>
+  Connector.resolve<number>(
+    "scripted",
+    { reconnect: Schedule.spaced("1 second"), ...overrides },
+    { liveness: false, overflow: { bufferSize: 64 } }
+  )
+
+const tags = (signals: ReadonlyArray<Lifecycle.Signal<number>>) =>
+  signals.map((s) => (s._tag === "Message" ? `m${s.message}` : s._tag))
+
+/** Collects the in-band signals of a handle until `n` arrived (in a fiber), for ordering checks. */
+const collectSignals = (handle: Connector.Handle<string, number>, n: number) =>
+  handle.signals.pipe(Stream.take(n), Stream.runCollect, Effect.forkChild({ startImmediately: true }))
+
+describe("Connector.resolve", () => {
+  it.effect("invalid options fail at once with a Config reason naming the option", () =>
+    Effect.gen(function* () {
+      const cases: Array<[Connector.CommonOptions<number>, string]> = [
+        [{ connectTimeout: "soon" as Duration.Input }, "connectTimeout"],
+        [{ stableAfter: -5 }, "stableAfter"],
+        [{ liveness: { interval: "forever and a day" as Duration.Input } }, "liveness.interval"],
+        [{ reconnect: "yes" as unknown as boolean }, "reconnect"],
+        [{ name: "" }, "name"],
+        [{ overflow: { bufferSize: 0 } }, "overflow.bufferSize"],
+        [{ onResync: 42 as never }, "onResync"]
+      ]
+      for (const [bad, option] of cases) {
+        const exit = yield* Effect.exit(Connector.resolve("scripted", bad, { liveness: false }))
+        assert.isTrue(Exit.isFailure(exit), option)
+        const error = (exit as Exit.Failure<unknown, ConnectorError.ConnectorError>).cause.reasons[0] as {
+          error: ConnectorError.ConnectorError
+        }
+        assert.strictEqual(error.error.reason._tag, "Config")
+        assert.strictEqual((error.error.reason as ConnectorError.Config).option, option)
+      }
+    })
+  )
+
+  it.effect("defaults: reconnect on, 10 s connect timeout, the connector's liveness and overflow", () =>
+    Effect.gen(function* () {
+      const resolved = yield* Connector.resolve<number>(
+        "scripted",
+        {},
+        { liveness: { interval: "20 seconds", timeout: "5 seconds" }, overflow: { strategy: "dropping" } }
+      )
+      assert.isDefined(resolved.schedule)
+      assert.strictEqual(Duration.toMillis(resolved.connectTimeout), 10_000)
+      assert.strictEqual(Duration.toMillis(resolved.liveness!.interval), 20_000)
+      assert.strictEqual(resolved.policy.strategy, "dropping")
+      assert.strictEqual(resolved.name, "default")
+    })
+  )
+})
+
+describe("Connector.make", () => {
+  it.effect("lifecycle in order: Connecting, Connected, messages, then Closed when the source ends", () =>
+    Effect.gen(function* () {
+      const { driver, log } = scripted([
+        (session) =>
+          Effect.sync(() => {
+            // Messages that arrive while connecting wait behind Connected.
+            session.emit(1)
+            setImmediate(() => {
+              session.emitAll([2, 3])
+              session.end()
+            })
+            return "conn"
+          })
+      ])
+      const handle = yield* Connector.make(driver, yield* options())
+      const signals = yield* handle.signals.pipe(Stream.runCollect)
+      assert.deepStrictEqual(tags(signals), ["Connecting", "Connected", "m1", "m2", "m3", "Closed"])
+      assert.deepStrictEqual(log, ["connect 1", "release 1"])
+      assert.strictEqual((yield* handle.status)._tag, "Closed")
+    })
+  )
+
+  it.effect("reconnects with the schedule; the Gap comes before the new connection's messages", () =>
+    Effect.gen(function* () {
+      const { driver, sessions } = scripted([up, refused, up])
+      const handle = yield* Connector.make(driver, yield* options())
+      const fiber = yield* collectSignals(handle, 10)
+      yield* Effect.yieldNow
+      sessions[0].emit(1)
+      yield* Effect.yieldNow
+      sessions[0].fail(connectError("reset"))
+      sessions[0].emit(99) // a late callback of the dead connection: ignored
+      yield* Effect.yieldNow
+      yield* TestClock.adjust("1 second") // attempt 2: refused
+      yield* TestClock.adjust("1 second") // attempt 3: up
+      sessions[2].emit(2)
+      const signals = yield* Fiber.join(fiber)
+      assert.deepStrictEqual(tags(signals), [
+        "Connecting",
+        "Connected",
+        "m1",
+        "Disconnected",
+        "Connecting",
+        "Disconnected",
+        "Connecting",
+        "Connected",
+        "Gap",
+        "m2"
+      ])
+    })
+  )
+
+  it.effect("Disconnected says when the next attempt comes; Gap says how long the outage was", () =>
+    Effect.gen(function* () {
+      const { driver, sessions } = scripted([up, refused, up])
+      const handle = yield* Connector.make(driver, yield* options({ reconnect: Schedule.spaced("2 seconds") }))
+      const fiber = yield* collectSignals(handle, 8)
+      yield* Effect.yieldNow
+      yield* TestClock.adjust("30 seconds") // connection 1 stayed up 30 s
+      sessions[0].fail(connectError("reset"))
+      yield* Effect.yieldNow
+      yield* TestClock.adjust("2 seconds")
+      yield* TestClock.adjust("2 seconds")
+      const signals = yield* Fiber.join(fiber)
+      const disconnected = signals.filter((s): s is Lifecycle.Disconnected => s._tag === "Disconnected")
+      assert.strictEqual(Duration.toMillis(disconnected[0].retryIn!), 2000)
+      assert.strictEqual(disconnected[0].error.reason.message, "reset")
+      const gap = signals.find((s): s is Lifecycle.Gap => s._tag === "Gap")!
+      assert.strictEqual(Duration.toMillis(gap.downtime), 4000)
+      assert.strictEqual(gap.delivery, "possible-loss")
+    })
+  )
+
+  it.effect("a non-retryable error stops at once: one attempt, the stream fails with it", () =>
+    Effect.gen(function* () {
+      const { driver, log } = scripted([() => Effect.fail(connectError("bad credentials", false))])
+      const exit = yield* Connector.stream(driver, options()).pipe(Stream.runCollect, Effect.exit)
+      assert.isTrue(Exit.isFailure(exit))
+      assert.deepStrictEqual(log, ["connect 1", "release 1"])
+      const error = (exit as Exit.Failure<unknown, ConnectorError.ConnectorError>).cause.reasons[0] as {
+        error: ConnectorError.ConnectorError
+      }
+      assert.strictEqual(error.error.reason.message, "bad credentials")
+    })
+  )
+
+  it.effect("reconnect: false fails the stream with the first error", () =>
+    Effect.gen(function* () {
+      const { driver, log } = scripted([refused])
+      const exit = yield* Connector.stream(driver, options({ reconnect: false })).pipe(Stream.runCollect, Effect.exit)
+      assert.isTrue(Exit.isFailure(exit))
+      assert.deepStrictEqual(log, ["connect 1", "release 1"])
+    })
+  )
+
+  it.effect("a schedule that gives up fails the stream with the last error", () =>
+    Effect.gen(function* () {
+      const { driver, log } = scripted([refused])
+      const fiber = yield* Connector.stream(driver, options({ reconnect: Schedule.recurs(2) })).pipe(
+        Stream.runCollect,
+        Effect.exit,
+        Effect.forkChild
+      )
+      yield* TestClock.adjust("1 minute")
+      const exit = yield* Fiber.join(fiber)
+      assert.isTrue(Exit.isFailure(exit))
+      assert.deepStrictEqual(log, ["connect 1", "release 1", "connect 2", "release 2", "connect 3", "release 3"])
+    })
+  )
+
+  it.effect("the default schedule backs off exponentially from 250 ms and caps at 30 s", () =>
+    Effect.gen(function* () {
+      const { driver } = scripted([refused])
+      const handle = yield* Connector.make(driver, yield* options({ reconnect: true }))
+      const delays: Array<number> = []
+      const fiber = yield* handle.signals.pipe(
+        Stream.filter((s): s is Lifecycle.Disconnected => s._tag === "Disconnected"),
+        Stream.take(10),
+        Stream.runForEach((d) => Effect.sync(() => delays.push(Duration.toMillis(d.retryIn!)))),
+        Effect.forkChild
+      )
+      for (let i = 0; i < 12; i++) yield* TestClock.adjust("40 seconds")
+      yield* Fiber.join(fiber)
+      const nominal = [250, 500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]
+      delays.forEach((delay, i) => {
+        // Jittered: within ±20 % of the nominal delay.
+        assert.isAtLeast(delay, nominal[i] * 0.8 - 1, `delay ${i}`)
+        assert.isAtMost(delay, nominal[i] * 1.2 + 1, `delay ${i}`)
+      })
+    })
+  )
+
+  it.effect("the schedule resets once a connection stayed up for stableAfter", () =>
+    Effect.gen(function* () {
+      const { driver, sessions } = scripted([up, up, up])
+      const handle = yield* Connector.make(
+        driver,
+        yield* options({
+          reconnect: Schedule.exponential("1 second"),
+          stableAfter: "1 minute"
+        })
+      )
+      const delays: Array<number> = []
+      yield* handle.events.pipe(
+        Stream.runForEach((e) =>
+          Effect.sync(() => e._tag === "Disconnected" && delays.push(Duration.toMillis(e.retryIn!)))
+        ),
+        Effect.forkChild({ startImmediately: true })
+      )
+      yield* Effect.yieldNow
+      sessions[0].fail(connectError("reset")) // short-lived: the schedule advances
+      yield* TestClock.adjust("1 second")
+      yield* TestClock.adjust("2 minutes") // connection 2 stays up for 2 minutes
+      sessions[1].fail(connectError("reset")) // long-lived: the schedule starts over
+      yield* TestClock.adjust("1 second")
+      assert.deepStrictEqual(delays, [1000, 1000])
+    })
+  )
+
+  it.effect("onResync runs after the Gap; its items come before the new connection's messages", () =>
+    Effect.gen(function* () {
+      const { driver, sessions } = scripted([
+        up,
+        (session) =>
+          Effect.sync(() => {
+            // Live traffic right after subscribing must wait behind the resync.
+            session.emit(100)
+            return "conn"
+          })
+      ])
+      const resyncs: Array<Connector.ResyncInfo> = []
+      const handle = yield* Connector.make(
+        driver,
+        yield* options({
+          onResync: (info) =>
+            Effect.sync(() => {
+              resyncs.push(info)
+              return [10, 11]
+            })
+        })
+      )
+      const fiber = yield* collectSignals(handle, 10)
+      yield* Effect.yieldNow
+      sessions[0].emit(1)
+      sessions[0].fail(connectError("reset"))
+      yield* Effect.yieldNow
+      yield* TestClock.adjust("1 second")
+      sessions[1].emit(101)
+      const signals = yield* Fiber.join(fiber)
+      assert.deepStrictEqual(tags(signals), [
+        "Connecting",
+        "Connected",
+        "m1",
+        "Disconnected",
+        "Connecting",
+        "Connected",
+        "Gap",
+        "m10",
+        "m11",
+        "m100"
+      ])
+      assert.strictEqual(resyncs.length, 1)
+      assert.strictEqual(resyncs[0].attempt, 2)
+    })
+  )
+
+  it.effect("connectTimeout: a connect that hangs is a retryable Timeout", () =>
+    Effect.gen(function* () {
+      const { driver, log } = scripted([() => Effect.never, up])
+      const handle = yield* Connector.make(driver, yield* options({ connectTimeout: "5 seconds" }))
+      const fiber = yield* collectSignals(handle, 4)
+      yield* TestClock.adjust("5 seconds")
+      yield* TestClock.adjust("1 second")
+      const signals = yield* Fiber.join(fiber)
+      const disconnected = signals.find((s): s is Lifecycle.Disconnected => s._tag === "Disconnected")!
+      assert.strictEqual(disconnected.error.reason._tag, "Timeout")
+      assert.include(disconnected.error.message, "5s")
+      // The hanging attempt was interrupted and released.
+      assert.deepStrictEqual(log.slice(0, 3), ["connect 1", "release 1", "connect 2"])
+    })
+  )
+
+  it.effect("liveness with a probe: a silent connection is probed, an unanswered probe is death", () =>
+    Effect.gen(function* () {
+      let probes = 0
+      let answer = true
+      const { driver, sessions } = scripted([up, up], {
+        probe: () =>
+          Effect.suspend(() => {
+            probes++
+            return answer ? Effect.void : Effect.never
+          })
+      })
+      const handle = yield* Connector.make(
+        driver,
+        yield* options({ liveness: { interval: "10 seconds", timeout: "3 seconds" } })
+      )
+      const fiber = yield* collectSignals(handle, 6)
+      yield* Effect.yieldNow
+      // Traffic keeps the probe away.
+      for (let i = 0; i < 5; i++) {
+        yield* TestClock.adjust("5 seconds")
+        sessions[0].alive()
+      }
+      assert.strictEqual(probes, 0)
+      yield* TestClock.adjust("10 seconds")
+      assert.strictEqual(probes, 1, "silent for the interval: probed")
+      answer = false
+      yield* TestClock.adjust("10 seconds")
+      assert.strictEqual(probes, 2)
+      yield* TestClock.adjust("3 seconds") // the probe is unanswered for the timeout
+      yield* TestClock.adjust("1 second")
+      const signals = yield* Fiber.join(fiber)
+      assert.deepStrictEqual(tags(signals), [
+        "Connecting",
+        "Connected",
+        "Disconnected",
+        "Connecting",
+        "Connected",
+        "Gap"
+      ])
+      const disconnected = signals[2] as Lifecycle.Disconnected
+      assert.strictEqual(disconnected.error.reason._tag, "Timeout")
+    })
+  )
+
+  it.effect("liveness without a probe: an idle timer that every byte resets", () =>
+    Effect.gen(function* () {
+      const { driver, sessions } = scripted([up, up])
+      const handle = yield* Connector.make(driver, yield* options({ liveness: { timeout: "10 seconds" } }))
+      const events: Array<string> = []
+      yield* handle.events.pipe(
+        Stream.runForEach((e) => Effect.sync(() => events.push(e._tag))),
+        Effect.forkChild({ startImmediately: true })
+      )
+      yield* Effect.yieldNow
+      for (let i = 0; i < 6; i++) {
+        yield* TestClock.adjust("9 seconds")
+        sessions[0].received(1)
+      }
+      assert.notInclude(events, "Disconnected")
+      yield* TestClock.adjust("10 seconds")
+      assert.include(events, "Disconnected")
+    })
+  )
+
+  it.effect("metrics move: messages, bytes, connected, reconnects, errors by reason", () =>
+    Effect.gen(function* () {
+      const { driver, sessions } = scripted([up, up])
+      const handle = yield* Connector.make(driver, yield* options({ name: "metrics" }))
+      const m = Metrics.forConnector("scripted", "metrics")
+      const fiber = yield* handle.messages.pipe(Stream.take(3), Stream.runCollect, Effect.forkChild)
+      yield* Effect.yieldNow
+      assert.strictEqual((yield* Metric.value(m.connected)).value, 1)
+      sessions[0].received(10)
+      sessions[0].emitAll([1, 2])
+      yield* Effect.yieldNow
+      sessions[0].fail(connectError("reset"))
+      yield* Effect.yieldNow
+      assert.strictEqual((yield* Metric.value(m.connected)).value, 0)
+      yield* TestClock.adjust("1 second")
+      sessions[1].emit(3)
+      assert.deepStrictEqual(yield* Fiber.join(fiber), [1, 2, 3])
+      assert.strictEqual((yield* Metric.value(m.messages)).count, 3)
+      assert.strictEqual((yield* Metric.value(m.bytes)).count, 10)
+      assert.strictEqual((yield* Metric.value(m.reconnects)).count, 1)
+      assert.strictEqual((yield* Metric.value(m.errors("Connect"))).count, 1)
+      assert.strictEqual((yield* Metric.value(m.downtimeMillis)).count, 1000)
+    }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
+  )
+
+  it.effect("the handle's connection is available while connected, a Closed error otherwise", () =>
+    Effect.gen(function* () {
+      const { driver, sessions } = scripted([up, refused])
+      const handle = yield* Connector.make(driver, yield* options())
+      yield* Effect.yieldNow
+      assert.strictEqual(yield* handle.connection, "conn")
+      sessions[0].fail(connectError("reset"))
+      yield* Effect.yieldNow
+      const error = yield* Effect.flip(handle.connection)
+      assert.strictEqual(error.reason._tag, "Closed")
+    })
+  )
+
+  it.effect("closing the scope releases the connection and interrupts a pending reconnect", () =>
+    Effect.gen(function* () {
+      const { driver, log } = scripted([up])
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const handle = yield* Connector.make(driver, yield* options())
+          yield* Effect.yieldNow
+          assert.strictEqual((yield* handle.status)._tag, "Connected")
+        })
+      )
+      assert.deepStrictEqual(log, ["connect 1", "release 1"])
+    })
+  )
+})
+
+describe("Connector.jsonDecoder", () => {
+  const Payload = Schema.Struct({ id: Schema.Number })
+  const decodedDriver = (texts: ReadonlyArray<string>, onError: Connector.OnDecodeError, skipped: () => void) => {
+    const decode = Connector.jsonDecoder("scripted", Payload, onError, skipped)
+    const driver: Connector.Driver<string, { readonly id: number }> = {
+      connector: "scripted",
+      connect: (session) =>
+        Effect.sync(() => {
+          setImmediate(() => {
+            for (const text of texts) decode(text, session)
+            session.end()
+          })
+          return "conn"
+        })
+    }
+    return driver
+  }
+
+  it.effect('"skip" drops invalid payloads and counts them', () =>
+    Effect.gen(function* () {
+      let skipped = 0
+      const driver = decodedDriver(['{"id":1}', "not json", '{"id":"two"}', '{"id":3}'], "skip", () => skipped++)
+      const out = yield* Connector.stream(
+        driver,
+        Connector.resolve("scripted", { reconnect: false }, { liveness: false })
+      ).pipe(Stream.runCollect)
+      assert.deepStrictEqual(out, [{ id: 1 }, { id: 3 }])
+      assert.strictEqual(skipped, 2)
+    })
+  )
+
+  it.effect('"fail" fails the stream with a non-retryable Decode error naming the problem', () =>
+    Effect.gen(function* () {
+      const driver = decodedDriver(['{"id":1}', '{"id":"two"}'], "fail", () => {})
+      const error = yield* Connector.stream(driver, Connector.resolve("scripted", {}, { liveness: false })).pipe(
+        Stream.runCollect,
+        Effect.flip
+      )
+      assert.strictEqual(error.reason._tag, "Decode")
+      assert.isFalse(error.isRetryable)
+      assert.include(error.message, "Expected number")
+    })
+  )
+})
+
+describe("ConnectorError.redactUrl", () => {
+  it("hides passwords and secret query parameters", () => {
+    assert.strictEqual(
+      ConnectorError.redactUrl("postgres://app:hunter2@db:5432/x?sslmode=require&password=p"),
+      "postgres://app:***@db:5432/x?sslmode=require&password=***"
+    )
+    assert.strictEqual(ConnectorError.redactUrl("wss://h/feed?token=abc&room=1"), "wss://h/feed?token=***&room=1")
+    assert.strictEqual(ConnectorError.redactUrl("::not a url"), "<invalid URL>")
+  })
+})
