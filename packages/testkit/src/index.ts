@@ -1,0 +1,31 @@
+/**
+ * @since 0.1.0
+ */
+
+/**
+ * The connector conformance suite.
+ *
+ * @since 0.1.0
+ */
+export * as Conformance from "./Conformance.ts"
+
+/**
+ * A fault-injecting TCP proxy.
+ *
+ * @since 0.1.0
+ */
+export * as FaultProxy from "./FaultProxy.ts"
+
+/**
+ * Open resources of the process, to prove that nothing leaked.
+ *
+ * @since 0.1.0
+ */
+export * as Resources from "./Resources.ts"
+
+/**
+ * A scripted WebSocket server.
+ *
+ * @since 0.1.0
+ */
+export * as WsServer from "./WsServer.ts"
