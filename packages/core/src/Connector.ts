@@ -46,6 +46,8 @@ export interface Session<in Item> {
   readonly received: (bytes: number) => void
   /** Traffic without payload (pong, comment, heartbeat): proof of life for the watchdog. */
   readonly alive: () => void
+  /** A message was skipped by the decode policy: counted in `streamemit_decode_skipped_total`. */
+  readonly skipped: () => void
   /** The source ended normally (e.g. WebSocket close 1000): the stream ends, no reconnect. */
   readonly end: () => void
   /** The connection broke: core reconnects if the error is retryable and reconnect is on; else the stream fails. */
@@ -297,6 +299,8 @@ export interface Stats {
   readonly dropped: number
   readonly depth: number
   readonly reconnects: number
+  /** Times the source was paused by the `"suspend"` strategy. */
+  readonly pauses: number
 }
 
 class SessionState<Item> implements Session<Item> {
@@ -360,6 +364,10 @@ class SessionState<Item> implements Session<Item> {
 
   alive = (): void => {
     if (this.active) this.lastActivity = this.core.now()
+  }
+
+  skipped = (): void => {
+    this.core.update(this.core.metrics.decodeSkipped, 1)
   }
 
   end = (): void => this.settle({ _tag: "End" })
@@ -734,7 +742,8 @@ export const make = <Conn, Item>(
         delivered: buffer.delivered,
         dropped: buffer.dropped,
         depth: buffer.size,
-        reconnects: core.reconnects
+        reconnects: core.reconnects,
+        pauses: buffer.pauses
       }))
     }
   })
@@ -751,16 +760,21 @@ const onlyMessages = <Item>(
 }
 
 /**
- * `make` as a stream of messages: connects when run, closes everything when done. Options are validated first.
+ * `make` as a stream of messages: connects when run, closes everything when done. `setup` resolves the options
+ * (failing with a `Config` reason) and builds the driver from them.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const stream = <Conn, Item>(
-  driver: Driver<Conn, Item>,
-  options: Effect.Effect<Resolved<Item>, ConnectorError.ConnectorError>
+  setup: Effect.Effect<
+    { readonly driver: Driver<Conn, Item>; readonly options: Resolved<Item> },
+    ConnectorError.ConnectorError
+  >
 ): Stream.Stream<Item, ConnectorError.ConnectorError> =>
-  Stream.unwrap(Effect.flatMap(options, (resolved) => Effect.map(make(driver, resolved), (handle) => handle.messages)))
+  Stream.unwrap(
+    Effect.flatMap(setup, ({ driver, options }) => Effect.map(make(driver, options), (handle) => handle.messages))
+  )
 
 // -----------------------------------------------------------------------------------------------------------------
 // Decoding
@@ -784,8 +798,7 @@ export type OnDecodeError = "fail" | "skip"
 export const jsonDecoder = <A>(
   connector: string,
   schema: Schema.Decoder<A>,
-  onError: OnDecodeError,
-  skipped: () => void
+  onError: OnDecodeError
 ): ((text: string, session: Session<A>) => boolean) => {
   const decode = Schema.decodeUnknownResult(schema as Schema.Decoder<A, never>)
   return (text, session) => {
@@ -801,7 +814,7 @@ export const jsonDecoder = <A>(
 
     function reject(message: string, cause: unknown): boolean {
       if (onError === "skip") {
-        skipped()
+        session.skipped()
         return false
       }
       session.fail(ConnectorError.make(connector, new ConnectorError.Decode({ message, cause })))

@@ -170,7 +170,10 @@ describe("Connector.make", () => {
   it.effect("a non-retryable error stops at once: one attempt, the stream fails with it", () =>
     Effect.gen(function* () {
       const { driver, log } = scripted([() => Effect.fail(connectError("bad credentials", false))])
-      const exit = yield* Connector.stream(driver, options()).pipe(Stream.runCollect, Effect.exit)
+      const exit = yield* Connector.stream(Effect.map(options(), (o) => ({ driver, options: o }))).pipe(
+        Stream.runCollect,
+        Effect.exit
+      )
       assert.isTrue(Exit.isFailure(exit))
       assert.deepStrictEqual(log, ["connect 1", "release 1"])
       const error = (exit as Exit.Failure<unknown, ConnectorError.ConnectorError>).cause.reasons[0] as {
@@ -183,7 +186,9 @@ describe("Connector.make", () => {
   it.effect("reconnect: false fails the stream with the first error", () =>
     Effect.gen(function* () {
       const { driver, log } = scripted([refused])
-      const exit = yield* Connector.stream(driver, options({ reconnect: false })).pipe(Stream.runCollect, Effect.exit)
+      const exit = yield* Connector.stream(
+        Effect.map(options({ reconnect: false }), (o) => ({ driver, options: o }))
+      ).pipe(Stream.runCollect, Effect.exit)
       assert.isTrue(Exit.isFailure(exit))
       assert.deepStrictEqual(log, ["connect 1", "release 1"])
     })
@@ -192,11 +197,9 @@ describe("Connector.make", () => {
   it.effect("a schedule that gives up fails the stream with the last error", () =>
     Effect.gen(function* () {
       const { driver, log } = scripted([refused])
-      const fiber = yield* Connector.stream(driver, options({ reconnect: Schedule.recurs(2) })).pipe(
-        Stream.runCollect,
-        Effect.exit,
-        Effect.forkChild
-      )
+      const fiber = yield* Connector.stream(
+        Effect.map(options({ reconnect: Schedule.recurs(2) }), (o) => ({ driver, options: o }))
+      ).pipe(Stream.runCollect, Effect.exit, Effect.forkChild)
       yield* TestClock.adjust("1 minute")
       const exit = yield* Fiber.join(fiber)
       assert.isTrue(Exit.isFailure(exit))
@@ -435,8 +438,8 @@ describe("Connector.make", () => {
 
 describe("Connector.jsonDecoder", () => {
   const Payload = Schema.Struct({ id: Schema.Number })
-  const decodedDriver = (texts: ReadonlyArray<string>, onError: Connector.OnDecodeError, skipped: () => void) => {
-    const decode = Connector.jsonDecoder("scripted", Payload, onError, skipped)
+  const decodedDriver = (texts: ReadonlyArray<string>, onError: Connector.OnDecodeError) => {
+    const decode = Connector.jsonDecoder("scripted", Payload, onError)
     const driver: Connector.Driver<string, { readonly id: number }> = {
       connector: "scripted",
       connect: (session) =>
@@ -453,24 +456,24 @@ describe("Connector.jsonDecoder", () => {
 
   it.effect('"skip" drops invalid payloads and counts them', () =>
     Effect.gen(function* () {
-      let skipped = 0
-      const driver = decodedDriver(['{"id":1}', "not json", '{"id":"two"}', '{"id":3}'], "skip", () => skipped++)
+      const driver = decodedDriver(['{"id":1}', "not json", '{"id":"two"}', '{"id":3}'], "skip")
       const out = yield* Connector.stream(
-        driver,
-        Connector.resolve("scripted", { reconnect: false }, { liveness: false })
+        Effect.map(Connector.resolve("scripted", { reconnect: false, name: "skips" }, { liveness: false }), (o) => ({
+          driver,
+          options: o
+        }))
       ).pipe(Stream.runCollect)
       assert.deepStrictEqual(out, [{ id: 1 }, { id: 3 }])
-      assert.strictEqual(skipped, 2)
-    })
+      assert.strictEqual((yield* Metric.value(Metrics.forConnector("scripted", "skips").decodeSkipped)).count, 2)
+    }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
   )
 
   it.effect('"fail" fails the stream with a non-retryable Decode error naming the problem', () =>
     Effect.gen(function* () {
-      const driver = decodedDriver(['{"id":1}', '{"id":"two"}'], "fail", () => {})
-      const error = yield* Connector.stream(driver, Connector.resolve("scripted", {}, { liveness: false })).pipe(
-        Stream.runCollect,
-        Effect.flip
-      )
+      const driver = decodedDriver(['{"id":1}', '{"id":"two"}'], "fail")
+      const error = yield* Connector.stream(
+        Effect.map(Connector.resolve("scripted", {}, { liveness: false }), (o) => ({ driver, options: o }))
+      ).pipe(Stream.runCollect, Effect.flip)
       assert.strictEqual(error.reason._tag, "Decode")
       assert.isFalse(error.isRetryable)
       assert.include(error.message, "Expected number")

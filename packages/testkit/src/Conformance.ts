@@ -50,8 +50,11 @@ export interface Harness<Item> {
   readonly connector: string
   /** Starts a fresh source and proxy for one test. */
   readonly fixture: Effect.Effect<Fixture<Item>, unknown, Scope.Scope>
-  /** Whether the source can be paused (the `"suspend"` strategy is lossless end to end). */
-  readonly pausable: boolean
+  /**
+   * Whether the source can be paused (the `"suspend"` strategy is lossless end to end), and how many messages it
+   * may still deliver once asked to pause (what it had read already): the hard cap must leave room for them.
+   */
+  readonly pausable: false | { readonly burstAfterPause: number }
   /** Whether the connector reconnects at all (a file watcher does not). */
   readonly reconnects: boolean
 }
@@ -182,9 +185,9 @@ export const run = <Item>(harness: Harness<Item>): void => {
     it.live("bounded memory under a slow consumer", () =>
       Effect.gen(function* () {
         const fixture = yield* harness.fixture
-        const total = 2000
+        const total = 20_000
         const overflow = harness.pausable
-          ? ({ strategy: "suspend", bufferSize: 16, hardCap: 64 } as const)
+          ? ({ strategy: "suspend", bufferSize: 16, hardCap: 16 + harness.pausable.burstAfterPause } as const)
           : ({ strategy: "dropping", bufferSize: 16 } as const)
         const handle = yield* fixture.handle({ name: uniqueName("memory"), overflow })
         yield* awaitStatus(handle, "Connected")
@@ -195,7 +198,7 @@ export const run = <Item>(harness: Harness<Item>): void => {
             Effect.gen(function* () {
               seen++
               maxDepth = Math.max(maxDepth, (yield* handle.stats).depth)
-              if (seen % 50 === 0) yield* Effect.sleep("1 millis")
+              if (seen % 100 === 0) yield* Effect.sleep("1 millis")
             })
           ),
           Effect.forkChild
@@ -212,6 +215,7 @@ export const run = <Item>(harness: Harness<Item>): void => {
         }
         yield* Fiber.interrupt(consumer)
         assert.isAtMost(maxDepth, overflow.strategy === "suspend" ? overflow.hardCap : overflow.bufferSize)
+        if (harness.pausable) assert.isAbove((yield* handle.stats).pauses, 0, "the slow consumer paused the source")
       }).pipe(Effect.scoped)
     )
 

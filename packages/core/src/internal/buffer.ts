@@ -51,6 +51,8 @@ export class Buffer<A, E> {
   delivered = 0
   /** Items lost to the strategy (newest for dropping, oldest for sliding). */
   dropped = 0
+  /** Times the source was asked to pause. */
+  pauses = 0
   /** Called with every drop, for metrics. */
   onDrop: ((count: number) => void) | undefined = undefined
   /** Called after every take: room was made. */
@@ -196,6 +198,7 @@ export class Buffer<A, E> {
   private highWater(): void {
     if (this.strategy === "suspend" && !this.paused && this.flow !== undefined) {
       this.paused = true
+      this.pauses++
       this.flow.pause()
     }
   }

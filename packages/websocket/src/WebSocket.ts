@@ -1,0 +1,402 @@
+/**
+ * The messages of a WebSocket (`ws`) as a scoped, bounded, self-healing stream: how to dial `ws`, listen to it,
+ * pause it and tell its errors apart. Reconnect, heartbeat scheduling, lifecycle, overflow and metrics are core's.
+ *
+ * @since 0.1.0
+ */
+import type * as Http from "node:http"
+import { Connector, ConnectorError, type Lifecycle } from "@streamemit/core"
+import * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Redacted from "effect/Redacted"
+import type * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import type * as Stream from "effect/Stream"
+import WS from "ws"
+
+const connector = "websocket"
+
+/**
+ * A close code, or an inclusive range of them (`[4000, 4999]`).
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export type CloseCodes = ReadonlyArray<number | readonly [number, number]>
+
+/**
+ * @since 0.1.0
+ * @category options
+ */
+export interface Options<A = string> extends Omit<Connector.CommonOptions<A>, "liveness" | "connectTimeout"> {
+  /** `ws://` or `wss://` URL; an Effect is evaluated on every connection attempt (fresh tokens). */
+  readonly url: string | URL | Effect.Effect<string | URL, ConnectorError.ConnectorError>
+  /** Subprotocols offered in the handshake. */
+  readonly protocols?: string | ReadonlyArray<string> | undefined
+  /** Handshake headers; values may be `Redacted`; an Effect is evaluated on every attempt. */
+  readonly headers?:
+    | Readonly<Record<string, string | Redacted.Redacted<string>>>
+    | Effect.Effect<Readonly<Record<string, string | Redacted.Redacted<string>>>, ConnectorError.ConnectorError>
+    | undefined
+  /** Dial + handshake + `onOpen` must finish within this. Default 10 seconds. */
+  readonly handshakeTimeout?: Duration.Input | undefined
+  /** Ping after `interval` without traffic; no pong within `timeout` → dead → reconnect. Default 30 s / 10 s. */
+  readonly heartbeat?: false | Connector.Liveness | undefined
+  /** Largest message accepted, in bytes; a larger one is a `Protocol` error (counted). Default 16 MiB. */
+  readonly maxPayload?: number | undefined
+  /** Close codes that end the stream normally (default 1000, 1001) and that fail it for good (default 1002, 1003, 1007, 1008). Others reconnect. */
+  readonly closeCodes?: { readonly end?: CloseCodes | undefined; readonly fatal?: CloseCodes | undefined } | undefined
+  /** Runs after every open, before `Connected`: (re)send subscribe messages here. */
+  readonly onOpen?: ((socket: Sender) => Effect.Effect<void, ConnectorError.ConnectorError>) | undefined
+  /** Deliver messages as bytes (`Uint8Array`) instead of text. Default false. */
+  readonly binary?: boolean | undefined
+  /** Decodes each text message as JSON with this Schema. */
+  readonly schema?: Schema.Decoder<A> | undefined
+  /** What to do with a message the Schema rejects. Default `"fail"`. */
+  readonly onDecodeError?: Connector.OnDecodeError | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Sender {
+  /** Sends a text or binary message; resolves once written to the socket. */
+  readonly send: (data: string | Uint8Array) => Effect.Effect<void, ConnectorError.ConnectorError>
+}
+
+/**
+ * The scoped handle: the core handle plus `send`. `send` fails fast with a `Closed` error while disconnected
+ * (nothing is queued across reconnects: use `onOpen` for what every connection must send).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Handle<A> extends Connector.Handle<WS, A>, Sender {}
+
+interface Resolved<A> {
+  readonly common: Connector.Resolved<A>
+  readonly url: Effect.Effect<string, ConnectorError.ConnectorError>
+  readonly headers: Effect.Effect<Record<string, string>, ConnectorError.ConnectorError>
+  readonly protocols: ReadonlyArray<string>
+  readonly maxPayload: number
+  readonly endCodes: CloseCodes
+  readonly fatalCodes: CloseCodes
+  readonly onOpen: Options<A>["onOpen"]
+  readonly binary: boolean
+  readonly decode: ((text: string, session: Connector.Session<A>) => boolean) | undefined
+}
+
+// After `pause()`, ws still emits the frames of the socket read it is parsing: up to 64 KiB, at most 32,768
+// minimal frames. The hard cap leaves room for that burst, so pausing never overflows.
+const burstAfterPause = 32_768
+
+const defaults: Connector.Defaults = {
+  overflow: { strategy: "suspend", bufferSize: 1024, hardCap: 1024 + burstAfterPause },
+  liveness: { interval: "30 seconds", timeout: "10 seconds" }
+}
+
+const config = (option: string, value: unknown, expected: string) =>
+  ConnectorError.config(connector, option, value, expected)
+
+const checkUrl = (value: string | URL): Effect.Effect<string, ConnectorError.ConnectorError> => {
+  let url: URL
+  try {
+    url = new URL(String(value))
+  } catch {
+    return Effect.fail(config("url", ConnectorError.redactUrl(String(value)), "an absolute ws:// or wss:// URL"))
+  }
+  if (!["ws:", "wss:", "http:", "https:"].includes(url.protocol)) {
+    return Effect.fail(config("url", ConnectorError.redactUrl(url), "an absolute ws:// or wss:// URL"))
+  }
+  return Effect.succeed(url.toString())
+}
+
+const plainHeaders = (headers: Readonly<Record<string, string | Redacted.Redacted<string>>>) => {
+  const out: Record<string, string> = {}
+  for (const [key, value] of Object.entries(headers))
+    out[key] = Redacted.isRedacted(value) ? Redacted.value(value) : value
+  return out
+}
+
+const isCodes = (codes: unknown): codes is CloseCodes =>
+  Array.isArray(codes) &&
+  codes.every(
+    (c) =>
+      (Number.isInteger(c) && c >= 1000 && c <= 4999) ||
+      (Array.isArray(c) && c.length === 2 && c.every((x) => Number.isInteger(x) && x >= 1000 && x <= 4999))
+  )
+
+const matches = (codes: CloseCodes, code: number) =>
+  codes.some((c) => (typeof c === "number" ? c === code : code >= c[0] && code <= c[1]))
+
+const resolve = <A>(options: Options<A>): Effect.Effect<Resolved<A>, ConnectorError.ConnectorError> =>
+  Effect.gen(function* () {
+    if (typeof options !== "object" || options === null) {
+      return yield* Effect.fail(config("options", options, "an options object"))
+    }
+    const common = yield* Connector.resolve<A>(
+      connector,
+      {
+        ...options,
+        connectTimeout: options.handshakeTimeout,
+        liveness: options.heartbeat
+      },
+      defaults
+    )
+    const url = Effect.isEffect(options.url)
+      ? Effect.flatMap(options.url, checkUrl)
+      : yield* Effect.map(checkUrl(options.url as string | URL), Effect.succeed)
+    const headers =
+      options.headers === undefined
+        ? Effect.succeed({})
+        : Effect.isEffect(options.headers)
+          ? Effect.map(options.headers, plainHeaders)
+          : Effect.succeed(plainHeaders(options.headers))
+    const protocols =
+      options.protocols === undefined
+        ? []
+        : typeof options.protocols === "string"
+          ? [options.protocols]
+          : [...options.protocols]
+    if (!protocols.every((p) => typeof p === "string" && p.length > 0)) {
+      return yield* Effect.fail(config("protocols", options.protocols, "non-empty strings"))
+    }
+    const maxPayload = options.maxPayload ?? 16 * 1024 * 1024
+    if (!Number.isInteger(maxPayload) || maxPayload < 1) {
+      return yield* Effect.fail(config("maxPayload", maxPayload, "a positive integer (bytes)"))
+    }
+    const endCodes = options.closeCodes?.end ?? [1000, 1001]
+    const fatalCodes = options.closeCodes?.fatal ?? [1002, 1003, 1007, 1008]
+    if (!isCodes(endCodes)) return yield* Effect.fail(config("closeCodes.end", endCodes, "close codes 1000–4999"))
+    if (!isCodes(fatalCodes)) return yield* Effect.fail(config("closeCodes.fatal", fatalCodes, "close codes 1000–4999"))
+    const onDecodeError = options.onDecodeError ?? "fail"
+    if (onDecodeError !== "fail" && onDecodeError !== "skip") {
+      return yield* Effect.fail(config("onDecodeError", onDecodeError, '"fail" or "skip"'))
+    }
+    if (options.binary === true && options.schema !== undefined) {
+      return yield* Effect.fail(config("binary", true, "false when a schema decodes text messages"))
+    }
+    return {
+      common,
+      url,
+      headers,
+      protocols,
+      maxPayload,
+      endCodes,
+      fatalCodes,
+      onOpen: options.onOpen,
+      binary: options.binary === true,
+      decode: options.schema === undefined ? undefined : Connector.jsonDecoder(connector, options.schema, onDecodeError)
+    }
+  })
+
+/** How `ws` errors and handshake responses map to reasons. */
+const classify = (error: Error & { readonly code?: string }): ConnectorError.ConnectorError => {
+  const message = error.message
+  switch (error.code) {
+    case "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH":
+      return ConnectorError.make(
+        connector,
+        new ConnectorError.Protocol({ message: `message over maxPayload: ${message}`, cause: error })
+      )
+    case "WS_ERR_INVALID_UTF8":
+    case "WS_ERR_INVALID_OPCODE":
+    case "WS_ERR_INVALID_CLOSE_CODE":
+    case "WS_ERR_UNEXPECTED_MASK":
+    case "WS_ERR_EXPECTED_FIN":
+    case "WS_ERR_INVALID_CONTROL_PAYLOAD_LENGTH":
+      return ConnectorError.make(connector, new ConnectorError.Protocol({ message, cause: error }))
+    case "ERR_INVALID_URL":
+      return ConnectorError.make(connector, new ConnectorError.Config({ option: "url", message, cause: error }))
+    default:
+      return ConnectorError.make(connector, new ConnectorError.Connect({ message, cause: error }))
+  }
+}
+
+const handshakeError = (
+  response: Http.IncomingMessage,
+  session: Connector.Session<unknown>
+): ConnectorError.ConnectorError => {
+  const status = response.statusCode ?? 0
+  const message = `handshake refused with HTTP ${status}${response.statusMessage ? ` ${response.statusMessage}` : ""}`
+  if (status === 401 || status === 403) {
+    return ConnectorError.make(connector, new ConnectorError.Auth({ message }))
+  }
+  if (status === 429 || status >= 500) {
+    const retryAfter = Number(response.headers["retry-after"])
+    if (Number.isFinite(retryAfter) && retryAfter > 0) session.setReconnectFloor(Duration.seconds(retryAfter))
+    return ConnectorError.make(connector, new ConnectorError.Connect({ message }))
+  }
+  return ConnectorError.make(connector, new ConnectorError.Protocol({ message, retryable: status === 408 }))
+}
+
+const closeError = (code: number, reason: string, fatal: boolean) =>
+  ConnectorError.make(
+    connector,
+    new ConnectorError.Closed({
+      message: `closed by the server with code ${code}${reason ? ` (${reason})` : ""}`,
+      retryable: !fatal
+    })
+  )
+
+const sendOn =
+  (socket: WS) =>
+  (data: string | Uint8Array): Effect.Effect<void, ConnectorError.ConnectorError> =>
+    Effect.callback<void, ConnectorError.ConnectorError>((resume) => {
+      if (socket.readyState !== WS.OPEN) {
+        resume(
+          Effect.fail(ConnectorError.make(connector, new ConnectorError.Closed({ message: "socket is not open" })))
+        )
+        return
+      }
+      socket.send(data, (error) =>
+        resume(
+          error === undefined || error === null
+            ? Effect.void
+            : Effect.fail(
+                ConnectorError.make(connector, new ConnectorError.Closed({ message: error.message, cause: error }))
+              )
+        )
+      )
+    })
+
+const driver = <A>(options: Resolved<A>): Connector.Driver<WS, A> => ({
+  connector,
+  connect: (session) =>
+    Effect.gen(function* () {
+      const url = yield* options.url
+      const headers = yield* options.headers
+      const socket = yield* Effect.acquireRelease(
+        Effect.sync(
+          () =>
+            new WS(url, options.protocols as Array<string>, {
+              headers,
+              maxPayload: options.maxPayload,
+              perMessageDeflate: false,
+              followRedirects: false
+            })
+        ),
+        // A connection that failed is dead: no close handshake through it. Otherwise close politely.
+        (socket, exit) =>
+          Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause)
+            ? Effect.sync(() => socket.terminate())
+            : closeSocket(socket)
+      )
+      // A socket emits errors after we stop caring (e.g. terminated while connecting): never unhandled.
+      socket.on("error", (error) => session.fail(classify(error)))
+      socket.on("pong", session.alive)
+      socket.on("ping", session.alive)
+      const decode = options.decode
+      const binary = options.binary
+      const emit = session.emit as (item: unknown) => boolean
+      socket.on("message", (data: Buffer, isBinary) => {
+        session.received(data.length)
+        if (binary) emit(data)
+        else if (decode !== undefined) decode(data.toString(), session)
+        else emit(isBinary ? data.toString() : data.toString())
+      })
+      socket.on("close", (code: number, reason: Buffer) => {
+        if (matches(options.endCodes, code)) session.end()
+        else session.fail(closeError(code, reason.toString(), matches(options.fatalCodes, code)))
+      })
+      yield* Effect.callback<void, ConnectorError.ConnectorError>((resume) => {
+        const onOpen = () => resume(Effect.void)
+        const onError = (error: Error) => resume(Effect.fail(classify(error)))
+        const onResponse = (request: Http.ClientRequest, response: Http.IncomingMessage) => {
+          request.destroy()
+          resume(Effect.fail(handshakeError(response, session as Connector.Session<unknown>)))
+        }
+        socket.once("open", onOpen)
+        socket.once("error", onError)
+        socket.once("unexpected-response", onResponse)
+        return Effect.sync(() => {
+          socket.off("open", onOpen)
+          socket.off("error", onError)
+          socket.off("unexpected-response", onResponse)
+        })
+      })
+      session.flowControl({ pause: () => socket.pause(), resume: () => socket.resume() })
+      if (options.onOpen !== undefined) yield* options.onOpen({ send: sendOn(socket) })
+      return socket
+    }),
+  probe: (socket) =>
+    Effect.callback<void, ConnectorError.ConnectorError>((resume) => {
+      const onPong = () => resume(Effect.void)
+      socket.once("pong", onPong)
+      try {
+        socket.ping()
+      } catch (error) {
+        resume(Effect.fail(classify(error as Error)))
+      }
+      return Effect.sync(() => {
+        socket.off("pong", onPong)
+      })
+    })
+})
+
+/** A polite close (code 1000) when open, cut short after 1 s; an immediate teardown otherwise. */
+const closeSocket = (socket: WS): Effect.Effect<void> =>
+  Effect.callback<void>((resume) => {
+    if (socket.readyState === WS.CLOSED) return resume(Effect.void)
+    if (socket.readyState !== WS.OPEN) {
+      socket.terminate()
+      return resume(Effect.void)
+    }
+    const timer = setTimeout(() => {
+      socket.terminate()
+      resume(Effect.void)
+    }, 1000)
+    socket.once("close", () => {
+      clearTimeout(timer)
+      resume(Effect.void)
+    })
+    socket.close(1000)
+  })
+
+/**
+ * Connects in the current Scope and returns the handle: messages, lifecycle events, status, and `send`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export function make(
+  options: Options<string> & { readonly binary: true }
+): Effect.Effect<Handle<Uint8Array>, ConnectorError.ConnectorError, Scope.Scope>
+export function make<A = string>(
+  options: Options<A>
+): Effect.Effect<Handle<A>, ConnectorError.ConnectorError, Scope.Scope>
+export function make<A>(options: Options<A>): Effect.Effect<Handle<A>, ConnectorError.ConnectorError, Scope.Scope> {
+  return Effect.gen(function* () {
+    const resolved = yield* resolve(options)
+    const handle = yield* Connector.make(driver(resolved), resolved.common)
+    return {
+      ...handle,
+      send: (data: string | Uint8Array) => Effect.flatMap(handle.connection, (socket) => sendOn(socket)(data))
+    }
+  })
+}
+
+/**
+ * The messages of a WebSocket: connects when run, reconnects as configured, closes everything when done.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export function stream(
+  options: Options<string> & { readonly binary: true }
+): Stream.Stream<Uint8Array, ConnectorError.ConnectorError>
+export function stream<A = string>(options: Options<A>): Stream.Stream<A, ConnectorError.ConnectorError>
+export function stream<A>(options: Options<A>): Stream.Stream<A, ConnectorError.ConnectorError> {
+  return Connector.stream(
+    Effect.map(resolve(options), (resolved) => ({ driver: driver(resolved), options: resolved.common }))
+  )
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Event = Lifecycle.Event
