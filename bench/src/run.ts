@@ -7,8 +7,9 @@ import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { printTable, type Row, type Suite } from "./harness.ts"
 import { suite as core } from "./suites/core.ts"
+import { suite as websocket } from "./suites/websocket.ts"
 
-const suites: ReadonlyArray<Suite> = [core]
+const suites: ReadonlyArray<Suite> = [core, websocket]
 
 const wanted = process.argv.slice(2)
 const unknown = wanted.filter((name) => !suites.some((s) => s.name === name))

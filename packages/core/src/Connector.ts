@@ -147,7 +147,7 @@ export interface ResyncInfo {
  * @category options
  */
 export interface Defaults {
-  readonly overflow?: Partial<Overflow.Policy> | undefined
+  readonly overflow?: Overflow.Defaults | undefined
   readonly liveness: false | { readonly interval: Duration.Input; readonly timeout: Duration.Input }
 }
 
@@ -307,7 +307,10 @@ class SessionState<Item> implements Session<Item> {
   active = true
   gateOpen = false
   held: Array<Item> = []
-  lastActivity: number
+  /** Traffic seen (messages, bytes, pongs): a count, so the hot path reads no clock. */
+  activity = 0
+  private seenActivity = 0
+  private lastActivity: number
   ended: { readonly _tag: "End" } | { readonly _tag: "Fail"; readonly error: ConnectorError.ConnectorError } | undefined
   notify: (() => void) | undefined = undefined
   messages = 0
@@ -324,7 +327,7 @@ class SessionState<Item> implements Session<Item> {
   emit = (item: Item): boolean => {
     if (!this.active) return false
     this.messages++
-    this.lastActivity = this.core.now()
+    this.activity++
     if (!this.gateOpen) return this.hold([item])
     return this.core.buffer.offer(item)
   }
@@ -332,7 +335,7 @@ class SessionState<Item> implements Session<Item> {
   emitAll = (items: ReadonlyArray<Item>): boolean => {
     if (!this.active) return false
     this.messages += items.length
-    this.lastActivity = this.core.now()
+    this.activity++
     if (!this.gateOpen) return this.hold(items)
     return this.core.buffer.offerAll(items)
   }
@@ -357,13 +360,22 @@ class SessionState<Item> implements Session<Item> {
   }
 
   received = (bytes: number): void => {
-    if (!this.active) return
     this.bytes += bytes
-    this.lastActivity = this.core.now()
+    // Liveness from payload is counted, not timed: the watchdog reads the count (no clock on the hot path).
+    this.activity++
   }
 
   alive = (): void => {
-    if (this.active) this.lastActivity = this.core.now()
+    this.activity++
+  }
+
+  /** When traffic was last seen: moved forward when the activity count changed since the last look. */
+  lastSeen(): number {
+    if (this.activity !== this.seenActivity) {
+      this.seenActivity = this.activity
+      this.lastActivity = this.core.now()
+    }
+    return this.lastActivity
   }
 
   skipped = (): void => {
@@ -569,21 +581,22 @@ const liveness = <Conn, Item>(
     // Idle timer: any traffic counts; silence for `timeout` is death.
     return Effect.gen(function* () {
       while (session.active) {
-        const wait = session.lastActivity + timeout - core.now()
+        const wait = session.lastSeen() + timeout - core.now()
         if (wait <= 0) {
           session.fail(livenessError(connector, `no data for ${Duration.format(settings.timeout)}: connection stalled`))
           return
         }
-        yield* Effect.sleep(wait)
+        yield* Effect.sleep(Math.min(wait, Math.max(1, timeout / 4)))
       }
     })
   }
   const probe = driver.probe
   return Effect.gen(function* () {
     while (session.active) {
-      const wait = session.lastActivity + interval - core.now()
+      const wait = session.lastSeen() + interval - core.now()
       if (wait > 0) {
-        yield* Effect.sleep(wait)
+        // Traffic is noticed when the watchdog looks, so it looks at least every quarter interval.
+        yield* Effect.sleep(Math.min(wait, Math.max(1, interval / 4)))
         continue
       }
       const result = yield* probe(conn).pipe(

@@ -61,6 +61,19 @@ const strategies: ReadonlyArray<Strategy> = ["suspend", "dropping", "sliding", "
 const isPositiveInteger = (n: unknown): n is number => typeof n === "number" && Number.isInteger(n) && n >= 1
 
 /**
+ * A connector's defaults for its overflow policy.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Defaults {
+  readonly bufferSize?: number | undefined
+  readonly strategy?: Strategy | undefined
+  /** A number, or derived from the resolved `bufferSize` (e.g. `bufferSize + what a paused source still delivers`). */
+  readonly hardCap?: number | ((bufferSize: number) => number) | undefined
+}
+
+/**
  * Validates `options` against the connector's defaults; an invalid field fails with a `Config` reason naming
  * the option (`overflow.bufferSize`, …) and the value given.
  *
@@ -70,7 +83,7 @@ const isPositiveInteger = (n: unknown): n is number => typeof n === "number" && 
 export const resolve = (
   connector: string,
   options: Options | undefined,
-  defaults: Partial<Policy> = {}
+  defaults: Defaults = {}
 ): Effect.Effect<Policy, ConnectorError.ConnectorError> =>
   Effect.suspend(() => {
     const bufferSize = options?.bufferSize ?? defaults.bufferSize ?? defaultPolicy.bufferSize
@@ -83,7 +96,10 @@ export const resolve = (
         ConnectorError.config(connector, "overflow.strategy", strategy, `one of ${strategies.join(", ")}`)
       )
     }
-    const hardCap = options?.hardCap ?? defaults.hardCap ?? bufferSize * 4
+    const hardCap =
+      options?.hardCap ??
+      (typeof defaults.hardCap === "function" ? defaults.hardCap(bufferSize) : defaults.hardCap) ??
+      bufferSize * 4
     if (!isPositiveInteger(hardCap) || hardCap < bufferSize) {
       return Effect.fail(
         ConnectorError.config(connector, "overflow.hardCap", hardCap, `an integer ≥ bufferSize (${bufferSize})`)

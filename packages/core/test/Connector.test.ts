@@ -342,7 +342,8 @@ describe("Connector.make", () => {
         sessions[0].alive()
       }
       assert.strictEqual(probes, 0)
-      yield* TestClock.adjust("10 seconds")
+      // Traffic is noticed at the watchdog's looks (every quarter interval): silence is probed within 1.25 intervals.
+      yield* TestClock.adjust("12500 millis")
       assert.strictEqual(probes, 1, "silent for the interval: probed")
       answer = false
       yield* TestClock.adjust("10 seconds")
@@ -378,7 +379,8 @@ describe("Connector.make", () => {
         sessions[0].received(1)
       }
       assert.notInclude(events, "Disconnected")
-      yield* TestClock.adjust("10 seconds")
+      // Stalled: detected within 1.25 × timeout (the watchdog looks every quarter of it).
+      yield* TestClock.adjust("12500 millis")
       assert.include(events, "Disconnected")
     })
   )

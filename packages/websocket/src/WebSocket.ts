@@ -94,7 +94,7 @@ interface Resolved<A> {
 const burstAfterPause = 32_768
 
 const defaults: Connector.Defaults = {
-  overflow: { strategy: "suspend", bufferSize: 1024, hardCap: 1024 + burstAfterPause },
+  overflow: { strategy: "suspend", bufferSize: 1024, hardCap: (bufferSize) => bufferSize + burstAfterPause },
   liveness: { interval: "30 seconds", timeout: "10 seconds" }
 }
 

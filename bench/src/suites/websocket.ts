@@ -1,0 +1,237 @@
+/**
+ * `WebSocket.stream` against a raw `ws` client reading the same local server (in a worker thread), same run:
+ * throughput, added latency at 5,000 msg/s, and memory under a consumer that takes 1 ms per message.
+ */
+import { once } from "node:events"
+import { Worker } from "node:worker_threads"
+import { WebSocket } from "@streamemit/websocket"
+import { Effect, Fiber, Stream } from "effect"
+import WS from "ws"
+import { compareRates, type Row, type Suite } from "../harness.ts"
+
+const MESSAGES = 500_000
+const SIZE = 100
+
+interface Source {
+  readonly url: string
+  readonly command: (command: Record<string, unknown>) => Promise<Record<string, unknown>>
+  readonly connected: () => Promise<void>
+  readonly stop: () => Promise<void>
+}
+
+const startSource = async (): Promise<Source> => {
+  const worker = new Worker(new URL("../servers/ws-server.ts", import.meta.url))
+  const [listening] = (await once(worker, "message")) as [{ port: number }]
+  const waitFor = (type: string) =>
+    new Promise<Record<string, unknown>>((resolve) => {
+      const on = (message: Record<string, unknown>) => {
+        if (message.type !== type) return
+        worker.off("message", on)
+        resolve(message)
+      }
+      worker.on("message", on)
+    })
+  return {
+    url: `ws://127.0.0.1:${listening.port}`,
+    command: (command) => {
+      const done = waitFor("done")
+      worker.postMessage(command)
+      return done
+    },
+    connected: () => waitFor("connection").then(() => undefined),
+    stop: async () => {
+      const closed = waitFor("closed")
+      worker.postMessage({ cmd: "close" })
+      await closed
+      await worker.terminate()
+    }
+  }
+}
+
+/** Raw ws: count messages (turned into text, as a user would) until `count`. */
+const rawReceive = async (source: Source, count: number, onMessage?: (text: string) => void) => {
+  const socket = new WS(source.url, { perMessageDeflate: false })
+  const connected = source.connected()
+  await once(socket, "open")
+  await connected
+  let received = 0
+  const done = new Promise<void>((resolve) =>
+    socket.on("message", (data: Buffer) => {
+      const text = data.toString()
+      onMessage?.(text)
+      if (++received === count) resolve()
+    })
+  )
+  return { socket, done }
+}
+
+const throughput = async (source: Source) =>
+  compareRates({
+    items: MESSAGES,
+    rounds: 9,
+    warmup: 1,
+    baseline: async () => {
+      const { socket, done } = await rawReceive(source, MESSAGES)
+      await source.command({ cmd: "burst", count: MESSAGES, size: SIZE })
+      await done
+      socket.terminate()
+    },
+    subject: async () => {
+      const connected = source.connected()
+      const fiber = Effect.runFork(
+        WebSocket.stream({ url: source.url, reconnect: false }).pipe(
+          Stream.take(MESSAGES),
+          Stream.runForEachArray(() => Effect.void)
+        )
+      )
+      await connected
+      await source.command({ cmd: "burst", count: MESSAGES, size: SIZE })
+      await Effect.runPromise(Fiber.join(fiber))
+    }
+  })
+
+const percentile = (sorted: ReadonlyArray<number>, p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]
+
+const LATENCY_MESSAGES = 10_000
+const latency = async (source: Source) => {
+  const run = async (receive: (record: (sentAt: number) => void) => Promise<() => Promise<void>>) => {
+    const samples: Array<number> = []
+    const finish = await receive((sentAt) => samples.push(performance.timeOrigin + performance.now() - sentAt))
+    await source.command({ cmd: "rate", count: LATENCY_MESSAGES, perSecond: 5000 })
+    await finish()
+    samples.sort((a, b) => a - b)
+    return { p50: percentile(samples, 0.5), p99: percentile(samples, 0.99) }
+  }
+  const raw = await run(async (record) => {
+    const { socket, done } = await rawReceive(source, LATENCY_MESSAGES, (text) => record(Number(text)))
+    return async () => {
+      await done
+      socket.terminate()
+    }
+  })
+  const ours = await run(async (record) => {
+    const connected = source.connected()
+    const fiber = Effect.runFork(
+      WebSocket.stream({ url: source.url, reconnect: false }).pipe(
+        Stream.take(LATENCY_MESSAGES),
+        Stream.runForEach((text) => Effect.sync(() => record(Number(text))))
+      )
+    )
+    await connected
+    return () => Effect.runPromise(Fiber.join(fiber))
+  })
+  return { raw, ours }
+}
+
+const FLOOD_MS = 5000
+const gc = () => (globalThis as { gc?: () => void }).gc?.()
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Heap growth while the source floods for 5 s and the consumer takes 1 ms per message. */
+const memory = async (source: Source) => {
+  /** `connect` resolves once connected, with a function that stops consuming and cleans up. */
+  const measure = async (connect: () => Promise<() => Promise<void>>) => {
+    const stop = await connect()
+    gc()
+    await sleep(50)
+    const before = process.memoryUsage()
+    let peakHeap = before.heapUsed
+    let peakRss = before.rss
+    const sampler = setInterval(() => {
+      const now = process.memoryUsage()
+      peakHeap = Math.max(peakHeap, now.heapUsed)
+      peakRss = Math.max(peakRss, now.rss)
+    }, 50)
+    const flood = await source.command({ cmd: "flood", ms: FLOOD_MS, size: SIZE })
+    clearInterval(sampler)
+    await stop()
+    return { heapGrowth: peakHeap - before.heapUsed, rssGrowth: peakRss - before.rss, sent: Number(flood.sent) }
+  }
+  const raw = await measure(async () => {
+    const queue: Array<string> = []
+    const socket = new WS(source.url, { perMessageDeflate: false })
+    const connected = source.connected()
+    await once(socket, "open")
+    await connected
+    socket.on("message", (data: Buffer) => queue.push(data.toString()))
+    let running = true
+    const consumer = (async () => {
+      while (running) {
+        if (queue.length > 0) queue.shift()
+        await sleep(1)
+      }
+    })()
+    return async () => {
+      running = false
+      await consumer
+      socket.terminate()
+    }
+  })
+  const ours = await measure(async () => {
+    const connected = source.connected()
+    const fiber = Effect.runFork(
+      WebSocket.stream({ url: source.url, reconnect: false }).pipe(
+        Stream.runForEach(() => Effect.promise(() => sleep(1)))
+      )
+    )
+    await connected
+    return () => Effect.runPromise(Fiber.interrupt(fiber))
+  })
+  return { raw, ours }
+}
+
+export const suite: Suite = {
+  name: "websocket",
+  run: async () => {
+    const source = await startSource()
+    try {
+      const rows: Array<Row> = []
+      const rates = await throughput(source)
+      rows.push({
+        suite: "websocket",
+        case: `${MESSAGES / 1000}k × ${SIZE} B: WebSocket.stream vs raw ws`,
+        metric: "throughput",
+        unit: "msg/s",
+        subject: rates.subject,
+        baseline: rates.baseline,
+        ratio: rates.subject / rates.baseline,
+        target: 0.85
+      })
+      const lat = await latency(source)
+      for (const p of ["p50", "p99"] as const) {
+        rows.push({
+          suite: "websocket",
+          case: `latency ${p} at 5k msg/s (added ${(lat.ours[p] - lat.raw[p]).toFixed(3)} ms${p === "p99" ? ", target < 1 ms" : ""})`,
+          metric: "latency",
+          unit: "ms",
+          subject: lat.ours[p],
+          baseline: lat.raw[p],
+          ratio: lat.raw[p] / lat.ours[p]
+        })
+      }
+      const mem = await memory(source)
+      rows.push({
+        suite: "websocket",
+        case: `heap growth, 1 ms/message consumer, 5 s flood (sent: ours ${(mem.ours.sent / 1e6).toFixed(2)}M, raw ${(mem.raw.sent / 1e6).toFixed(2)}M)`,
+        metric: "memory",
+        unit: "MB",
+        subject: mem.ours.heapGrowth / 1e6,
+        baseline: mem.raw.heapGrowth / 1e6,
+        ratio: mem.raw.heapGrowth / Math.max(1e6, mem.ours.heapGrowth)
+      })
+      rows.push({
+        suite: "websocket",
+        case: "RSS growth, same run",
+        metric: "memory",
+        unit: "MB",
+        subject: mem.ours.rssGrowth / 1e6,
+        baseline: mem.raw.rssGrowth / 1e6,
+        ratio: mem.raw.rssGrowth / Math.max(1e6, mem.ours.rssGrowth)
+      })
+      return rows
+    } finally {
+      await source.stop()
+    }
+  }
+}
