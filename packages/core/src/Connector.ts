@@ -639,18 +639,7 @@ export const make = <Conn, Item>(
       strategy: policy.strategy,
       hardCap: policy.hardCap,
       dispatcher,
-      overflow: (size) =>
-        ConnectorError.make(
-          options.connector,
-          new ConnectorError.Overflow({
-            bufferSize: policy.bufferSize,
-            strategy: policy.strategy,
-            message:
-              policy.strategy === "fail"
-                ? `buffer of ${policy.bufferSize} full (strategy "fail")`
-                : `source kept pushing past the hard cap of ${policy.hardCap} values (${size} buffered): it did not pause`
-          })
-        )
+      overflow: Overflow.overflowError(options.connector, policy)
     })
     const pubsub = yield* Effect.acquireRelease(PubSub.sliding<Lifecycle.Event>(1024), PubSub.shutdown)
     const core = new Runtime<Item>(buffer, options, pubsub, clock, context)

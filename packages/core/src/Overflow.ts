@@ -148,7 +148,13 @@ export interface StreamOptions {
   readonly policy: Policy
 }
 
-const overflowError =
+/**
+ * The `Overflow` error of a policy, given how many values were buffered.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const overflowError =
   (connector: string, policy: Policy) =>
   (size: number): ConnectorError.ConnectorError =>
     new ConnectorError.ConnectorError({
