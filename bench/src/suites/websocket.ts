@@ -70,23 +70,34 @@ const throughput = async (source: Source) =>
     items: MESSAGES,
     rounds: 9,
     warmup: 1,
+    // Timed from the burst command to the last message: connecting and closing are not the data path.
     baseline: async () => {
       const { socket, done } = await rawReceive(source, MESSAGES)
+      const start = performance.now()
       await source.command({ cmd: "burst", count: MESSAGES, size: SIZE })
       await done
+      const seconds = (performance.now() - start) / 1000
       socket.terminate()
+      return seconds
     },
     subject: async () => {
       const connected = source.connected()
+      let last = 0
       const fiber = Effect.runFork(
         WebSocket.stream({ url: source.url, reconnect: false }).pipe(
           Stream.take(MESSAGES),
-          Stream.runForEachArray(() => Effect.void)
+          Stream.runForEachArray(() =>
+            Effect.sync(() => {
+              last = performance.now()
+            })
+          )
         )
       )
       await connected
+      const start = performance.now()
       await source.command({ cmd: "burst", count: MESSAGES, size: SIZE })
       await Effect.runPromise(Fiber.join(fiber))
+      return (last - start) / 1000
     }
   })
 
