@@ -410,6 +410,40 @@ describe("Connector.make", () => {
     }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
   )
 
+  it.effect('"suspend" pauses the new transport after a reconnect when the buffer is still full', () =>
+    Effect.gen(function* () {
+      const flows: Array<Array<string>> = [[], []]
+      const { driver, sessions } = scripted([
+        (session) =>
+          Effect.sync(() => {
+            session.flowControl({ pause: () => flows[0].push("pause"), resume: () => flows[0].push("resume") })
+            return "conn"
+          }),
+        (session) =>
+          Effect.sync(() => {
+            session.flowControl({ pause: () => flows[1].push("pause"), resume: () => flows[1].push("resume") })
+            return "conn"
+          })
+      ])
+      const handle = yield* Connector.make(
+        driver,
+        yield* options({ overflow: { strategy: "suspend", bufferSize: 4, hardCap: 8 } })
+      )
+      yield* Effect.yieldNow
+      sessions[0].emitAll([1, 2, 3])
+      assert.deepStrictEqual(flows[0], ["pause"], "Connecting + Connected + 3 messages fill the buffer of 4")
+      sessions[0].fail(connectError("reset"))
+      yield* Effect.yieldNow
+      yield* TestClock.adjust("1 second")
+      // Nobody consumed: the buffer is still full, so the new transport is paused at once.
+      assert.deepStrictEqual(flows[1], ["pause"])
+      const first = yield* handle.messages.pipe(Stream.take(3), Stream.runCollect)
+      assert.deepStrictEqual(first, [1, 2, 3])
+      assert.deepStrictEqual(flows[1], ["pause", "resume"])
+      assert.strictEqual((yield* handle.stats).dropped, 0)
+    })
+  )
+
   it.effect("the handle's connection is available while connected, a Closed error otherwise", () =>
     Effect.gen(function* () {
       const { driver, sessions } = scripted([up, refused])

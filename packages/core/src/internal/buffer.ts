@@ -103,7 +103,9 @@ export class Buffer<A, E> {
 
   /** Registers the transport's pause/resume (used by `"suspend"`). */
   setFlowControl(flow: { readonly pause: () => void; readonly resume: () => void }): void {
+    // A new transport (after a reconnect) starts unpaused: pause it too if the buffer is still full.
     this.flow = flow
+    this.paused = false
     if (this.size >= this.capacity && this.state === OPEN) this.highWater()
   }
 
@@ -149,12 +151,14 @@ export class Buffer<A, E> {
 
   /** Appends one value without applying the strategy: the caller (the lossless emitter) has checked `room`. */
   pushOneUnchecked(item: A): void {
+    if (this.state !== OPEN) return
     this.items.push(item)
     this.wake()
   }
 
   /** Appends without applying the strategy: the caller (the lossless emitter) has checked `room`. */
   pushUnchecked(items: ReadonlyArray<A>, from: number, to: number): void {
+    if (this.state !== OPEN) return
     for (let i = from; i < to; i++) this.items.push(items[i])
     this.wake()
   }
