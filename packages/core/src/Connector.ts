@@ -325,7 +325,8 @@ class SessionState<Item> implements Session<Item> {
   }
 
   emit = (item: Item): boolean => {
-    if (!this.active) return false
+    // Nothing after the connection's end or failure, even from the rest of a chunk being split.
+    if (!this.active || this.ended !== undefined) return false
     this.messages++
     this.activity++
     if (!this.gateOpen) return this.hold([item])
@@ -333,7 +334,7 @@ class SessionState<Item> implements Session<Item> {
   }
 
   emitAll = (items: ReadonlyArray<Item>): boolean => {
-    if (!this.active) return false
+    if (!this.active || this.ended !== undefined) return false
     this.messages += items.length
     this.activity++
     if (!this.gateOpen) return this.hold(items)

@@ -17,6 +17,13 @@ export * as Conformance from "./Conformance.ts"
 export * as FaultProxy from "./FaultProxy.ts"
 
 /**
+ * A scripted streaming HTTP server.
+ *
+ * @since 0.1.0
+ */
+export * as HttpServer from "./HttpServer.ts"
+
+/**
  * Open resources of the process, to prove that nothing leaked.
  *
  * @since 0.1.0

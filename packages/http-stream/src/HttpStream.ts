@@ -1,0 +1,541 @@
+/**
+ * The records of a streaming HTTP body — bytes, lines, NDJSON or Server-Sent Events — as a scoped, bounded,
+ * self-healing stream: how to request with undici's `fetch`, read the body only as fast as the consumer takes,
+ * split it into records and tell HTTP errors apart. Reconnect, idle timer, lifecycle and metrics are core's.
+ *
+ * @since 0.1.0
+ */
+import { Connector, ConnectorError } from "@streamemit/core"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import type * as Stream from "effect/Stream"
+import { createParser } from "eventsource-parser"
+import { Agent, fetch } from "undici"
+
+const connector = "http-stream"
+
+// A paused body is not read further, but the chunk being split is: at most 64 KiB, at most 32,768 records
+// (each needs a line end). The hard cap leaves room for it.
+const burstAfterPause = 32_768
+
+/**
+ * How the body is split into records.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export type Framing = "bytes" | "lines" | "ndjson" | "sse"
+
+/**
+ * One Server-Sent Event (framing `"sse"`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SseEvent {
+  readonly id: string | undefined
+  readonly event: string
+  readonly data: string
+}
+
+/**
+ * What the next request changes, built from the last record delivered (a cursor, a `Range`, `Last-Event-ID`).
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export interface Resume {
+  readonly url?: string | URL | undefined
+  readonly headers?: Readonly<Record<string, string | Redacted.Redacted<string>>> | undefined
+  readonly body?: string | Uint8Array | undefined
+}
+
+type Headers = Readonly<Record<string, string | Redacted.Redacted<string>>>
+
+/**
+ * @since 0.1.0
+ * @category options
+ */
+export interface Options<A> extends Omit<Connector.CommonOptions<A>, "liveness"> {
+  /** `http://` or `https://` URL; an Effect is evaluated on every attempt. */
+  readonly url: string | URL | Effect.Effect<string | URL, ConnectorError.ConnectorError>
+  /** Default `"GET"`. */
+  readonly method?: string | undefined
+  /** Request headers; values may be `Redacted`; an Effect is evaluated on every attempt. */
+  readonly headers?: Headers | Effect.Effect<Headers, ConnectorError.ConnectorError> | undefined
+  readonly body?: string | Uint8Array | undefined
+  /** Default `"lines"`. */
+  readonly framing?: Framing | undefined
+  /** Largest record (line, NDJSON value, SSE event) in bytes. Default 1 MiB. */
+  readonly maxRecordSize?: number | undefined
+  /** An oversized record fails the stream (`Protocol`) or is skipped and counted. Default `"fail"`. */
+  readonly onOversized?: "fail" | "skip" | undefined
+  /** No byte for this long (heartbeats and comments count) → the connection is stalled → reconnect. Default 30 s; `false` turns it off. */
+  readonly idleTimeout?: Duration.Input | false | undefined
+  /** Builds the next request from the last record delivered, so a dropped stream continues where it stopped. */
+  readonly resume?: ((last: A | undefined) => Resume | Effect.Effect<Resume, ConnectorError.ConnectorError>) | undefined
+  /** When the body ends normally: `false` (default) ends the stream; `true` requests again ("tail -f"). */
+  readonly follow?: boolean | undefined
+  /** Accepted `content-type` (prefix); default: `text/event-stream` for `"sse"`, anything otherwise. */
+  readonly contentType?: string | undefined
+  /** NDJSON only: decode each value with this Schema. */
+  readonly schema?: Schema.Decoder<A> | undefined
+  /** NDJSON only: an invalid line fails the stream (`Decode`, naming the line) or is skipped and counted. Default `"fail"`. */
+  readonly onDecodeError?: Connector.OnDecodeError | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Handle<A> extends Connector.Handle<Response, A> {}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Response {
+  readonly status: number
+  readonly url: string
+}
+
+interface Resolved<A> {
+  readonly common: Connector.Resolved<A>
+  readonly url: Effect.Effect<string, ConnectorError.ConnectorError>
+  readonly method: string
+  readonly headers: Effect.Effect<Record<string, string>, ConnectorError.ConnectorError>
+  readonly body: string | Uint8Array | undefined
+  readonly framing: Framing
+  readonly maxRecordSize: number
+  readonly skipOversized: boolean
+  readonly resume: Options<A>["resume"]
+  readonly follow: boolean
+  readonly contentType: string | undefined
+  readonly schema: Schema.Decoder<A> | undefined
+  readonly skipInvalid: boolean
+}
+
+const config = (option: string, value: unknown, expected: string) =>
+  ConnectorError.config(connector, option, value, expected)
+
+const checkUrl = (value: string | URL): Effect.Effect<string, ConnectorError.ConnectorError> => {
+  let url: URL
+  try {
+    url = new URL(String(value))
+  } catch {
+    return Effect.fail(config("url", ConnectorError.redactUrl(String(value)), "an absolute http:// or https:// URL"))
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    return Effect.fail(config("url", ConnectorError.redactUrl(url), "an absolute http:// or https:// URL"))
+  }
+  return Effect.succeed(url.toString())
+}
+
+const plainHeaders = (headers: Headers) => {
+  const out: Record<string, string> = {}
+  for (const [key, value] of Object.entries(headers))
+    out[key] = Redacted.isRedacted(value) ? Redacted.value(value) : value
+  return out
+}
+
+const framings: ReadonlyArray<Framing> = ["bytes", "lines", "ndjson", "sse"]
+
+const resolve = <A>(options: Options<A>): Effect.Effect<Resolved<A>, ConnectorError.ConnectorError> =>
+  Effect.gen(function* () {
+    if (typeof options !== "object" || options === null) {
+      return yield* Effect.fail(config("options", options, "an options object"))
+    }
+    const idle = options.idleTimeout
+    if (
+      idle !== undefined &&
+      idle !== false &&
+      Result.isFailure(Result.fromOption(Duration.fromInput(idle), () => 0))
+    ) {
+      return yield* Effect.fail(config("idleTimeout", idle, 'a duration such as 30000 or "30 seconds", or false'))
+    }
+    const common = yield* Connector.resolve<A>(
+      connector,
+      {
+        ...options,
+        liveness: idle === false ? false : { interval: idle ?? "30 seconds", timeout: idle ?? "30 seconds" }
+      },
+      {
+        liveness: false,
+        overflow: { strategy: "suspend", bufferSize: 1024, hardCap: (size) => size + burstAfterPause }
+      }
+    )
+    const url = Effect.isEffect(options.url)
+      ? Effect.flatMap(options.url, checkUrl)
+      : Effect.succeed(yield* checkUrl(options.url as string | URL))
+    const headers =
+      options.headers === undefined
+        ? Effect.succeed({})
+        : Effect.isEffect(options.headers)
+          ? Effect.map(options.headers, plainHeaders)
+          : Effect.succeed(plainHeaders(options.headers))
+    const method = options.method ?? "GET"
+    if (typeof method !== "string" || !/^[A-Za-z]+$/.test(method)) {
+      return yield* Effect.fail(config("method", method, "an HTTP method"))
+    }
+    const framing = options.framing ?? "lines"
+    if (!framings.includes(framing)) return yield* Effect.fail(config("framing", framing, framings.join(", ")))
+    const maxRecordSize = options.maxRecordSize ?? 1024 * 1024
+    if (!Number.isInteger(maxRecordSize) || maxRecordSize < 1) {
+      return yield* Effect.fail(config("maxRecordSize", maxRecordSize, "a positive integer (bytes)"))
+    }
+    const onOversized = options.onOversized ?? "fail"
+    if (onOversized !== "fail" && onOversized !== "skip") {
+      return yield* Effect.fail(config("onOversized", onOversized, '"fail" or "skip"'))
+    }
+    const onDecodeError = options.onDecodeError ?? "fail"
+    if (onDecodeError !== "fail" && onDecodeError !== "skip") {
+      return yield* Effect.fail(config("onDecodeError", onDecodeError, '"fail" or "skip"'))
+    }
+    if (options.schema !== undefined && framing !== "ndjson") {
+      return yield* Effect.fail(config("schema", framing, 'framing "ndjson" (a Schema decodes NDJSON values)'))
+    }
+    if (options.resume !== undefined && typeof options.resume !== "function") {
+      return yield* Effect.fail(config("resume", options.resume, "a function"))
+    }
+    return {
+      common,
+      url,
+      method: method.toUpperCase(),
+      headers,
+      body: options.body,
+      framing,
+      maxRecordSize,
+      skipOversized: onOversized === "skip",
+      resume: options.resume,
+      follow: options.follow === true,
+      contentType: options.contentType ?? (framing === "sse" ? "text/event-stream" : undefined),
+      schema: options.schema,
+      skipInvalid: onDecodeError === "skip"
+    }
+  })
+
+const error = (reason: ConnectorError.Reason) => ConnectorError.make(connector, reason)
+
+/** HTTP statuses: 401/403 → Auth; 408, 429, 5xx → retried (Retry-After is a floor); other 4xx → fatal. */
+const statusError = (status: number, retryAfter: string | null, session: Connector.Session<unknown>) => {
+  const message = `HTTP ${status}`
+  if (status === 401 || status === 403) return error(new ConnectorError.Auth({ message }))
+  if (status === 408 || status === 429 || status >= 500) {
+    const seconds = Number(retryAfter)
+    if (retryAfter !== null && Number.isFinite(seconds) && seconds > 0)
+      session.setReconnectFloor(Duration.seconds(seconds))
+    return error(new ConnectorError.Connect({ message }))
+  }
+  return error(new ConnectorError.Protocol({ message, retryable: false }))
+}
+
+const fetchError = (cause: unknown) => {
+  const inner = (cause as { cause?: { code?: string; message?: string } }).cause
+  const message = inner?.code ? `${inner.code}: ${inner.message ?? ""}` : String((cause as Error).message ?? cause)
+  return error(new ConnectorError.Connect({ message, cause }))
+}
+
+/** Splits text into lines at LF, CRLF or CR, across chunks; the partial line is bounded by `maxRecordSize`. */
+const lineSplitter = (
+  maxRecordSize: number,
+  onLine: (line: string, lineNumber: number) => void,
+  onOversized: (lineNumber: number) => boolean
+) => {
+  let partial = ""
+  let lineNumber = 0
+  let skipping = false
+  let lastWasCR = false
+  const push = (text: string) => {
+    let start = 0
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i)
+      if (c !== 10 && c !== 13) continue
+      if (c === 10 && lastWasCR && i === start) {
+        // The LF of a CRLF split across chunks (or right after a CR line end).
+        lastWasCR = false
+        start = i + 1
+        continue
+      }
+      const line = partial + text.slice(start, i)
+      partial = ""
+      lineNumber++
+      if (skipping) skipping = false
+      else if (Buffer.byteLength(line) > maxRecordSize) {
+        if (!onOversized(lineNumber)) return
+      } else onLine(line, lineNumber)
+      lastWasCR = c === 13
+      start = c === 13 && text.charCodeAt(i + 1) === 10 ? i + 2 : i + 1
+      if (c === 13 && text.charCodeAt(i + 1) === 10) {
+        lastWasCR = false
+        i++
+      }
+    }
+    if (start < text.length) {
+      lastWasCR = false
+      if (skipping) return
+      partial += text.slice(start)
+      if (partial.length > maxRecordSize) {
+        partial = ""
+        if (!onOversized(lineNumber + 1)) return
+        skipping = true
+      }
+    }
+  }
+  // An unterminated last line is still a record.
+  const end = () => {
+    if (partial !== "" && !skipping) onLine(partial, ++lineNumber)
+    partial = ""
+  }
+  return { push, end }
+}
+
+/** Feeds decoded chunks into records for `framing`, pushing into the session; returns what tracks the last record. */
+const framer = <A>(options: Resolved<A>, session: Connector.Session<A>, remember: (record: A) => void) => {
+  const emit = (record: A) => {
+    remember(record)
+    return session.emit(record)
+  }
+  const oversized = (what: string) => (lineNumber: number) => {
+    if (options.skipOversized) {
+      session.skipped()
+      return true
+    }
+    session.fail(
+      error(
+        new ConnectorError.Protocol({
+          message: `${what} ${lineNumber} is over maxRecordSize (${options.maxRecordSize} bytes)`,
+          retryable: false
+        })
+      )
+    )
+    return false
+  }
+  const decoder = new TextDecoder("utf-8", { fatal: false })
+  switch (options.framing) {
+    case "bytes":
+      return {
+        push: (chunk: Uint8Array) => {
+          emit(chunk as unknown as A)
+        },
+        end: () => {}
+      }
+    case "lines": {
+      const lines = lineSplitter(options.maxRecordSize, (line) => emit(line as unknown as A), oversized("line"))
+      return {
+        push: (chunk: Uint8Array) => lines.push(decoder.decode(chunk, { stream: true })),
+        end: () => {
+          lines.push(decoder.decode())
+          lines.end()
+        }
+      }
+    }
+    case "ndjson": {
+      const decode =
+        options.schema === undefined
+          ? undefined
+          : Schema.decodeUnknownResult(options.schema as Schema.Decoder<A, never>)
+      const onLine = (line: string, lineNumber: number) => {
+        if (line.trim() === "") return
+        let value: unknown
+        try {
+          value = JSON.parse(line)
+        } catch (cause) {
+          return invalid(`line ${lineNumber}: invalid JSON: ${(cause as Error).message}`, cause)
+        }
+        if (decode === undefined) return emit(value as A)
+        const result = decode(value)
+        if (Result.isSuccess(result)) return emit(result.success)
+        return invalid(`line ${lineNumber}: ${result.failure.message}`, result.failure)
+      }
+      const invalid = (message: string, cause: unknown) => {
+        if (options.skipInvalid) session.skipped()
+        else session.fail(error(new ConnectorError.Decode({ message, cause })))
+      }
+      const lines = lineSplitter(options.maxRecordSize, onLine, oversized("line"))
+      return {
+        push: (chunk: Uint8Array) => lines.push(decoder.decode(chunk, { stream: true })),
+        end: () => {
+          lines.push(decoder.decode())
+          lines.end()
+        }
+      }
+    }
+    case "sse": {
+      let failed = false
+      const parser = createParser({
+        maxBufferSize: options.maxRecordSize,
+        onEvent: (event) => {
+          if (failed) return
+          emit({ id: event.id, event: event.event ?? "message", data: event.data } as unknown as A)
+        },
+        onRetry: (ms) => session.setReconnectFloor(Duration.millis(ms)),
+        onError: (parseError) => {
+          if (parseError.type !== "max-buffer-size-exceeded") return
+          if (options.skipOversized) {
+            session.skipped()
+            parser.reset()
+            return
+          }
+          failed = true
+          oversized("event")(0)
+        }
+      })
+      return {
+        push: (chunk: Uint8Array) => parser.feed(decoder.decode(chunk, { stream: true })),
+        end: () => parser.feed(decoder.decode())
+      }
+    }
+  }
+}
+
+const driver = <A>(options: Resolved<A>): Connector.Driver<Response, A> => {
+  let last: A | undefined
+  const remember = (record: A) => {
+    last = record
+  }
+  return {
+    connector,
+    delivery: () => (options.resume !== undefined && last !== undefined ? "resumed" : "possible-loss"),
+    connect: (session) =>
+      Effect.gen(function* () {
+        let url = yield* options.url
+        const headers = yield* options.headers
+        let body = options.body
+        if (options.resume !== undefined && session.attempt > 1) {
+          const resumed = options.resume(last)
+          const next = Effect.isEffect(resumed) ? yield* resumed : resumed
+          if (next.url !== undefined) url = yield* checkUrl(next.url)
+          if (next.headers !== undefined) Object.assign(headers, plainHeaders(next.headers))
+          if (next.body !== undefined) body = next.body
+        }
+        const controller = new AbortController()
+        // One pool per connection, destroyed with it: no keep-alive socket outlives the scope. The idle timer is
+        // core's: undici's own body timeout must never be what ends a healthy quiet stream.
+        const agent = new Agent({ bodyTimeout: 0, headersTimeout: 0 })
+        // Interrupting (or ending) aborts the request: the server sees its socket closed.
+        yield* Effect.addFinalizer(() =>
+          Effect.promise(() => {
+            controller.abort()
+            return agent.destroy().catch(() => {})
+          })
+        )
+        const response = yield* Effect.tryPromise({
+          try: () =>
+            fetch(url, {
+              method: options.method,
+              headers,
+              ...(body === undefined || options.method === "GET" || options.method === "HEAD" ? {} : { body }),
+              signal: controller.signal,
+              dispatcher: agent
+            }),
+          catch: fetchError
+        })
+        if (response.status < 200 || response.status > 299 || response.status === 204) {
+          void response.body?.cancel().catch(() => {})
+          if (response.status === 204) {
+            // "No content": nothing to stream, now or later.
+            session.end()
+            return { status: response.status, url }
+          }
+          return yield* Effect.fail(
+            statusError(response.status, response.headers.get("retry-after"), session as Connector.Session<unknown>)
+          )
+        }
+        const contentType = response.headers.get("content-type") ?? ""
+        if (options.contentType !== undefined && !contentType.startsWith(options.contentType)) {
+          void response.body?.cancel().catch(() => {})
+          return yield* Effect.fail(
+            error(
+              new ConnectorError.Protocol({
+                message: `content-type "${contentType}", expected "${options.contentType}"`,
+                retryable: false
+              })
+            )
+          )
+        }
+        const reader = response.body!.getReader()
+        const records = framer(options, session, remember)
+        let paused = false
+        let wake: (() => void) | undefined
+        session.flowControl({
+          pause: () => {
+            paused = true
+          },
+          resume: () => {
+            paused = false
+            const w = wake
+            wake = undefined
+            w?.()
+          }
+        })
+        // Pull-based: the body is read only while the consumer keeps up (the buffer resumes the loop).
+        const readLoop = async () => {
+          for (;;) {
+            if (paused) await new Promise<void>((resolve) => (wake = resolve))
+            const { done, value } = await reader.read()
+            if (done) {
+              records.end()
+              if (options.follow) {
+                session.fail(error(new ConnectorError.Closed({ message: "body ended; following" })))
+              } else {
+                session.end()
+              }
+              return
+            }
+            session.received(value.byteLength)
+            records.push(value)
+          }
+        }
+        readLoop().catch((cause) => session.fail(fetchError(cause)))
+        return { status: response.status, url }
+      })
+  }
+}
+
+/**
+ * Requests in the current Scope and returns the handle.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export function make(
+  options: Options<Uint8Array> & { readonly framing: "bytes" }
+): Effect.Effect<Handle<Uint8Array>, ConnectorError.ConnectorError, Scope.Scope>
+export function make(
+  options: Options<SseEvent> & { readonly framing: "sse" }
+): Effect.Effect<Handle<SseEvent>, ConnectorError.ConnectorError, Scope.Scope>
+export function make<A = unknown>(
+  options: Options<A> & { readonly framing: "ndjson" }
+): Effect.Effect<Handle<A>, ConnectorError.ConnectorError, Scope.Scope>
+export function make(
+  options: Options<string>
+): Effect.Effect<Handle<string>, ConnectorError.ConnectorError, Scope.Scope>
+export function make<A>(options: Options<A>): Effect.Effect<Handle<A>, ConnectorError.ConnectorError, Scope.Scope> {
+  return Effect.flatMap(resolve(options), (resolved) => Connector.make(driver(resolved), resolved.common))
+}
+
+/**
+ * The records of a streaming HTTP body: requests when run, reconnects as configured, aborts when done.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export function stream(
+  options: Options<Uint8Array> & { readonly framing: "bytes" }
+): Stream.Stream<Uint8Array, ConnectorError.ConnectorError>
+export function stream(
+  options: Options<SseEvent> & { readonly framing: "sse" }
+): Stream.Stream<SseEvent, ConnectorError.ConnectorError>
+export function stream<A = unknown>(
+  options: Options<A> & { readonly framing: "ndjson" }
+): Stream.Stream<A, ConnectorError.ConnectorError>
+export function stream(options: Options<string>): Stream.Stream<string, ConnectorError.ConnectorError>
+export function stream<A>(options: Options<A>): Stream.Stream<A, ConnectorError.ConnectorError> {
+  return Connector.stream(
+    Effect.map(resolve(options), (resolved) => ({ driver: driver(resolved), options: resolved.common }))
+  )
+}
