@@ -237,8 +237,10 @@ describe("HttpStream statuses and faults", () => {
         Effect.forkChild({ startImmediately: true })
       )
       yield* server.awaitExchanges(1)
+      // Connected: the response headers came through; from now on only the idle timer can notice a stall.
+      yield* WsServer.waitUntil(() => Effect.runSync(handle.status)._tag === "Connected", "connected")
       yield* proxy.blackhole
-      yield* WsServer.waitUntil(() => errors.includes("Timeout"), "the idle timer", 2000)
+      yield* WsServer.waitUntil(() => errors.includes("Timeout"), "the idle timer", 3000)
       yield* proxy.restore
       const second = yield* server.awaitExchanges(2)
       second.response.write('{"n":1}\n{"n":')
