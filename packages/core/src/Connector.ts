@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
+import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
@@ -778,6 +779,95 @@ export const stream = <Conn, Item>(
   Stream.unwrap(
     Effect.flatMap(setup, ({ driver, options }) => Effect.map(make(driver, options), (handle) => handle.messages))
   )
+
+// -----------------------------------------------------------------------------------------------------------------
+// Per-attempt values: URLs and headers
+// -----------------------------------------------------------------------------------------------------------------
+
+/**
+ * A value given as is, or as an Effect evaluated on every connection attempt (fresh tokens, rotated URLs).
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export type PerAttempt<A> = A | Effect.Effect<A, ConnectorError.ConnectorError>
+
+/**
+ * Headers whose values may be `Redacted` (kept out of logs and errors).
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export type Headers = Readonly<Record<string, string | Redacted.Redacted<string>>>
+
+/**
+ * Parses an absolute URL with one of `protocols` (e.g. `["ws:", "wss:"]`); a `Config` error naming `option`
+ * otherwise, with any password in the URL redacted.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export const checkUrl = (
+  connector: string,
+  option: string,
+  value: string | URL,
+  protocols: ReadonlyArray<string>
+): Effect.Effect<string, ConnectorError.ConnectorError> => {
+  const expected = `an absolute ${protocols.map((p) => `${p}//`).join(" or ")} URL`
+  let url: URL
+  try {
+    url = new URL(String(value))
+  } catch {
+    return Effect.fail(ConnectorError.config(connector, option, ConnectorError.redactUrl(String(value)), expected))
+  }
+  if (!protocols.includes(url.protocol)) {
+    return Effect.fail(ConnectorError.config(connector, option, ConnectorError.redactUrl(url), expected))
+  }
+  return Effect.succeed(url.toString())
+}
+
+/**
+ * A URL option resolved once: checked now when given as a value, checked on every attempt when an Effect.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export const urlOption = (
+  connector: string,
+  value: PerAttempt<string | URL>,
+  protocols: ReadonlyArray<string>
+): Effect.Effect<Effect.Effect<string, ConnectorError.ConnectorError>, ConnectorError.ConnectorError> =>
+  Effect.isEffect(value)
+    ? Effect.succeed(Effect.flatMap(value, (url) => checkUrl(connector, "url", url, protocols)))
+    : Effect.map(checkUrl(connector, "url", value, protocols), Effect.succeed)
+
+/**
+ * Headers with their `Redacted` values revealed, for the wire.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export const revealHeaders = (headers: Headers): Record<string, string> => {
+  const out: Record<string, string> = {}
+  for (const [key, value] of Object.entries(headers))
+    out[key] = Redacted.isRedacted(value) ? Redacted.value(value) : value
+  return out
+}
+
+/**
+ * A headers option as an Effect run on every attempt.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export const headersOption = (
+  value: PerAttempt<Headers> | undefined
+): Effect.Effect<Record<string, string>, ConnectorError.ConnectorError> =>
+  value === undefined
+    ? Effect.sync(() => ({}))
+    : Effect.isEffect(value)
+      ? Effect.map(value, revealHeaders)
+      : Effect.sync(() => revealHeaders(value))
 
 // -----------------------------------------------------------------------------------------------------------------
 // Decoding

@@ -8,7 +8,6 @@
 import { Connector, ConnectorError } from "@streamemit/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
@@ -50,11 +49,11 @@ export interface SseEvent {
  */
 export interface Resume {
   readonly url?: string | URL | undefined
-  readonly headers?: Readonly<Record<string, string | Redacted.Redacted<string>>> | undefined
+  readonly headers?: Connector.Headers | undefined
   readonly body?: string | Uint8Array | undefined
 }
 
-type Headers = Readonly<Record<string, string | Redacted.Redacted<string>>>
+const httpProtocols = ["http:", "https:"]
 
 /**
  * @since 0.1.0
@@ -62,11 +61,11 @@ type Headers = Readonly<Record<string, string | Redacted.Redacted<string>>>
  */
 export interface Options<A> extends Omit<Connector.CommonOptions<A>, "liveness"> {
   /** `http://` or `https://` URL; an Effect is evaluated on every attempt. */
-  readonly url: string | URL | Effect.Effect<string | URL, ConnectorError.ConnectorError>
+  readonly url: Connector.PerAttempt<string | URL>
   /** Default `"GET"`. */
   readonly method?: string | undefined
   /** Request headers; values may be `Redacted`; an Effect is evaluated on every attempt. */
-  readonly headers?: Headers | Effect.Effect<Headers, ConnectorError.ConnectorError> | undefined
+  readonly headers?: Connector.PerAttempt<Connector.Headers> | undefined
   readonly body?: string | Uint8Array | undefined
   /** Default `"lines"`. */
   readonly framing?: Framing | undefined
@@ -122,26 +121,6 @@ interface Resolved<A> {
 const config = (option: string, value: unknown, expected: string) =>
   ConnectorError.config(connector, option, value, expected)
 
-const checkUrl = (value: string | URL): Effect.Effect<string, ConnectorError.ConnectorError> => {
-  let url: URL
-  try {
-    url = new URL(String(value))
-  } catch {
-    return Effect.fail(config("url", ConnectorError.redactUrl(String(value)), "an absolute http:// or https:// URL"))
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") {
-    return Effect.fail(config("url", ConnectorError.redactUrl(url), "an absolute http:// or https:// URL"))
-  }
-  return Effect.succeed(url.toString())
-}
-
-const plainHeaders = (headers: Headers) => {
-  const out: Record<string, string> = {}
-  for (const [key, value] of Object.entries(headers))
-    out[key] = Redacted.isRedacted(value) ? Redacted.value(value) : value
-  return out
-}
-
 const framings: ReadonlyArray<Framing> = ["bytes", "lines", "ndjson", "sse"]
 
 const resolve = <A>(options: Options<A>): Effect.Effect<Resolved<A>, ConnectorError.ConnectorError> =>
@@ -168,15 +147,8 @@ const resolve = <A>(options: Options<A>): Effect.Effect<Resolved<A>, ConnectorEr
         overflow: { strategy: "suspend", bufferSize: 1024, hardCap: (size) => size + burstAfterPause }
       }
     )
-    const url = Effect.isEffect(options.url)
-      ? Effect.flatMap(options.url, checkUrl)
-      : Effect.succeed(yield* checkUrl(options.url as string | URL))
-    const headers =
-      options.headers === undefined
-        ? Effect.succeed({})
-        : Effect.isEffect(options.headers)
-          ? Effect.map(options.headers, plainHeaders)
-          : Effect.succeed(plainHeaders(options.headers))
+    const url = yield* Connector.urlOption(connector, options.url, httpProtocols)
+    const headers = Connector.headersOption(options.headers)
     const method = options.method ?? "GET"
     if (typeof method !== "string" || !/^[A-Za-z]+$/.test(method)) {
       return yield* Effect.fail(config("method", method, "an HTTP method"))
@@ -408,8 +380,9 @@ const driver = <A>(options: Resolved<A>): Connector.Driver<Response, A> => {
         if (options.resume !== undefined && session.attempt > 1) {
           const resumed = options.resume(last)
           const next = Effect.isEffect(resumed) ? yield* resumed : resumed
-          if (next.url !== undefined) url = yield* checkUrl(next.url)
-          if (next.headers !== undefined) Object.assign(headers, plainHeaders(next.headers))
+          if (next.url !== undefined)
+            url = yield* Connector.checkUrl(connector, "resume().url", next.url, httpProtocols)
+          if (next.headers !== undefined) Object.assign(headers, Connector.revealHeaders(next.headers))
           if (next.body !== undefined) body = next.body
         }
         const controller = new AbortController()

@@ -1,22 +1,15 @@
 import * as Zlib from "node:zlib"
 import { assert, describe, it } from "@effect/vitest"
 import { type ConnectorError, type Lifecycle, Metrics } from "@streamemit/core"
-import { Conformance, FaultProxy, HttpServer, Resources, WsServer } from "@streamemit/testkit"
-import { Effect, Exit, Fiber, Metric, Schedule, Schema, Stream } from "effect"
+import { Conformance, Expect, FaultProxy, HttpServer, Resources, WsServer } from "@streamemit/testkit"
+import { Effect, Fiber, Metric, Schedule, Schema, Stream } from "effect"
 import { HttpStream } from "../src/index.ts"
 
 const fast = Schedule.spaced("50 millis")
 let names = 0
 const uniqueName = (label: string) => `http-${label}-${++names}`
 
-const errorOf = (exit: Exit.Exit<unknown, ConnectorError.ConnectorError>) => {
-  assert.isTrue(Exit.isFailure(exit), "expected a failure")
-  const failure = (exit as Exit.Failure<unknown, ConnectorError.ConnectorError>).cause.reasons.find(
-    (r) => r._tag === "Fail"
-  ) as { error: ConnectorError.ConnectorError } | undefined
-  assert.isDefined(failure, "expected a typed failure")
-  return failure!.error
-}
+const errorOf = Expect.connectorError
 
 /** An NDJSON server behind a fault proxy; "Bearer bad" is answered 401. */
 const ndjsonFixture = (reply?: Parameters<typeof HttpServer.make>[0]["reply"]) =>

@@ -10,6 +10,13 @@
 export * as Conformance from "./Conformance.ts"
 
 /**
+ * Assertions about connector outcomes.
+ *
+ * @since 0.1.0
+ */
+export * as Expect from "./Expect.ts"
+
+/**
  * A fault-injecting TCP proxy.
  *
  * @since 0.1.0

@@ -10,7 +10,6 @@ import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Redacted from "effect/Redacted"
 import type * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
@@ -32,14 +31,11 @@ export type CloseCodes = ReadonlyArray<number | readonly [number, number]>
  */
 export interface Options<A = string> extends Omit<Connector.CommonOptions<A>, "liveness" | "connectTimeout"> {
   /** `ws://` or `wss://` URL; an Effect is evaluated on every connection attempt (fresh tokens). */
-  readonly url: string | URL | Effect.Effect<string | URL, ConnectorError.ConnectorError>
+  readonly url: Connector.PerAttempt<string | URL>
   /** Subprotocols offered in the handshake. */
   readonly protocols?: string | ReadonlyArray<string> | undefined
   /** Handshake headers; values may be `Redacted`; an Effect is evaluated on every attempt. */
-  readonly headers?:
-    | Readonly<Record<string, string | Redacted.Redacted<string>>>
-    | Effect.Effect<Readonly<Record<string, string | Redacted.Redacted<string>>>, ConnectorError.ConnectorError>
-    | undefined
+  readonly headers?: Connector.PerAttempt<Connector.Headers> | undefined
   /** Dial + handshake + `onOpen` must finish within this. Default 10 seconds. */
   readonly handshakeTimeout?: Duration.Input | undefined
   /** Ping after `interval` without traffic; no pong within `timeout` → dead → reconnect. Default 30 s / 10 s. */
@@ -101,26 +97,6 @@ const defaults: Connector.Defaults = {
 const config = (option: string, value: unknown, expected: string) =>
   ConnectorError.config(connector, option, value, expected)
 
-const checkUrl = (value: string | URL): Effect.Effect<string, ConnectorError.ConnectorError> => {
-  let url: URL
-  try {
-    url = new URL(String(value))
-  } catch {
-    return Effect.fail(config("url", ConnectorError.redactUrl(String(value)), "an absolute ws:// or wss:// URL"))
-  }
-  if (!["ws:", "wss:", "http:", "https:"].includes(url.protocol)) {
-    return Effect.fail(config("url", ConnectorError.redactUrl(url), "an absolute ws:// or wss:// URL"))
-  }
-  return Effect.succeed(url.toString())
-}
-
-const plainHeaders = (headers: Readonly<Record<string, string | Redacted.Redacted<string>>>) => {
-  const out: Record<string, string> = {}
-  for (const [key, value] of Object.entries(headers))
-    out[key] = Redacted.isRedacted(value) ? Redacted.value(value) : value
-  return out
-}
-
 const isCodes = (codes: unknown): codes is CloseCodes =>
   Array.isArray(codes) &&
   codes.every(
@@ -146,15 +122,8 @@ const resolve = <A>(options: Options<A>): Effect.Effect<Resolved<A>, ConnectorEr
       },
       defaults
     )
-    const url = Effect.isEffect(options.url)
-      ? Effect.flatMap(options.url, checkUrl)
-      : yield* Effect.map(checkUrl(options.url as string | URL), Effect.succeed)
-    const headers =
-      options.headers === undefined
-        ? Effect.succeed({})
-        : Effect.isEffect(options.headers)
-          ? Effect.map(options.headers, plainHeaders)
-          : Effect.succeed(plainHeaders(options.headers))
+    const url = yield* Connector.urlOption(connector, options.url, ["ws:", "wss:", "http:", "https:"])
+    const headers = Connector.headersOption(options.headers)
     const protocols =
       options.protocols === undefined
         ? []

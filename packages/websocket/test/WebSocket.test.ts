@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { type ConnectorError, type Lifecycle, Metrics } from "@streamemit/core"
-import { Conformance, FaultProxy, Resources, WsServer } from "@streamemit/testkit"
+import { Conformance, Expect, FaultProxy, Resources, WsServer } from "@streamemit/testkit"
 import { Duration, Effect, Exit, Fiber, Metric, Redacted, Schedule, Schema, Stream } from "effect"
 import { WebSocket } from "../src/index.ts"
 
@@ -22,14 +22,7 @@ const fixture = (serverOptions: WsServer.Options = {}) =>
 const awaitStatus = (handle: { readonly status: Effect.Effect<Lifecycle.Status> }, tag: Lifecycle.Status["_tag"]) =>
   WsServer.waitUntil(() => Effect.runSync(handle.status)._tag === tag, `status ${tag}`)
 
-const errorOf = (exit: Exit.Exit<unknown, ConnectorError.ConnectorError>) => {
-  assert.isTrue(Exit.isFailure(exit), "expected a failure")
-  const failure = (exit as Exit.Failure<unknown, ConnectorError.ConnectorError>).cause.reasons.find(
-    (r) => r._tag === "Fail"
-  ) as { error: ConnectorError.ConnectorError } | undefined
-  assert.isDefined(failure, "expected a typed failure")
-  return failure!.error
-}
+const errorOf = Expect.connectorError
 
 Conformance.run<string>({
   connector: "websocket",
