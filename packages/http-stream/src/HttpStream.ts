@@ -144,7 +144,9 @@ const resolve = <A>(options: Options<A>): Effect.Effect<Resolved<A>, ConnectorEr
       },
       {
         liveness: false,
-        overflow: { strategy: "suspend", bufferSize: 1024, hardCap: (size) => size + burstAfterPause }
+        // Every pause stops reading the body for an event-loop turn; 16,384 records make pauses rare for a
+        // consumer that keeps up (measured: 1,024 → 0.4–0.55× raw, 4,096 → 0.70×, 16,384 → 0.85×).
+        overflow: { strategy: "suspend", bufferSize: 16_384, hardCap: (size) => size + burstAfterPause }
       }
     )
     const url = yield* Connector.urlOption(connector, options.url, httpProtocols)
@@ -220,37 +222,47 @@ const lineSplitter = (
   let partial = ""
   let lineNumber = 0
   let skipping = false
-  let lastWasCR = false
-  const push = (text: string) => {
+  // A CR ended the previous chunk: an LF starting this one belongs to it.
+  let pendingCR = false
+  // Bytes ≥ UTF-16 units and ≤ 3 per unit: measure bytes only when the cheap bounds cannot decide.
+  const oversized = (line: string) =>
+    line.length > maxRecordSize || (line.length * 3 > maxRecordSize && Buffer.byteLength(line) > maxRecordSize)
+  const push = (text: string): void => {
     let start = 0
-    for (let i = 0; i < text.length; i++) {
-      const c = text.charCodeAt(i)
-      if (c !== 10 && c !== 13) continue
-      if (c === 10 && lastWasCR && i === start) {
-        // The LF of a CRLF split across chunks (or right after a CR line end).
-        lastWasCR = false
-        start = i + 1
-        continue
-      }
-      const line = partial + text.slice(start, i)
+    if (pendingCR) {
+      pendingCR = false
+      if (text.charCodeAt(0) === 10) start = 1
+    }
+    // Native scans (indexOf) for the line ends: most bodies have no CR at all.
+    let cr = text.indexOf("\r", start)
+    for (;;) {
+      let lf = text.indexOf("\n", start)
+      if (cr !== -1 && cr < start) cr = text.indexOf("\r", start)
+      let end: number
+      let next: number
+      if (cr !== -1 && (lf === -1 || cr < lf)) {
+        end = cr
+        if (cr + 1 === text.length) {
+          pendingCR = true
+          next = cr + 1
+        } else next = text.charCodeAt(cr + 1) === 10 ? cr + 2 : cr + 1
+      } else if (lf !== -1) {
+        end = lf
+        next = lf + 1
+      } else break
+      const line = partial === "" ? text.slice(start, end) : partial + text.slice(start, end)
       partial = ""
       lineNumber++
+      start = next
       if (skipping) skipping = false
-      else if (Buffer.byteLength(line) > maxRecordSize) {
+      else if (oversized(line)) {
         if (!onOversized(lineNumber)) return
       } else onLine(line, lineNumber)
-      lastWasCR = c === 13
-      start = c === 13 && text.charCodeAt(i + 1) === 10 ? i + 2 : i + 1
-      if (c === 13 && text.charCodeAt(i + 1) === 10) {
-        lastWasCR = false
-        i++
-      }
+      lf = -1
     }
-    if (start < text.length) {
-      lastWasCR = false
-      if (skipping) return
+    if (start < text.length && !skipping) {
       partial += text.slice(start)
-      if (partial.length > maxRecordSize) {
+      if (oversized(partial)) {
         partial = ""
         if (!onOversized(lineNumber + 1)) return
         skipping = true
@@ -311,7 +323,7 @@ const framer = <A>(options: Resolved<A>, session: Connector.Session<A>, remember
           ? undefined
           : Schema.decodeUnknownResult(options.schema as Schema.Decoder<A, never>)
       const onLine = (line: string, lineNumber: number) => {
-        if (line.trim() === "") return
+        if (line === "" || line.trim() === "") return
         let value: unknown
         try {
           value = JSON.parse(line)

@@ -1,0 +1,47 @@
+/**
+ * The NDJSON source of the benchmark, in a worker thread: every request gets `count` pre-built lines of about
+ * `size` bytes, written as fast as the client reads, then the end of the body.
+ */
+import * as Http from "node:http"
+import { parentPort } from "node:worker_threads"
+
+const port = parentPort!
+let count = 0
+let size = 100
+
+const body = (n: number) => {
+  const padding = "x".repeat(Math.max(0, size - 30))
+  return Buffer.from(Array.from({ length: n }, (_, i) => `${JSON.stringify({ i, padding })}\n`).join(""))
+}
+
+const server = Http.createServer((_request, response) => {
+  response.writeHead(200, { "content-type": "application/x-ndjson" })
+  const batch = 2048
+  const full = body(batch)
+  let sent = 0
+  const write = () => {
+    while (sent < count) {
+      const n = Math.min(batch, count - sent)
+      sent += n
+      if (!response.write(n === batch ? full : body(n))) return void response.once("drain", write)
+    }
+    response.end()
+  }
+  write()
+})
+server.listen(0, "127.0.0.1", () =>
+  port.postMessage({ type: "listening", port: (server.address() as { port: number }).port })
+)
+port.on(
+  "message",
+  (command: { readonly cmd: "set"; readonly count: number; readonly size: number } | { readonly cmd: "close" }) => {
+    if (command.cmd === "set") {
+      count = command.count
+      size = command.size
+      port.postMessage({ type: "done" })
+    } else {
+      server.closeAllConnections()
+      server.close(() => port.postMessage({ type: "closed" }))
+    }
+  }
+)

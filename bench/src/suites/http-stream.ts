@@ -1,0 +1,78 @@
+/**
+ * `HttpStream.stream` (NDJSON) against raw undici `fetch` + line splitting + `JSON.parse` over the same local
+ * server (in a worker thread), same run.
+ */
+import { once } from "node:events"
+import { Worker } from "node:worker_threads"
+import { HttpStream } from "@streamemit/http-stream"
+import { Effect, Stream } from "effect"
+import { fetch } from "undici"
+import { compareRates, type Row, type Suite } from "../harness.ts"
+
+const RECORDS = 500_000
+const SIZE = 100
+
+const rawNdjson = async (url: string) => {
+  const response = await fetch(url)
+  const reader = response.body!.getReader()
+  const decoder = new TextDecoder()
+  let partial = ""
+  let records = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    const text = partial + decoder.decode(value, { stream: true })
+    let start = 0
+    for (let end = text.indexOf("\n"); end !== -1; end = text.indexOf("\n", start)) {
+      JSON.parse(text.slice(start, end))
+      records++
+      start = end + 1
+    }
+    partial = text.slice(start)
+  }
+  return records
+}
+
+export const suite: Suite = {
+  name: "http-stream",
+  run: async () => {
+    const worker = new Worker(new URL("../servers/http-server.ts", import.meta.url))
+    const [listening] = (await once(worker, "message")) as [{ port: number }]
+    const url = `http://127.0.0.1:${listening.port}/feed`
+    worker.postMessage({ cmd: "set", count: RECORDS, size: SIZE })
+    await once(worker, "message")
+    try {
+      const rates = await compareRates({
+        items: RECORDS,
+        rounds: 7,
+        warmup: 1,
+        baseline: async () => {
+          const n = await rawNdjson(url)
+          if (n !== RECORDS) throw new Error(`raw read ${n} records`)
+        },
+        subject: () =>
+          Effect.runPromise(
+            HttpStream.stream({ url, framing: "ndjson", reconnect: false }).pipe(
+              Stream.runForEachArray(() => Effect.void)
+            )
+          )
+      })
+      const row: Row = {
+        suite: "http-stream",
+        case: `${RECORDS / 1000}k × ${SIZE} B NDJSON: HttpStream.stream vs fetch + split + JSON.parse`,
+        metric: "throughput",
+        unit: "records/s",
+        subject: rates.subject,
+        baseline: rates.baseline,
+        ratio: rates.subject / rates.baseline,
+        target: 0.85
+      }
+      return [row]
+    } finally {
+      const closed = once(worker, "message")
+      worker.postMessage({ cmd: "close" })
+      await closed
+      await worker.terminate()
+    }
+  }
+}
