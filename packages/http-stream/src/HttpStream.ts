@@ -457,6 +457,14 @@ const driver = <A>(options: Resolved<A>): Connector.Driver<Response, A> => {
             w?.()
           }
         })
+        // A read loop parked on a pause must not outlive its connection: release it (its read then fails, ignored).
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() => {
+            const w = wake
+            wake = undefined
+            w?.()
+          })
+        )
         // Pull-based: the body is read only while the consumer keeps up (the buffer resumes the loop).
         const readLoop = async () => {
           for (;;) {
