@@ -299,6 +299,17 @@ const framer = <A>(options: Resolved<A>, session: Connector.Session<A>, remember
     return false
   }
   const decoder = new TextDecoder("utf-8", { fatal: false })
+  /** UTF-8 chunks → lines (multi-byte characters may span chunks). */
+  const textLines = (onLine: (line: string, lineNumber: number) => void) => {
+    const lines = lineSplitter(options.maxRecordSize, onLine, oversized("line"))
+    return {
+      push: (chunk: Uint8Array) => lines.push(decoder.decode(chunk, { stream: true })),
+      end: () => {
+        lines.push(decoder.decode())
+        lines.end()
+      }
+    }
+  }
   switch (options.framing) {
     case "bytes":
       return {
@@ -307,16 +318,8 @@ const framer = <A>(options: Resolved<A>, session: Connector.Session<A>, remember
         },
         end: () => {}
       }
-    case "lines": {
-      const lines = lineSplitter(options.maxRecordSize, (line) => emit(line as unknown as A), oversized("line"))
-      return {
-        push: (chunk: Uint8Array) => lines.push(decoder.decode(chunk, { stream: true })),
-        end: () => {
-          lines.push(decoder.decode())
-          lines.end()
-        }
-      }
-    }
+    case "lines":
+      return textLines((line) => emit(line as unknown as A))
     case "ndjson": {
       const decode =
         options.schema === undefined
@@ -339,14 +342,7 @@ const framer = <A>(options: Resolved<A>, session: Connector.Session<A>, remember
         if (options.skipInvalid) session.skipped()
         else session.fail(error(new ConnectorError.Decode({ message, cause })))
       }
-      const lines = lineSplitter(options.maxRecordSize, onLine, oversized("line"))
-      return {
-        push: (chunk: Uint8Array) => lines.push(decoder.decode(chunk, { stream: true })),
-        end: () => {
-          lines.push(decoder.decode())
-          lines.end()
-        }
-      }
+      return textLines(onLine)
     }
     case "sse": {
       let failed = false

@@ -1,7 +1,7 @@
 import * as Zlib from "node:zlib"
 import { assert, describe, it } from "@effect/vitest"
 import { type ConnectorError, type Lifecycle, Metrics } from "@streamemit/core"
-import { Conformance, Expect, FaultProxy, HttpServer, Resources, WsServer } from "@streamemit/testkit"
+import { Conformance, Expect, FaultProxy, HttpServer, Resources, Wait } from "@streamemit/testkit"
 import { Effect, Fiber, Metric, Schedule, Schema, Stream } from "effect"
 import { HttpStream } from "../src/index.ts"
 
@@ -231,9 +231,9 @@ describe("HttpStream statuses and faults", () => {
       )
       yield* server.awaitExchanges(1)
       // Connected: the response headers came through; from now on only the idle timer can notice a stall.
-      yield* WsServer.waitUntil(() => Effect.runSync(handle.status)._tag === "Connected", "connected")
+      yield* Wait.status(handle, "Connected")
       yield* proxy.blackhole
-      yield* WsServer.waitUntil(() => errors.includes("Timeout"), "the idle timer", 3000)
+      yield* Wait.until(() => errors.includes("Timeout"), "the idle timer", 3000)
       yield* proxy.restore
       const second = yield* server.awaitExchanges(2)
       second.response.write('{"n":1}\n{"n":')
@@ -294,7 +294,7 @@ describe("HttpStream statuses and faults", () => {
         const first = yield* HttpStream.stream({ url: server.url, reconnect: false }).pipe(Stream.runHead)
         assert.strictEqual(first._tag, "Some")
       }
-      yield* WsServer.waitUntil(() => Effect.runSync(server.open) === 0, "the server to see every request closed")
+      yield* Wait.until(() => Effect.runSync(server.open) === 0, "the server to see every request closed")
       yield* Resources.expectNoLeaks(baseline)
     }).pipe(Effect.scoped)
   )

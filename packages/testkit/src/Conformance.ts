@@ -16,6 +16,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as FaultProxy from "./FaultProxy.ts"
 import * as Resources from "./Resources.ts"
+import * as Wait from "./Wait.ts"
 
 /**
  * A running source, reached through `proxy`.
@@ -64,26 +65,6 @@ const fastReconnect = Schedule.spaced("50 millis")
 let names = 0
 const uniqueName = (label: string) => `conformance-${label}-${process.pid}-${++names}`
 
-const awaitStatus = <Item>(handle: Connector.Handle<unknown, Item>, tag: Lifecycle.Status["_tag"], timeoutMs = 5000) =>
-  Effect.gen(function* () {
-    const deadline = Date.now() + timeoutMs
-    while ((yield* handle.status)._tag !== tag) {
-      if (Date.now() > deadline) {
-        return yield* Effect.fail(new Error(`status did not become ${tag} within ${timeoutMs} ms`))
-      }
-      yield* Effect.sleep("5 millis")
-    }
-  })
-
-const waitUntil = (predicate: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000) =>
-  Effect.gen(function* () {
-    const deadline = Date.now() + timeoutMs
-    while (!(yield* Effect.promise(async () => predicate()))) {
-      if (Date.now() > deadline) return yield* Effect.fail(new Error(`timed out waiting for ${what}`))
-      yield* Effect.sleep("5 millis")
-    }
-  })
-
 /**
  * Registers the conformance tests for `harness`.
  *
@@ -96,7 +77,7 @@ export const run = <Item>(harness: Harness<Item>): void => {
       Effect.gen(function* () {
         const fixture = yield* harness.fixture
         const handle = yield* fixture.handle({ name: uniqueName("order") })
-        yield* awaitStatus(handle, "Connected")
+        yield* Wait.status(handle, "Connected")
         const received = yield* handle.messages.pipe(Stream.take(1000), Stream.runCollect, Effect.forkChild)
         yield* fixture.send(1, 1000)
         const numbers = (yield* Fiber.join(received)).map(fixture.numberOf)
@@ -114,14 +95,14 @@ export const run = <Item>(harness: Harness<Item>): void => {
         yield* Effect.scoped(
           Effect.gen(function* () {
             const handle = yield* fixture.handle({ name: uniqueName("cleanup") })
-            yield* awaitStatus(handle, "Connected")
+            yield* Wait.status(handle, "Connected")
             const received = yield* handle.messages.pipe(Stream.take(10), Stream.runCollect, Effect.forkChild)
             yield* fixture.send(1, 10)
             assert.strictEqual((yield* Fiber.join(received)).length, 10)
           })
         )
         yield* fixture.proxy.waitFor((s) => s.open === 0)
-        yield* waitUntil(
+        yield* Wait.until(
           () => Effect.runPromise(Effect.map(Effect.orDie(fixture.serverSessions), (n) => n === 0)),
           "the server to see no session of ours"
         )
@@ -170,7 +151,7 @@ export const run = <Item>(harness: Harness<Item>): void => {
         yield* Effect.scoped(
           Effect.gen(function* () {
             const handle = yield* fixture.handle({ name })
-            yield* awaitStatus(handle, "Connected")
+            yield* Wait.status(handle, "Connected")
             assert.strictEqual((yield* Metric.value(metrics.connected)).value, 1)
             const received = yield* handle.messages.pipe(Stream.take(20), Stream.runCollect, Effect.forkChild)
             yield* fixture.send(1, 20)
@@ -190,7 +171,7 @@ export const run = <Item>(harness: Harness<Item>): void => {
           ? ({ strategy: "suspend", bufferSize: 16, hardCap: 16 + harness.pausable.burstAfterPause } as const)
           : ({ strategy: "dropping", bufferSize: 16 } as const)
         const handle = yield* fixture.handle({ name: uniqueName("memory"), overflow })
-        yield* awaitStatus(handle, "Connected")
+        yield* Wait.status(handle, "Connected")
         let maxDepth = 0
         let seen = 0
         const consumer = yield* handle.messages.pipe(
@@ -205,9 +186,9 @@ export const run = <Item>(harness: Harness<Item>): void => {
         )
         yield* fixture.send(1, total)
         if (harness.pausable) {
-          yield* waitUntil(() => seen === total, `all ${total} messages (lossless under "suspend")`, 20_000)
+          yield* Wait.until(() => seen === total, `all ${total} messages (lossless under "suspend")`, 20_000)
         } else {
-          yield* waitUntil(
+          yield* Wait.until(
             () => Effect.runPromise(Effect.map(handle.stats, (s) => s.delivered + s.dropped >= total)),
             "every message delivered or counted as dropped",
             20_000
@@ -230,14 +211,14 @@ export const run = <Item>(harness: Harness<Item>): void => {
           Stream.runForEach((s) => Effect.sync(() => signals.push(s))),
           Effect.forkChild({ startImmediately: true })
         )
-        yield* awaitStatus(handle, "Connected")
+        yield* Wait.status(handle, "Connected")
         yield* fixture.send(1, 5)
-        yield* waitUntil(() => signals.filter((s) => s._tag === "Message").length === 5, "5 messages")
+        yield* Wait.until(() => signals.filter((s) => s._tag === "Message").length === 5, "5 messages")
         yield* fixture.proxy.reset
-        yield* waitUntil(() => signals.some((s) => s._tag === "Gap"), "a Gap after the reconnect")
-        yield* awaitStatus(handle, "Connected")
+        yield* Wait.until(() => signals.some((s) => s._tag === "Gap"), "a Gap after the reconnect")
+        yield* Wait.status(handle, "Connected")
         yield* fixture.send(6, 5)
-        yield* waitUntil(() => signals.filter((s) => s._tag === "Message").length === 10, "5 more messages")
+        yield* Wait.until(() => signals.filter((s) => s._tag === "Message").length === 10, "5 more messages")
         const tags = signals.map((s) => s._tag)
         const firstGap = tags.indexOf("Gap")
         assert.deepStrictEqual(tags.slice(0, 2), ["Connecting", "Connected"])
@@ -266,13 +247,13 @@ export const run = <Item>(harness: Harness<Item>): void => {
           Stream.runForEach((e) => Effect.sync(() => events.push(e))),
           Effect.forkChild({ startImmediately: true })
         )
-        yield* waitUntil(() => events.filter((e) => e._tag === "Disconnected").length >= 3, "3 failed attempts")
+        yield* Wait.until(() => events.filter((e) => e._tag === "Disconnected").length >= 3, "3 failed attempts")
         assert.notInclude(
           events.map((e) => e._tag),
           "Connected"
         )
         yield* fixture.proxy.restore
-        yield* awaitStatus(handle, "Connected")
+        yield* Wait.status(handle, "Connected")
         const received = yield* handle.messages.pipe(Stream.take(3), Stream.runCollect, Effect.forkChild)
         yield* fixture.send(1, 3)
         assert.deepStrictEqual((yield* Fiber.join(received)).map(fixture.numberOf), [1, 2, 3])

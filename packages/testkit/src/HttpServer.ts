@@ -7,7 +7,7 @@
 import * as Http from "node:http"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import { waitUntil } from "./WsServer.ts"
+import * as Wait from "./Wait.ts"
 
 /**
  * One request and its open response.
@@ -105,7 +105,7 @@ export const make = (options: {
       open: Effect.sync(() => exchanges.filter((e) => !e.closed()).length),
       awaitExchanges: (n, timeoutMs) =>
         Effect.map(
-          waitUntil(() => exchanges.length >= n, `${n} HTTP request(s)`, timeoutMs),
+          Wait.until(() => exchanges.length >= n, `${n} HTTP request(s)`, timeoutMs),
           () => exchanges[n - 1]
         ),
       write: (chunk) =>

@@ -8,6 +8,7 @@ import type * as Http from "node:http"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import { type WebSocket, WebSocketServer } from "ws"
+import * as Wait from "./Wait.ts"
 
 /**
  * @since 0.1.0
@@ -36,8 +37,6 @@ export interface WsServer {
   readonly broadcast: (data: string | Buffer) => Effect.Effect<void>
   /** Waits (polling) until at least `n` connections were accepted. */
   readonly awaitConnections: (n: number, timeoutMs?: number) => Effect.Effect<Connection, Error>
-  /** Waits (polling) until `predicate` holds. */
-  readonly waitUntil: (predicate: () => boolean, what: string, timeoutMs?: number) => Effect.Effect<void, Error>
 }
 
 /**
@@ -52,22 +51,6 @@ export interface Options {
   /** Server-side `ws` options passed through (e.g. `autoPong: false` for a server that ignores pings). */
   readonly autoPong?: boolean | undefined
 }
-
-/**
- * Polls `predicate` every 5 ms (real time) until it holds.
- *
- * @since 0.1.0
- * @category utils
- */
-export const waitUntil = (predicate: () => boolean, what: string, timeoutMs = 5000): Effect.Effect<void, Error> =>
-  Effect.gen(function* () {
-    const deadline = Date.now() + timeoutMs
-    while (!predicate()) {
-      if (Date.now() > deadline)
-        return yield* Effect.fail(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`))
-      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 5)))
-    }
-  })
 
 /**
  * Starts a server in the current Scope; closing the Scope terminates every connection and the server.
@@ -127,9 +110,8 @@ export const make = (options: Options = {}): Effect.Effect<WsServer, Error, Scop
         }),
       awaitConnections: (n, timeoutMs) =>
         Effect.map(
-          waitUntil(() => connections.length >= n, `${n} WebSocket connection(s)`, timeoutMs),
+          Wait.until(() => connections.length >= n, `${n} WebSocket connection(s)`, timeoutMs),
           () => connections[n - 1]
-        ),
-      waitUntil
+        )
     }
   })

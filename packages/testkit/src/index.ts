@@ -38,6 +38,13 @@ export * as HttpServer from "./HttpServer.ts"
 export * as Resources from "./Resources.ts"
 
 /**
+ * Polling waits for tests against real peers.
+ *
+ * @since 0.1.0
+ */
+export * as Wait from "./Wait.ts"
+
+/**
  * A scripted WebSocket server.
  *
  * @since 0.1.0

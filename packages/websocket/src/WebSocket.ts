@@ -261,11 +261,11 @@ const driver = <A>(options: Resolved<A>): Connector.Driver<WS, A> => ({
       const decode = options.decode
       const binary = options.binary
       const emit = session.emit as (item: unknown) => boolean
-      socket.on("message", (data: Buffer, isBinary) => {
+      socket.on("message", (data: Buffer) => {
         session.received(data.length)
         if (binary) emit(data)
         else if (decode !== undefined) decode(data.toString(), session)
-        else emit(isBinary ? data.toString() : data.toString())
+        else emit(data.toString())
       })
       socket.on("close", (code: number, reason: Buffer) => {
         if (matches(options.endCodes, code)) session.end()

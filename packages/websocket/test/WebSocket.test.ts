@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { type ConnectorError, type Lifecycle, Metrics } from "@streamemit/core"
-import { Conformance, Expect, FaultProxy, Resources, WsServer } from "@streamemit/testkit"
+import { Conformance, Expect, FaultProxy, Resources, Wait, WsServer } from "@streamemit/testkit"
 import { Duration, Effect, Exit, Fiber, Metric, Redacted, Schedule, Schema, Stream } from "effect"
 import { WebSocket } from "../src/index.ts"
 
@@ -18,9 +18,6 @@ const fixture = (serverOptions: WsServer.Options = {}) =>
     const proxy = yield* FaultProxy.make({ target: { port: server.port } })
     return { server, proxy, url: `ws://${proxy.address}/feed` }
   })
-
-const awaitStatus = (handle: { readonly status: Effect.Effect<Lifecycle.Status> }, tag: Lifecycle.Status["_tag"]) =>
-  WsServer.waitUntil(() => Effect.runSync(handle.status)._tag === tag, `status ${tag}`)
 
 const errorOf = Expect.connectorError
 
@@ -65,18 +62,18 @@ describe("WebSocket", () => {
         Effect.forkChild({ startImmediately: true })
       )
       const first = yield* server.awaitConnections(1)
-      yield* awaitStatus(handle, "Connected")
+      yield* Wait.status(handle, "Connected")
       // onOpen ran (and its message was written) before Connected.
       assert.deepStrictEqual(order, ["onOpen", "Connected"])
-      yield* WsServer.waitUntil(() => first.received.length === 1, "the subscribe message")
+      yield* Wait.until(() => first.received.length === 1, "the subscribe message")
       assert.deepStrictEqual(first.received, ["subscribe"])
       yield* handle.send("hello")
-      yield* WsServer.waitUntil(() => first.received.length === 2, "the sent message")
+      yield* Wait.until(() => first.received.length === 2, "the sent message")
       assert.deepStrictEqual(first.received, ["subscribe", "hello"])
 
       yield* proxy.reset
       const second = yield* server.awaitConnections(2)
-      yield* WsServer.waitUntil(() => second.received.length === 1, "the subscribe of the new connection")
+      yield* Wait.until(() => second.received.length === 1, "the subscribe of the new connection")
       assert.deepStrictEqual(second.received, ["subscribe"])
     }).pipe(Effect.scoped)
   )
@@ -103,11 +100,11 @@ describe("WebSocket", () => {
         Effect.forkChild({ startImmediately: true })
       )
       const first = yield* server.awaitConnections(1)
-      yield* awaitStatus(handle, "Connected")
+      yield* Wait.status(handle, "Connected")
       first.socket.send("a")
       first.socket.terminate() // no close frame: abnormal closure
       const second = yield* server.awaitConnections(2)
-      yield* awaitStatus(handle, "Connected")
+      yield* Wait.status(handle, "Connected")
       second.socket.send("b")
       second.socket.close(1000, "bye")
       const exit = yield* Fiber.join(done)
@@ -154,13 +151,13 @@ describe("WebSocket", () => {
         Stream.runForEach((event) => Effect.sync(() => events.push({ event, at: Date.now() }))),
         Effect.forkChild({ startImmediately: true })
       )
-      yield* awaitStatus(handle, "Connected")
+      yield* Wait.status(handle, "Connected")
       // Healthy and idle: pings are answered, the connection stays.
       yield* Effect.sleep("1 second")
       assert.strictEqual(server.connections.length, 1)
       const start = Date.now()
       yield* proxy.blackhole
-      yield* WsServer.waitUntil(() => events.some((e) => e.event._tag === "Disconnected"), "the heartbeat to fail")
+      yield* Wait.until(() => events.some((e) => e.event._tag === "Disconnected"), "the heartbeat to fail")
       const disconnected = events.find((e) => e.event._tag === "Disconnected")!
       const detectedAfter = disconnected.at - start
       // interval + timeout, + a quarter interval (the watchdog looks at traffic counts) and scheduling slack.
@@ -168,7 +165,7 @@ describe("WebSocket", () => {
       assert.strictEqual((disconnected.event as Lifecycle.Disconnected).error.reason._tag, "Timeout")
       yield* proxy.restore
       yield* server.awaitConnections(2)
-      yield* awaitStatus(handle, "Connected")
+      yield* Wait.status(handle, "Connected")
     }).pipe(Effect.scoped)
   )
 
@@ -179,11 +176,11 @@ describe("WebSocket", () => {
       const handle = yield* WebSocket.make({ url, reconnect: fast, maxPayload: 1024, name })
       const received = yield* handle.messages.pipe(Stream.take(2), Stream.runCollect, Effect.forkChild)
       const first = yield* server.awaitConnections(1)
-      yield* awaitStatus(handle, "Connected")
+      yield* Wait.status(handle, "Connected")
       first.socket.send("small")
       first.socket.send("x".repeat(4096))
       const second = yield* server.awaitConnections(2)
-      yield* awaitStatus(handle, "Connected")
+      yield* Wait.status(handle, "Connected")
       second.socket.send("after")
       assert.deepStrictEqual(yield* Fiber.join(received), ["small", "after"])
       const protocolErrors = yield* Metric.value(Metrics.forConnector("websocket", name).errors("Protocol"))
@@ -201,7 +198,7 @@ describe("WebSocket", () => {
         const handle = yield* WebSocket.make({ url, schema: Tick, onDecodeError: "skip", name })
         const received = yield* handle.messages.pipe(Stream.take(2), Stream.runCollect, Effect.forkChild)
         const connection = yield* server.awaitConnections(1)
-        yield* awaitStatus(handle, "Connected")
+        yield* Wait.status(handle, "Connected")
         for (const text of ['{"seq":1}', "{not json", '{"seq":"2"}', '{"seq":3}']) connection.socket.send(text)
         assert.deepStrictEqual(yield* Fiber.join(received), [{ seq: 1 }, { seq: 3 }])
         assert.strictEqual((yield* Metric.value(Metrics.forConnector("websocket", name).decodeSkipped)).count, 2)
@@ -239,7 +236,7 @@ describe("WebSocket", () => {
         Effect.forkChild
       )
       const connection = yield* server.awaitConnections(1)
-      yield* WsServer.waitUntil(() => connection.socket.readyState === connection.socket.OPEN, "open")
+      yield* Wait.until(() => connection.socket.readyState === connection.socket.OPEN, "open")
       connection.socket.send(Buffer.from([1, 2, 3]))
       const [bytes] = yield* Fiber.join(received)
       assert.instanceOf(bytes, Uint8Array)
@@ -257,7 +254,7 @@ describe("WebSocket", () => {
         headers: Effect.sync(() => ({ authorization: Redacted.make(`Bearer token-${++issued}`) }))
       })
       yield* server.awaitConnections(1)
-      yield* awaitStatus(handle, "Connected")
+      yield* Wait.status(handle, "Connected")
       yield* proxy.reset
       yield* server.awaitConnections(2)
       assert.deepStrictEqual(
@@ -277,12 +274,12 @@ describe("WebSocket", () => {
         Stream.runForEach((e) => Effect.sync(() => events.push(e))),
         Effect.forkChild({ startImmediately: true })
       )
-      yield* WsServer.waitUntil(() => events.filter((e) => e._tag === "Disconnected").length >= 2, "two 503s")
+      yield* Wait.until(() => events.filter((e) => e._tag === "Disconnected").length >= 2, "two 503s")
       const disconnected = events.find((e): e is Lifecycle.Disconnected => e._tag === "Disconnected")!
       assert.strictEqual(disconnected.error.reason._tag, "Connect")
       assert.include(disconnected.error.message, "503")
       refuseWith = 0
-      yield* awaitStatus(retried, "Connected")
+      yield* Wait.status(retried, "Connected")
       assert.strictEqual(server.connections.length, 1)
 
       refuseWith = 401
@@ -324,7 +321,7 @@ describe("WebSocket", () => {
       const payload = "x".repeat(1000)
       const handle = yield* WebSocket.make({ url, overflow: { bufferSize: 64, hardCap: 256 } })
       const connection = yield* server.awaitConnections(1)
-      yield* awaitStatus(handle, "Connected")
+      yield* Wait.status(handle, "Connected")
       let maxDepth = 0
       let seen = 0
       let order = true
@@ -341,9 +338,9 @@ describe("WebSocket", () => {
       )
       for (let i = 0; i < total; i++) connection.socket.send(`${i}:${payload}`)
       // The client stopped reading: the server holds what it could not send.
-      yield* WsServer.waitUntil(() => connection.socket.bufferedAmount > 4_000_000, "the server's send buffer to fill")
+      yield* Wait.until(() => connection.socket.bufferedAmount > 4_000_000, "the server's send buffer to fill")
       assert.isAtMost(seen, 2000)
-      yield* WsServer.waitUntil(() => seen === total, `all ${total} messages`, 30_000)
+      yield* Wait.until(() => seen === total, `all ${total} messages`, 30_000)
       yield* Fiber.interrupt(consumer)
       assert.isTrue(order, "in order")
       assert.isAtMost(maxDepth, 256)
@@ -359,12 +356,12 @@ describe("WebSocket", () => {
         yield* Effect.scoped(
           Effect.gen(function* () {
             const handle = yield* WebSocket.make({ url, reconnect: false })
-            yield* WsServer.waitUntil(() => Effect.runSync(handle.status)._tag === "Connected", "connected", 5000)
+            yield* Wait.status(handle, "Connected", 5000)
           })
         )
       }
       assert.strictEqual(server.connections.length, 500)
-      yield* WsServer.waitUntil(() => Effect.runSync(server.open) === 0, "the server to see every close")
+      yield* Wait.until(() => Effect.runSync(server.open) === 0, "the server to see every close")
       yield* Resources.expectNoLeaks(baseline)
       // The server saw polite closes, not drops.
       assert.isTrue(server.connections.every((c) => c.socket.readyState === c.socket.CLOSED))
