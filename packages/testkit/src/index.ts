@@ -38,6 +38,13 @@ export * as HttpServer from "./HttpServer.ts"
 export * as Resources from "./Resources.ts"
 
 /**
+ * A scripted Server-Sent Events server that replays after `Last-Event-ID`.
+ *
+ * @since 0.1.0
+ */
+export * as SseServer from "./SseServer.ts"
+
+/**
  * Polling waits for tests against real peers.
  *
  * @since 0.1.0

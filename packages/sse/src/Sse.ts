@@ -1,0 +1,443 @@
+/**
+ * Server-Sent Events as a scoped, bounded, resumable stream, driving the `eventsource` package: one
+ * `EventSource` per connection attempt, fed by a `fetch` of ours that adds the per-attempt headers and
+ * `Last-Event-ID`, tells HTTP errors apart, counts bytes for the idle timer, watches `retry:` and pauses the body
+ * while the consumer is behind. Reconnect, idle timer, lifecycle and metrics are core's: the `EventSource` is
+ * closed on its first error instead of reconnecting on its own.
+ *
+ * @since 0.1.0
+ */
+import { Connector, ConnectorError } from "@streamemit/core"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import type * as Stream from "effect/Stream"
+import { EventSource, type FetchLikeResponse } from "eventsource"
+import { Agent, fetch } from "undici"
+
+const connector = "sse"
+
+// A paused body is not read further, but the chunk being parsed is: at most 64 KiB, and an event takes at least
+// 6 bytes ("data\n\n"). The hard cap leaves room for it.
+const burstAfterPause = 32_768
+
+/**
+ * One event. `id` is the event's last event ID (the spec's: an event without an `id:` field keeps the previous
+ * one); `data` is the text, or the decoded value when a `schema` is given.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Event<A = string> {
+  readonly id: string | undefined
+  /** `"message"` unless the server sent an `event:` field. */
+  readonly event: string
+  readonly data: A
+}
+
+/**
+ * @since 0.1.0
+ * @category options
+ */
+export interface Options<A> extends Omit<Connector.CommonOptions<Event<A>>, "liveness"> {
+  /** `http://` or `https://` URL; an Effect is evaluated on every attempt. */
+  readonly url: Connector.PerAttempt<string | URL>
+  /** Request headers; values may be `Redacted`; an Effect is evaluated on every attempt (fresh tokens). */
+  readonly headers?: Connector.PerAttempt<Connector.Headers> | undefined
+  /** Event types to deliver; default: all of them. */
+  readonly events?: ReadonlyArray<string> | undefined
+  /** Sent as `Last-Event-ID` on the first request (where to start); later requests send the last id seen. */
+  readonly lastEventId?: string | undefined
+  /** No byte for this long (`: ping` comments count) → stalled → reconnect. Default 45 s; `false` turns it off. */
+  readonly idleTimeout?: Duration.Input | false | undefined
+  /** Largest event being assembled, in bytes; larger is a non-retryable `Protocol` error. Default 1 MiB. */
+  readonly maxEventSize?: number | undefined
+  /** Decode `data` as JSON with this Schema. */
+  readonly schema?: Schema.Decoder<A> | undefined
+  /** A `data` the Schema rejects fails the stream (`Decode`) or is skipped and counted. Default `"fail"`. */
+  readonly onDecodeError?: Connector.OnDecodeError | undefined
+}
+
+/**
+ * What `connection` shows of the live connection.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Connection {
+  readonly status: number
+  readonly url: string
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Handle<A = string> extends Connector.Handle<Connection, Event<A>> {}
+
+interface Resolved<A> {
+  readonly common: Connector.Resolved<Event<A>>
+  readonly url: Effect.Effect<string, ConnectorError.ConnectorError>
+  readonly headers: Effect.Effect<Record<string, string>, ConnectorError.ConnectorError>
+  readonly events: ReadonlySet<string> | undefined
+  readonly lastEventId: string | undefined
+  readonly maxEventSize: number
+  readonly schema: Schema.Decoder<A> | undefined
+  readonly skipInvalid: boolean
+}
+
+const config = (option: string, value: unknown, expected: string) =>
+  ConnectorError.config(connector, option, value, expected)
+
+const resolve = <A>(options: Options<A>): Effect.Effect<Resolved<A>, ConnectorError.ConnectorError> =>
+  Effect.gen(function* () {
+    if (typeof options !== "object" || options === null) {
+      return yield* Effect.fail(config("options", options, "an options object"))
+    }
+    const idle = options.idleTimeout
+    if (
+      idle !== undefined &&
+      idle !== false &&
+      Result.isFailure(Result.fromOption(Duration.fromInput(idle), () => 0))
+    ) {
+      return yield* Effect.fail(config("idleTimeout", idle, 'a duration such as 45000 or "45 seconds", or false'))
+    }
+    const common = yield* Connector.resolve<Event<A>>(
+      connector,
+      {
+        ...options,
+        liveness: idle === false ? false : { interval: idle ?? "45 seconds", timeout: idle ?? "45 seconds" }
+      },
+      {
+        liveness: false,
+        overflow: { strategy: "suspend", bufferSize: 16_384, hardCap: (size) => size + burstAfterPause }
+      }
+    )
+    const url = yield* Connector.urlOption(connector, options.url, ["http:", "https:"])
+    const events = options.events
+    if (
+      events !== undefined &&
+      (!Array.isArray(events) || events.length === 0 || !events.every((e) => typeof e === "string" && e !== ""))
+    ) {
+      return yield* Effect.fail(config("events", events, "a non-empty array of event types"))
+    }
+    const lastEventId = options.lastEventId
+    if (lastEventId !== undefined && (typeof lastEventId !== "string" || /[\0\r\n]/.test(lastEventId))) {
+      return yield* Effect.fail(config("lastEventId", lastEventId, "a string without NUL, CR or LF"))
+    }
+    const maxEventSize = options.maxEventSize ?? 1024 * 1024
+    if (!Number.isInteger(maxEventSize) || maxEventSize < 1) {
+      return yield* Effect.fail(config("maxEventSize", maxEventSize, "a positive integer (bytes)"))
+    }
+    const onDecodeError = options.onDecodeError ?? "fail"
+    if (onDecodeError !== "fail" && onDecodeError !== "skip") {
+      return yield* Effect.fail(config("onDecodeError", onDecodeError, '"fail" or "skip"'))
+    }
+    return {
+      common,
+      url,
+      headers: Connector.headersOption(options.headers),
+      events: events === undefined ? undefined : new Set(events),
+      lastEventId: lastEventId === "" ? undefined : lastEventId,
+      maxEventSize,
+      schema: options.schema,
+      skipInvalid: onDecodeError === "skip"
+    }
+  })
+
+const error = (reason: ConnectorError.Reason) => ConnectorError.make(connector, reason)
+
+/** HTTP statuses: 401/403 → Auth; 408, 429, 5xx → retried (Retry-After is a floor); other codes → fatal. */
+const statusError = (status: number, retryAfter: string | null, session: Connector.Session<unknown>) => {
+  const message = `HTTP ${status}`
+  if (status === 401 || status === 403) return error(new ConnectorError.Auth({ message }))
+  if (status === 408 || status === 429 || status >= 500) {
+    const seconds = Number(retryAfter)
+    if (retryAfter !== null && Number.isFinite(seconds) && seconds > 0)
+      session.setReconnectFloor(Duration.seconds(seconds))
+    return error(new ConnectorError.Connect({ message }))
+  }
+  return error(new ConnectorError.Protocol({ message, retryable: false }))
+}
+
+const fetchError = (cause: unknown) => {
+  const inner = (cause as { cause?: { code?: string; message?: string } }).cause
+  const message = inner?.code ? `${inner.code}: ${inner.message ?? ""}` : String((cause as Error).message ?? cause)
+  return error(new ConnectorError.Connect({ message, cause }))
+}
+
+const LF = 10
+const CR = 13
+const retryField = Buffer.from("retry:")
+
+/**
+ * Finds `retry:` fields in the raw bytes, which `eventsource` keeps private: a native search for the field name,
+ * lines parsed only where it occurs. A line split across chunks is carried over (a retry line is short: a longer
+ * unterminated tail cannot be one).
+ */
+export const retryScanner = (onRetry: (millis: number) => void) => {
+  let carry: Buffer | undefined
+  return (chunk: Uint8Array) => {
+    const bytes =
+      carry === undefined
+        ? Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+        : Buffer.concat([carry, chunk])
+    carry = undefined
+    let from = 0
+    for (;;) {
+      const at = bytes.indexOf(retryField, from)
+      if (at === -1) break
+      from = at + retryField.length
+      // A field starts a line: the first byte of the stream or of a carried line, or after CR/LF.
+      if (at > 0 && bytes[at - 1] !== LF && bytes[at - 1] !== CR) continue
+      let end = from
+      while (end < bytes.length && bytes[end] !== LF && bytes[end] !== CR) end++
+      if (end === bytes.length) {
+        if (end - at <= 32) carry = Buffer.from(bytes.subarray(at))
+        return
+      }
+      // One space after the colon is stripped; the value counts only when it is all ASCII digits.
+      const value = bytes.toString("latin1", bytes[from] === 0x20 ? from + 1 : from, end)
+      if (/^\d+$/.test(value)) onRetry(Number(value))
+    }
+    // Keep the tail after the last line end if it could be the start of a retry line.
+    let lastEnd = bytes.length - 1
+    while (lastEnd >= 0 && bytes[lastEnd] !== LF && bytes[lastEnd] !== CR) lastEnd--
+    const tail = bytes.length - lastEnd - 1
+    if (tail > 0 && tail < retryField.length && retryField.subarray(0, tail).equals(bytes.subarray(lastEnd + 1))) {
+      carry = Buffer.from(bytes.subarray(lastEnd + 1))
+    }
+  }
+}
+
+const driver = <A>(options: Resolved<A>): Connector.Driver<Connection, Event<A>> => {
+  // The id of the last event delivered: sent as Last-Event-ID on every reconnect.
+  let lastEventId = options.lastEventId
+  const decode =
+    options.schema === undefined ? undefined : Schema.decodeUnknownResult(options.schema as Schema.Decoder<A, never>)
+  return {
+    connector,
+    delivery: () => (lastEventId !== undefined ? "resumed" : "possible-loss"),
+    connect: (session) =>
+      Effect.gen(function* () {
+        const url = yield* options.url
+        const headers = yield* options.headers
+        // One pool per connection, destroyed with it. The idle timer is core's: undici's body timeout must never
+        // be what ends a healthy quiet stream.
+        const agent = new Agent({ bodyTimeout: 0, headersTimeout: 0 })
+        yield* Effect.addFinalizer(() => Effect.promise(() => agent.destroy().catch(() => {})))
+
+        let paused = false
+        let wake: (() => void) | undefined
+        const release = () => {
+          const w = wake
+          wake = undefined
+          w?.()
+        }
+        session.flowControl({
+          pause: () => {
+            paused = true
+          },
+          resume: () => {
+            paused = false
+            release()
+          }
+        })
+        // A read parked on a pause must not outlive its connection.
+        yield* Effect.addFinalizer(() => Effect.sync(release))
+        const scanRetry = retryScanner((millis) => session.setReconnectFloor(Duration.millis(millis)))
+        let response: Connection | undefined
+        // The first outcome of this connection wins: EventSource reports an error of its own after ours.
+        let failure: ConnectorError.ConnectorError | undefined
+        let ended = false
+        const fail = (e: ConnectorError.ConnectorError) => {
+          if (failure !== undefined || ended) return
+          failure = e
+          session.fail(e)
+        }
+
+        const sseFetch = async (
+          target: string | URL,
+          init: { signal: unknown; headers: Record<string, string> }
+        ): Promise<FetchLikeResponse> => {
+          let res: Awaited<ReturnType<typeof fetch>>
+          try {
+            res = await fetch(target, {
+              method: "GET",
+              headers: {
+                ...headers,
+                ...init.headers,
+                ...(lastEventId === undefined ? {} : { "last-event-id": lastEventId })
+              },
+              cache: "no-store",
+              signal: init.signal as AbortSignal,
+              dispatcher: agent
+            })
+          } catch (cause) {
+            fail(fetchError(cause))
+            throw cause
+          }
+          response = { status: res.status, url: res.url }
+          if (res.status !== 200) {
+            if (res.status === 204) {
+              // "No content": the server asks us not to reconnect; the stream ends.
+              ended = true
+              session.end()
+            } else fail(statusError(res.status, res.headers.get("retry-after"), session as never))
+          } else {
+            const contentType = res.headers.get("content-type") ?? ""
+            if (!/^[\t\n\r ]*text\/event-stream[\t\n\r ]*(?:;|$)/i.test(contentType)) {
+              fail(
+                error(
+                  new ConnectorError.Protocol({
+                    message: `content-type "${contentType}", expected "text/event-stream"`,
+                    retryable: false
+                  })
+                )
+              )
+            }
+          }
+          const body = res.body
+          if (body === null) return res
+          const reader = body.getReader()
+          return {
+            status: res.status,
+            url: res.url,
+            redirected: res.redirected,
+            headers: res.headers,
+            body: {
+              getReader: () => ({
+                // Pull-based: the body is read only while the consumer keeps up.
+                read: async () => {
+                  if (paused) await new Promise<void>((resolve) => (wake = resolve))
+                  const next = await reader.read()
+                  if (!next.done) {
+                    session.received(next.value.byteLength)
+                    scanRetry(next.value)
+                  }
+                  return next
+                },
+                cancel: () => reader.cancel()
+              })
+            }
+          }
+        }
+
+        const onEvent = (message: MessageEvent) => {
+          if (options.events !== undefined && !options.events.has(message.type)) return
+          const id = message.lastEventId === "" ? undefined : message.lastEventId
+          if (id !== undefined) lastEventId = id
+          const text = message.data as string
+          // The parser bounds what it buffers across chunks; an event complete within one chunk is checked here.
+          if (
+            text.length > options.maxEventSize ||
+            (text.length * 3 > options.maxEventSize && Buffer.byteLength(text) > options.maxEventSize)
+          ) {
+            return fail(oversized())
+          }
+          if (decode === undefined) {
+            session.emit({ id, event: message.type, data: text as unknown as A })
+            return
+          }
+          let json: unknown
+          try {
+            json = JSON.parse(text)
+          } catch (cause) {
+            return invalid(`event ${id ?? "(no id)"}: invalid JSON: ${(cause as Error).message}`, cause)
+          }
+          const result = decode(json)
+          if (Result.isSuccess(result)) session.emit({ id, event: message.type, data: result.success })
+          else invalid(`event ${id ?? "(no id)"}: ${result.failure.message}`, result.failure)
+        }
+        const oversized = () =>
+          error(
+            new ConnectorError.Protocol({
+              message: `an event is over maxEventSize (${options.maxEventSize} bytes)`,
+              retryable: false
+            })
+          )
+        const invalid = (message: string, cause: unknown) => {
+          if (options.skipInvalid) session.skipped()
+          else fail(error(new ConnectorError.Decode({ message, cause })))
+        }
+
+        let source: EventSource | undefined
+        // Closing the source aborts its request: the server sees the socket closed.
+        yield* Effect.addFinalizer(() => Effect.sync(() => source?.close()))
+        return yield* Effect.callback<Connection, ConnectorError.ConnectorError>((resume) => {
+          let opened = false
+          let settled = false
+          const settle = (effect: Effect.Effect<Connection, ConnectorError.ConnectorError>) => {
+            if (settled) return
+            settled = true
+            resume(effect)
+          }
+          const onError = (event: globalThis.Event & { message?: string | undefined }) => {
+            source?.close()
+            if (failure === undefined && !ended) {
+              const message = event.message ?? ""
+              fail(
+                /buffer size/i.test(message)
+                  ? oversized()
+                  : error(
+                      new ConnectorError.Closed({
+                        message: opened ? "the event stream ended" : message || "connection failed",
+                        retryable: true
+                      })
+                    )
+              )
+            }
+            if (!opened) settle(failure === undefined ? Effect.succeed(response!) : Effect.fail(failure))
+          }
+          // Every event goes through dispatchEvent: named events too, which EventSource hands only to listeners
+          // registered for their type.
+          class Source extends EventSource {
+            override dispatchEvent(event: globalThis.Event): boolean {
+              if (event.type === "open") {
+                opened = true
+                settle(Effect.succeed(response!))
+              } else if (event.type === "error") onError(event)
+              else onEvent(event as MessageEvent)
+              return true
+            }
+          }
+          source = new Source(url, { fetch: sseFetch as never, maxBufferSize: options.maxEventSize })
+        })
+      })
+  }
+}
+
+/**
+ * Connects in the current Scope and returns the handle.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export function make<A>(
+  options: Options<A> & { readonly schema: Schema.Decoder<A> }
+): Effect.Effect<Handle<A>, ConnectorError.ConnectorError, Scope.Scope>
+export function make(
+  options: Options<string>
+): Effect.Effect<Handle<string>, ConnectorError.ConnectorError, Scope.Scope>
+export function make<A>(options: Options<A>): Effect.Effect<Handle<A>, ConnectorError.ConnectorError, Scope.Scope> {
+  return Effect.flatMap(resolve(options), (resolved) => Connector.make(driver(resolved), resolved.common))
+}
+
+/**
+ * The events of a Server-Sent Events endpoint: connects when run, resumes from the last id after a drop, closes
+ * when done.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export function stream<A>(
+  options: Options<A> & { readonly schema: Schema.Decoder<A> }
+): Stream.Stream<Event<A>, ConnectorError.ConnectorError>
+export function stream(options: Options<string>): Stream.Stream<Event<string>, ConnectorError.ConnectorError>
+export function stream<A>(options: Options<A>): Stream.Stream<Event<A>, ConnectorError.ConnectorError> {
+  return Connector.stream(
+    Effect.map(resolve(options), (resolved) => ({ driver: driver(resolved), options: resolved.common }))
+  )
+}
