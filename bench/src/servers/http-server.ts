@@ -1,5 +1,5 @@
 /**
- * The NDJSON source of the benchmark, in a worker thread: every request gets `count` pre-built lines of about
+ * The NDJSON / SSE source of the benchmark, in a worker thread: every request gets `count` pre-built lines of about
  * `size` bytes, written as fast as the client reads, then the end of the body.
  */
 import * as Http from "node:http"
@@ -8,14 +8,19 @@ import { parentPort } from "node:worker_threads"
 const port = parentPort!
 let count = 0
 let size = 100
+let format: "ndjson" | "sse" = "ndjson"
 
 const body = (n: number) => {
   const padding = "x".repeat(Math.max(0, size - 30))
-  return Buffer.from(Array.from({ length: n }, (_, i) => `${JSON.stringify({ i, padding })}\n`).join(""))
+  const frame =
+    format === "sse"
+      ? (i: number) => `id: ${i}\ndata: ${JSON.stringify({ i, padding })}\n\n`
+      : (i: number) => `${JSON.stringify({ i, padding })}\n`
+  return Buffer.from(Array.from({ length: n }, (_, i) => frame(i)).join(""))
 }
 
 const server = Http.createServer((_request, response) => {
-  response.writeHead(200, { "content-type": "application/x-ndjson" })
+  response.writeHead(200, { "content-type": format === "sse" ? "text/event-stream" : "application/x-ndjson" })
   const batch = 2048
   const full = body(batch)
   let sent = 0
@@ -34,10 +39,15 @@ server.listen(0, "127.0.0.1", () =>
 )
 port.on(
   "message",
-  (command: { readonly cmd: "set"; readonly count: number; readonly size: number } | { readonly cmd: "close" }) => {
+  (
+    command:
+      | { readonly cmd: "set"; readonly count: number; readonly size: number; readonly format?: "ndjson" | "sse" }
+      | { readonly cmd: "close" }
+  ) => {
     if (command.cmd === "set") {
       count = command.count
       size = command.size
+      format = command.format ?? "ndjson"
       port.postMessage({ type: "done" })
     } else {
       server.closeAllConnections()

@@ -1,0 +1,71 @@
+/**
+ * `Sse.stream` against a raw `EventSource` (the same `eventsource` package) over the same local server (in a
+ * worker thread), same run.
+ */
+import { once } from "node:events"
+import { Worker } from "node:worker_threads"
+import { Sse } from "@streamemit/sse"
+import { Effect, Stream } from "effect"
+import { EventSource } from "eventsource"
+import { compareRates, type Row, type Suite } from "../harness.ts"
+
+const EVENTS = 300_000
+const SIZE = 100
+
+const rawEventSource = (url: string) =>
+  new Promise<void>((resolve, reject) => {
+    let events = 0
+    const source = new EventSource(url)
+    source.onmessage = () => {
+      if (++events === EVENTS) {
+        source.close()
+        resolve()
+      }
+    }
+    source.onerror = (error) => {
+      source.close()
+      reject(new Error(`raw EventSource: ${error.message ?? "error"} after ${events} events`))
+    }
+  })
+
+export const suite: Suite = {
+  name: "sse",
+  run: async () => {
+    const worker = new Worker(new URL("../servers/http-server.ts", import.meta.url))
+    const [listening] = (await once(worker, "message")) as [{ port: number }]
+    const url = `http://127.0.0.1:${listening.port}/events`
+    worker.postMessage({ cmd: "set", count: EVENTS, size: SIZE, format: "sse" })
+    await once(worker, "message")
+    try {
+      const rates = await compareRates({
+        items: EVENTS,
+        rounds: 7,
+        warmup: 1,
+        baseline: () => rawEventSource(url),
+        subject: () =>
+          Effect.runPromise(
+            Sse.stream({ url, reconnect: false }).pipe(
+              Stream.take(EVENTS),
+              Stream.runForEachArray(() => Effect.void)
+            )
+          )
+      })
+      const row: Row = {
+        suite: "sse",
+        case: `${EVENTS / 1000}k × ${SIZE} B events: Sse.stream vs raw EventSource`,
+        metric: "throughput",
+        unit: "events/s",
+        subject: rates.subject,
+        baseline: rates.baseline,
+        ratio: rates.subject / rates.baseline,
+        target: 0.85
+      }
+      return [row]
+    } finally {
+      const closed = once(worker, "message")
+      worker.postMessage({ cmd: "close" })
+      await closed
+      await worker.terminate()
+    }
+  }
+}
