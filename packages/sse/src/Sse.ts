@@ -85,7 +85,7 @@ interface Resolved<A> {
   readonly lastEventId: string | undefined
   readonly maxEventSize: number
   readonly schema: Schema.Decoder<A> | undefined
-  readonly skipInvalid: boolean
+  readonly onDecodeError: Connector.OnDecodeError
 }
 
 const config = (option: string, value: unknown, expected: string) =>
@@ -143,7 +143,7 @@ const resolve = <A>(options: Options<A>): Effect.Effect<Resolved<A>, ConnectorEr
       lastEventId: lastEventId === "" ? undefined : lastEventId,
       maxEventSize,
       schema: options.schema,
-      skipInvalid: onDecodeError === "skip"
+      onDecodeError
     }
   })
 
@@ -216,7 +216,7 @@ const driver = <A>(options: Resolved<A>): Connector.Driver<Connection, Event<A>>
   // The id of the last event delivered: sent as Last-Event-ID on every reconnect.
   let lastEventId = options.lastEventId
   const decode =
-    options.schema === undefined ? undefined : Schema.decodeUnknownResult(options.schema as Schema.Decoder<A, never>)
+    options.schema === undefined ? undefined : Connector.decodeJson(connector, options.schema, options.onDecodeError)
   return {
     connector,
     delivery: () => (lastEventId !== undefined ? "resumed" : "possible-loss"),
@@ -341,15 +341,8 @@ const driver = <A>(options: Resolved<A>): Connector.Driver<Connection, Event<A>>
             session.emit({ id, event: message.type, data: text as unknown as A })
             return
           }
-          let json: unknown
-          try {
-            json = JSON.parse(text)
-          } catch (cause) {
-            return invalid(`event ${id ?? "(no id)"}: invalid JSON: ${(cause as Error).message}`, cause)
-          }
-          const result = decode(json)
+          const result = decode(text, `event ${id ?? "(no id)"}`, session)
           if (Result.isSuccess(result)) session.emit({ id, event: message.type, data: result.success })
-          else invalid(`event ${id ?? "(no id)"}: ${result.failure.message}`, result.failure)
         }
         const oversized = () =>
           error(
@@ -358,11 +351,6 @@ const driver = <A>(options: Resolved<A>): Connector.Driver<Connection, Event<A>>
               retryable: false
             })
           )
-        const invalid = (message: string, cause: unknown) => {
-          if (options.skipInvalid) session.skipped()
-          else fail(error(new ConnectorError.Decode({ message, cause })))
-        }
-
         let source: EventSource | undefined
         // Closing the source aborts its request: the server sees the socket closed.
         yield* Effect.addFinalizer(() => Effect.sync(() => source?.close()))

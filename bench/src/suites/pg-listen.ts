@@ -1,0 +1,85 @@
+/**
+ * `PgListen.stream` against a raw `pg` client's `notification` handler, against the local Postgres (`PG_URL`),
+ * with the same producer: one `SELECT pg_notify(…) FROM generate_series(…)` transaction per round. Timed from the
+ * producer's start to the last notification received.
+ */
+import { PgListen } from "@streamemit/pg-listen"
+import { Effect, Fiber, Stream } from "effect"
+import pg from "pg"
+import { compareRates, type Row, type Suite } from "../harness.ts"
+
+const NOTIFICATIONS = Number(process.env.BENCH_PG_N ?? 100_000)
+const PG_URL = process.env.PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
+
+export const suite: Suite = {
+  name: "pg-listen",
+  run: async () => {
+    const producer = new pg.Client({ connectionString: PG_URL })
+    await producer.connect()
+    let round = 0
+    const produce = (channel: string) =>
+      producer.query("SELECT pg_notify($1, n::text) FROM generate_series(1, $2::int) AS n", [channel, NOTIFICATIONS])
+    try {
+      const rates = await compareRates({
+        items: NOTIFICATIONS,
+        rounds: 5,
+        warmup: 1,
+        baseline: async () => {
+          const channel = `bench_raw_${process.pid}_${++round}`
+          const client = new pg.Client({ connectionString: PG_URL })
+          await client.connect()
+          await client.query(`LISTEN "${channel}"`)
+          let seen = 0
+          const done = new Promise<void>((resolve) =>
+            client.on("notification", () => {
+              if (++seen === NOTIFICATIONS) resolve()
+            })
+          )
+          const start = performance.now()
+          await produce(channel)
+          await done
+          const seconds = (performance.now() - start) / 1000
+          await client.end()
+          return seconds
+        },
+        subject: () =>
+          Effect.runPromise(
+            Effect.scoped(
+              Effect.gen(function* () {
+                const channel = `bench_se_${process.pid}_${++round}`
+                const handle = yield* PgListen.make({ connection: PG_URL, channels: [channel], reconnect: false })
+                yield* handle.events.pipe(
+                  Stream.takeUntil((e) => e._tag === "Connected"),
+                  Stream.runDrain,
+                  Effect.timeout("5 seconds"),
+                  Effect.ignore
+                )
+                const start = performance.now()
+                const consumed = yield* handle.messages.pipe(
+                  Stream.take(NOTIFICATIONS),
+                  Stream.runForEachArray(() => Effect.void),
+                  Effect.forkChild({ startImmediately: true })
+                )
+                yield* Effect.promise(() => produce(channel))
+                yield* Fiber.join(consumed)
+                return (performance.now() - start) / 1000
+              })
+            )
+          )
+      })
+      const row: Row = {
+        suite: "pg-listen",
+        case: `${NOTIFICATIONS / 1000}k NOTIFY in one transaction: PgListen.stream vs pg "notification" handler`,
+        metric: "throughput",
+        unit: "notifications/s",
+        subject: rates.subject,
+        baseline: rates.baseline,
+        ratio: rates.subject / rates.baseline,
+        target: 0.85
+      }
+      return [row]
+    } finally {
+      await producer.end()
+    }
+  }
+}
