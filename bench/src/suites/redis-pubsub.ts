@@ -1,0 +1,92 @@
+/**
+ * `RedisPubSub.stream` against a raw ioredis subscriber's `messageBuffer` handler, against the local Redis
+ * (`REDIS_URL`), with the same producer: pipelines of 1,000 PUBLISH, awaited one after the other. Timed from the
+ * producer's start to the last message received.
+ */
+import { RedisPubSub } from "@streamemit/redis-pubsub"
+import { Effect, Fiber, Stream } from "effect"
+import { Redis } from "ioredis"
+import { compareRates, type Row, type Suite } from "../harness.ts"
+
+const MESSAGES = Number(process.env.BENCH_REDIS_N ?? 200_000)
+const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379"
+
+export const suite: Suite = {
+  name: "redis-pubsub",
+  run: async () => {
+    const producer = new Redis(REDIS_URL)
+    let round = 0
+    let dropped = 0
+    const payload = "x".repeat(100)
+    const produce = async (channel: string) => {
+      for (let sent = 0; sent < MESSAGES; sent += 1000) {
+        const pipeline = producer.pipeline()
+        for (let i = 0; i < 1000; i++) pipeline.publish(channel, payload)
+        await pipeline.exec()
+      }
+    }
+    try {
+      const rates = await compareRates({
+        items: MESSAGES,
+        rounds: 5,
+        warmup: 1,
+        baseline: async () => {
+          const channel = `bench:raw:${process.pid}:${++round}`
+          const client = new Redis(REDIS_URL)
+          await client.subscribe(channel)
+          let seen = 0
+          const done = new Promise<void>((resolve) =>
+            client.on("messageBuffer", () => {
+              if (++seen === MESSAGES) resolve()
+            })
+          )
+          const start = performance.now()
+          await produce(channel)
+          await done
+          const seconds = (performance.now() - start) / 1000
+          client.disconnect()
+          return seconds
+        },
+        subject: () =>
+          Effect.runPromise(
+            Effect.scoped(
+              Effect.gen(function* () {
+                const channel = `bench:se:${process.pid}:${++round}`
+                const handle = yield* RedisPubSub.make({ connection: REDIS_URL, channels: [channel], reconnect: false })
+                yield* handle.events.pipe(
+                  Stream.takeUntil((e) => e._tag === "Connected"),
+                  Stream.runDrain
+                )
+                const start = performance.now()
+                let seen = 0
+                const consumed = yield* handle.messages.pipe(
+                  Stream.runForEachArray((batch) => Effect.sync(() => (seen += batch.length))),
+                  Effect.forkChild({ startImmediately: true })
+                )
+                yield* Effect.promise(() => produce(channel))
+                // Dropped messages (counted) end the wait as well as delivered ones.
+                while (seen + (yield* handle.stats).dropped < MESSAGES) yield* Effect.sleep("1 millis")
+                const seconds = (performance.now() - start) / 1000
+                dropped += (yield* handle.stats).dropped
+                yield* Fiber.interrupt(consumed)
+                return seconds
+              })
+            )
+          )
+      })
+      const row: Row = {
+        suite: "redis-pubsub",
+        case: `${MESSAGES / 1000}k × 100 B PUBLISH: RedisPubSub.stream vs ioredis subscriber (${dropped} dropped)`,
+        metric: "throughput",
+        unit: "messages/s",
+        subject: rates.subject,
+        baseline: rates.baseline,
+        ratio: rates.subject / rates.baseline,
+        target: 0.85
+      }
+      return [row]
+    } finally {
+      producer.disconnect()
+    }
+  }
+}
