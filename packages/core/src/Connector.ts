@@ -49,6 +49,8 @@ export interface Session<in Item> {
   readonly alive: () => void
   /** A message was skipped by the decode policy: counted in `streamemit_decode_skipped_total`. */
   readonly skipped: () => void
+  /** The driver itself discarded `count` messages (e.g. intermediate states merged away): counted as dropped. */
+  readonly dropped: (count: number) => void
   /** The source ended normally (e.g. WebSocket close 1000): the stream ends, no reconnect. */
   readonly end: () => void
   /** The connection broke: core reconnects if the error is retryable and reconnect is on; else the stream fails. */
@@ -81,6 +83,11 @@ export interface Driver<Conn, Item> {
   readonly probe?: ((conn: Conn) => Effect.Effect<void, ConnectorError.ConnectorError>) | undefined
   /** What an outage means for data; default `"possible-loss"`. */
   readonly delivery?: (() => Lifecycle.Delivery) | undefined
+  /**
+   * Messages flow while connecting, ahead of `Connected` (a file watcher's initial scan comes before its
+   * `ready`). Default `false`: messages of a new connection wait behind `Connected`, `Gap` and the resync.
+   */
+  readonly ungated?: boolean | undefined
 }
 
 // -----------------------------------------------------------------------------------------------------------------
@@ -384,6 +391,12 @@ class SessionState<Item> implements Session<Item> {
     this.core.update(this.core.metrics.decodeSkipped, 1)
   }
 
+  dropped = (count: number): void => {
+    if (!this.active || count <= 0) return
+    this.core.buffer.dropped += count
+    this.core.update(this.core.metrics.dropped, count)
+  }
+
   end = (): void => this.settle({ _tag: "End" })
 
   fail = (error: ConnectorError.ConnectorError): void => this.settle({ _tag: "Fail", error })
@@ -539,6 +552,7 @@ const runConnection = <Conn, Item>(
     const { options } = core
     const session = core.newSession(attempt)
     yield* Effect.addFinalizer(() => Effect.sync(() => core.endSession(session)))
+    if (driver.ungated === true) session.open()
     const conn = yield* driver.connect(session).pipe(
       Effect.timeoutOrElse({
         duration: options.connectTimeout,

@@ -94,6 +94,33 @@ describe("Connector.resolve", () => {
 })
 
 describe("Connector.make", () => {
+  it.effect("an ungated driver's messages flow while connecting, ahead of Connected; dropped() is counted", () =>
+    Effect.gen(function* () {
+      const { driver } = scripted(
+        [
+          (session) =>
+            Effect.sync(() => {
+              session.emit(1)
+              session.emit(2)
+              session.dropped(3)
+              setImmediate(() => {
+                session.emit(3)
+                session.end()
+              })
+              return "conn"
+            })
+        ],
+        { ungated: true }
+      )
+      const resolved = yield* options({ name: "ungated" })
+      const handle = yield* Connector.make(driver, resolved)
+      const signals = yield* handle.signals.pipe(Stream.runCollect)
+      assert.deepStrictEqual(tags(signals), ["Connecting", "m1", "m2", "Connected", "m3", "Closed"])
+      assert.strictEqual((yield* handle.stats).dropped, 3)
+      assert.strictEqual((yield* Metric.value(Metrics.forConnector("scripted", "ungated").dropped)).count, 3)
+    })
+  )
+
   it.effect("lifecycle in order: Connecting, Connected, messages, then Closed when the source ends", () =>
     Effect.gen(function* () {
       const { driver, log } = scripted([

@@ -1,0 +1,415 @@
+/**
+ * A file-system watcher as a scoped, bounded stream of tagged changes, driving `chokidar`: glob patterns in
+ * `ignored` (chokidar 4+ dropped them) with picomatch, missing roots as `Config` errors, `EMFILE`/`ENOSPC` with a
+ * hint, and — the default overflow — coalescing by path while the consumer is behind, so memory is bounded by the
+ * number of distinct paths and the final state of every path arrives. Lifecycle and metrics are core's; a watcher
+ * has no reconnect.
+ *
+ * @since 0.1.0
+ */
+import type * as Fs from "node:fs"
+import * as FsPromises from "node:fs/promises"
+import * as Path from "node:path"
+import { Connector, ConnectorError, type Overflow } from "@streamemit/core"
+import { type ChokidarOptions, watch } from "chokidar"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import type * as Stream from "effect/Stream"
+import picomatch from "picomatch"
+
+const connector = "fs-watcher"
+
+/**
+ * What happened to a path. `initial` marks the `Add`/`AddDir` of the initial scan; `stats` is there when asked.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Change =
+  | { readonly _tag: "Add"; readonly path: string; readonly initial: boolean; readonly stats?: Fs.Stats | undefined }
+  | { readonly _tag: "Change"; readonly path: string; readonly stats?: Fs.Stats | undefined }
+  | { readonly _tag: "Unlink"; readonly path: string }
+  | { readonly _tag: "AddDir"; readonly path: string; readonly initial: boolean; readonly stats?: Fs.Stats | undefined }
+  | { readonly _tag: "UnlinkDir"; readonly path: string }
+
+/**
+ * A path to leave out: a glob (`"**\/node_modules/**"`, matched against the path relative to its watched root and
+ * against the absolute path), a RegExp (tested on the absolute path) or a function.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export type Ignored = string | RegExp | ((path: string, stats?: Fs.Stats) => boolean)
+
+/**
+ * The overflow options of a watcher: core's strategies, plus `"coalesce"` (the default).
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export interface OverflowOptions extends Omit<Overflow.Options, "strategy"> {
+  readonly strategy?: Overflow.Strategy | "coalesce" | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category options
+ */
+export interface Options
+  extends Omit<Connector.CommonOptions<Change>, "reconnect" | "stableAfter" | "liveness" | "overflow"> {
+  /** Files or directories (watched recursively); relative paths are resolved against the process cwd. */
+  readonly paths: string | ReadonlyArray<string>
+  readonly ignored?: Ignored | ReadonlyArray<Ignored> | undefined
+  /** Emit the initial scan as `Add`/`AddDir` with `initial: true`, before `Connected`. Default `true`. */
+  readonly initial?: boolean | undefined
+  /** Subdirectory levels to descend; default unlimited. */
+  readonly depth?: number | undefined
+  /** Default `false`: a symlink is watched as itself (retargeting it is a `Change`). */
+  readonly followSymlinks?: boolean | undefined
+  /** Hold `Add`/`Change` until the size is stable for `stabilityThreshold` (chunked writes). Default `false`. */
+  readonly awaitWriteFinish?:
+    | boolean
+    | { readonly stabilityThreshold?: number; readonly pollInterval?: number }
+    | undefined
+  /** Stat polling instead of native watches (network filesystems, exhausted watch limits). Default `false`. */
+  readonly usePolling?: boolean | undefined
+  /** Polling period; default 100 ms. */
+  readonly interval?: Duration.Input | undefined
+  /** Merge the events of a path within this window into its final state. Default: off. */
+  readonly coalesce?: Duration.Input | undefined
+  /** Include `fs.Stats` with `Add`/`Change`/`AddDir`. Default `false`. */
+  readonly stats?: boolean | undefined
+  /** Wait for missing paths to appear instead of failing with `Config`. Default `false`. */
+  readonly waitForPaths?: boolean | undefined
+  /** Default `{ strategy: "coalesce", bufferSize: 4096 }`. */
+  readonly overflow?: OverflowOptions | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Handle extends Connector.Handle<Watcher, Change> {}
+
+/**
+ * What `connection` shows of the running watcher.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Watcher {
+  /** Watched directories and their entries, as chokidar reports them. */
+  readonly watched: () => Record<string, Array<string>>
+}
+
+interface Resolved {
+  readonly common: Connector.Resolved<Change>
+  readonly roots: ReadonlyArray<string>
+  readonly chokidar: ChokidarOptions
+  readonly initial: boolean
+  readonly coalesce: number | undefined
+  readonly coalesceOnOverflow: boolean
+  readonly waitForPaths: boolean
+}
+
+const config = (option: string, value: unknown, expected: string) =>
+  ConnectorError.config(connector, option, value, expected)
+
+const error = (reason: ConnectorError.Reason) => ConnectorError.make(connector, reason)
+
+/** Globs are compiled once; each is tested on the path relative to the root it is under, and on the absolute path. */
+const ignoreMatcher = (
+  roots: ReadonlyArray<string>,
+  ignored: ReadonlyArray<Ignored>
+): ((path: string, stats?: Fs.Stats) => boolean) => {
+  const tests = ignored.map((matcher): ((path: string, stats?: Fs.Stats) => boolean) => {
+    if (typeof matcher === "function") return matcher
+    if (matcher instanceof RegExp) return (path) => matcher.test(path.split(Path.sep).join("/"))
+    const glob = picomatch(matcher, { dot: true })
+    return (path) => {
+      const slashed = path.split(Path.sep).join("/")
+      if (glob(slashed)) return true
+      for (const root of roots) {
+        const relative = Path.relative(root, path)
+        if (relative !== "" && !relative.startsWith("..") && glob(relative.split(Path.sep).join("/"))) return true
+      }
+      return false
+    }
+  })
+  return (path, stats) => tests.some((test) => test(path, stats))
+}
+
+const resolve = (options: Options): Effect.Effect<Resolved, ConnectorError.ConnectorError> =>
+  Effect.gen(function* () {
+    if (typeof options !== "object" || options === null) {
+      return yield* Effect.fail(config("options", options, "an options object"))
+    }
+    const paths = typeof options.paths === "string" ? [options.paths] : options.paths
+    if (!Array.isArray(paths) || paths.length === 0 || !paths.every((p) => typeof p === "string" && p !== "")) {
+      return yield* Effect.fail(config("paths", options.paths, "a path or a non-empty array of paths"))
+    }
+    const roots = paths.map((p) => Path.resolve(p))
+    const overflow = options.overflow ?? {}
+    const coalesceOnOverflow = (overflow.strategy ?? "coalesce") === "coalesce"
+    const bufferSize = overflow.bufferSize ?? 4096
+    const common = yield* Connector.resolve<Change>(
+      connector,
+      {
+        ...options,
+        // A watcher that broke is not dialed again: its error ends the stream.
+        reconnect: false,
+        liveness: false,
+        overflow: coalesceOnOverflow
+          ? // Coalescing happens in the driver when the buffer pauses it (synchronously, at the high-water mark).
+            { ...overflow, strategy: "suspend", bufferSize, hardCap: overflow.hardCap ?? bufferSize + 64 }
+          : ({ ...overflow, bufferSize } as Overflow.Options)
+      },
+      { liveness: false }
+    )
+    const ignored =
+      options.ignored === undefined ? [] : Array.isArray(options.ignored) ? options.ignored : [options.ignored]
+    for (const matcher of ignored as ReadonlyArray<unknown>) {
+      if (typeof matcher !== "string" && typeof matcher !== "function" && !(matcher instanceof RegExp)) {
+        return yield* Effect.fail(config("ignored", matcher, "a glob string, a RegExp or a function"))
+      }
+      if (typeof matcher === "string") {
+        try {
+          picomatch.makeRe(matcher)
+        } catch {
+          return yield* Effect.fail(config("ignored", matcher, "a valid glob"))
+        }
+      }
+    }
+    const depth = options.depth
+    if (depth !== undefined && (!Number.isInteger(depth) || depth < 0)) {
+      return yield* Effect.fail(config("depth", depth, "a non-negative integer"))
+    }
+    const interval = yield* Connector.duration(connector, "interval", options.interval, 100)
+    let coalesce: number | undefined
+    if (options.coalesce !== undefined) {
+      coalesce = Duration.toMillis(yield* Connector.duration(connector, "coalesce", options.coalesce, 0))
+    }
+    const awaitWriteFinish = options.awaitWriteFinish ?? false
+    if (typeof awaitWriteFinish !== "boolean" && (typeof awaitWriteFinish !== "object" || awaitWriteFinish === null)) {
+      return yield* Effect.fail(
+        config("awaitWriteFinish", awaitWriteFinish, "a boolean or { stabilityThreshold, pollInterval }")
+      )
+    }
+    const chokidar: ChokidarOptions = {
+      ignored: ignored.length === 0 ? [] : [ignoreMatcher(roots, ignored as ReadonlyArray<Ignored>)],
+      ignoreInitial: options.initial === false,
+      followSymlinks: options.followSymlinks ?? false,
+      ...(depth === undefined ? {} : { depth }),
+      ...(options.usePolling === true ? { backend: "polling", pollingInterval: Duration.toMillis(interval) } : {}),
+      awaitWriteFinish: awaitWriteFinish as ChokidarOptions["awaitWriteFinish"] & {},
+      alwaysStat: options.stats === true,
+      persistent: true
+    }
+    return {
+      common,
+      roots,
+      chokidar,
+      initial: options.initial !== false,
+      coalesce,
+      coalesceOnOverflow,
+      waitForPaths: options.waitForPaths === true
+    }
+  })
+
+/** Errors by code: exhausted watch or file limits get their fix in the message. */
+const watchError = (cause: unknown): ConnectorError.ConnectorError => {
+  const code = (cause as { code?: string }).code
+  const message = String((cause as Error).message ?? cause)
+  if (code === "ENOSPC" || code === "EMFILE") {
+    const hint =
+      code === "ENOSPC"
+        ? "the inotify watch limit is exhausted: raise fs.inotify.max_user_watches, watch less (ignored, depth), or set usePolling"
+        : "the open-file limit is exhausted: raise it (ulimit -n), watch less (ignored, depth), or set usePolling"
+    return error(new ConnectorError.Config({ option: "usePolling", message: `${code}: ${hint}`, cause }))
+  }
+  return error(
+    new ConnectorError.Connect({
+      message: code === undefined ? message : `${code}: ${message}`,
+      cause,
+      retryable: false
+    })
+  )
+}
+
+type Kind = "file" | "dir"
+
+interface Pending {
+  /** Whether the consumer last saw the path existing (before the first pending event). */
+  readonly existedBefore: boolean
+  kind: Kind
+  exists: boolean
+  stats: Fs.Stats | undefined
+}
+
+/**
+ * Merges events per path into the final state the consumer has not seen yet: an `Add` then `Change` is an
+ * `Add`; a `Change` then `Unlink` is an `Unlink`; an `Add` then `Unlink` is nothing. Insertion order of paths is kept.
+ */
+class Coalescer {
+  readonly pending = new Map<string, Pending>()
+  merged = 0
+
+  add(change: Change): void {
+    const kind: Kind = change._tag === "AddDir" || change._tag === "UnlinkDir" ? "dir" : "file"
+    const exists = change._tag === "Add" || change._tag === "Change" || change._tag === "AddDir"
+    const stats = "stats" in change ? change.stats : undefined
+    const previous = this.pending.get(change.path)
+    if (previous === undefined) {
+      const existedBefore = change._tag === "Change" || change._tag === "Unlink" || change._tag === "UnlinkDir"
+      this.pending.set(change.path, { existedBefore, kind, exists, stats })
+      return
+    }
+    this.merged++
+    previous.kind = kind
+    previous.exists = exists
+    previous.stats = stats
+  }
+
+  /** Emits merged states in path order while `emit` accepts; what is left stays pending. */
+  flush(emit: (change: Change) => boolean): void {
+    for (const [path, state] of this.pending) {
+      this.pending.delete(path)
+      const change = finalChange(path, state)
+      if (change !== undefined && !emit(change)) return
+    }
+  }
+}
+
+const finalChange = (path: string, state: Pending): Change | undefined => {
+  const stats = state.stats === undefined ? {} : { stats: state.stats }
+  if (state.exists) {
+    if (state.kind === "dir")
+      return state.existedBefore ? undefined : { _tag: "AddDir", path, initial: false, ...stats }
+    return state.existedBefore ? { _tag: "Change", path, ...stats } : { _tag: "Add", path, initial: false, ...stats }
+  }
+  if (!state.existedBefore) return undefined
+  return state.kind === "dir" ? { _tag: "UnlinkDir", path } : { _tag: "Unlink", path }
+}
+
+const driver = (options: Resolved): Connector.Driver<Watcher, Change> => ({
+  connector,
+  // The initial scan's Adds come before Connected (chokidar's ready).
+  ungated: true,
+  connect: (session) =>
+    Effect.gen(function* () {
+      if (!options.waitForPaths) {
+        for (const root of options.roots) {
+          const readable = yield* Effect.promise(() =>
+            FsPromises.access(root, FsPromises.constants.R_OK).then(
+              () => undefined,
+              (cause: NodeJS.ErrnoException) => cause
+            )
+          )
+          if (readable !== undefined) {
+            return yield* Effect.fail(
+              error(
+                new ConnectorError.Config({
+                  option: "paths",
+                  value: root,
+                  message: `${root}: ${readable.code === "ENOENT" ? "does not exist" : `cannot be read (${readable.code})`}`,
+                  cause: readable
+                })
+              )
+            )
+          }
+        }
+      }
+      const watcher = watch([...options.roots], options.chokidar)
+      yield* Effect.addFinalizer(() => Effect.promise(() => watcher.close().catch(() => {})))
+
+      const coalescer = new Coalescer()
+      let coalescing = false
+      let timer: ReturnType<typeof setTimeout> | undefined
+      yield* Effect.addFinalizer(() => Effect.sync(() => timer !== undefined && clearTimeout(timer)))
+      let ready = false
+      const flush = () => {
+        timer = undefined
+        coalescing = false
+        coalescer.flush((change) => {
+          session.emit(change)
+          // The buffer paused us while flushing: keep the rest merged.
+          return !coalescing
+        })
+        countMerged()
+      }
+      let countedMerged = 0
+      // Intermediate states merged away are counted as dropped (streamemit_dropped_total, stats.dropped).
+      const countMerged = () => {
+        session.dropped(coalescer.merged - countedMerged)
+        countedMerged = coalescer.merged
+      }
+      if (options.coalesceOnOverflow) {
+        session.flowControl({
+          pause: () => {
+            coalescing = true
+          },
+          resume: () => {
+            if (options.coalesce === undefined || ready) flush()
+          }
+        })
+      }
+      const push = (change: Change) => {
+        session.received(0)
+        if (coalescing || (options.coalesce !== undefined && ready)) {
+          coalescer.add(change)
+          if (!coalescing && timer === undefined) timer = setTimeout(flush, options.coalesce)
+          return
+        }
+        session.emit(change)
+      }
+      watcher.on("add", (path, stats) =>
+        push({
+          _tag: "Add",
+          path,
+          initial: !ready,
+          ...(stats === undefined || !options.chokidar.alwaysStat ? {} : { stats })
+        })
+      )
+      watcher.on("addDir", (path, stats) =>
+        push({
+          _tag: "AddDir",
+          path,
+          initial: !ready,
+          ...(stats === undefined || !options.chokidar.alwaysStat ? {} : { stats })
+        })
+      )
+      watcher.on("change", (path, stats) =>
+        push({ _tag: "Change", path, ...(stats === undefined || !options.chokidar.alwaysStat ? {} : { stats }) })
+      )
+      watcher.on("unlink", (path) => push({ _tag: "Unlink", path }))
+      watcher.on("unlinkDir", (path) => push({ _tag: "UnlinkDir", path }))
+      watcher.on("error", (cause) => session.fail(watchError(cause)))
+      yield* Effect.callback<void, ConnectorError.ConnectorError>((resume) => {
+        watcher.once("ready", () => {
+          ready = true
+          resume(Effect.void)
+        })
+        watcher.once("error", (cause) => resume(Effect.fail(watchError(cause))))
+      })
+      return { watched: () => watcher.getWatched() }
+    })
+})
+
+/**
+ * Starts watching in the current Scope and returns the handle.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options): Effect.Effect<Handle, ConnectorError.ConnectorError, Scope.Scope> =>
+  Effect.flatMap(resolve(options), (resolved) => Connector.make(driver(resolved), resolved.common))
+
+/**
+ * The changes under `paths`: watches when run, closes the watcher when done.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const stream = (options: Options): Stream.Stream<Change, ConnectorError.ConnectorError> =>
+  Connector.stream(Effect.map(resolve(options), (resolved) => ({ driver: driver(resolved), options: resolved.common })))
