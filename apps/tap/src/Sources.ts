@@ -1,0 +1,206 @@
+/**
+ * From a URI to a running connector: the scheme picks the connector, the rest of the URI its options. Every source
+ * becomes the same shape — a handle and a function that turns its items into the fields of an output record.
+ */
+import * as Path from "node:path"
+import { fileURLToPath } from "node:url"
+import { type Connector, ConnectorError } from "@streamemit/core"
+import { FsWatcher } from "@streamemit/fs-watcher"
+import { HttpStream } from "@streamemit/http-stream"
+import { PgListen } from "@streamemit/pg-listen"
+import { RedisPubSub } from "@streamemit/redis-pubsub"
+import { Sse } from "@streamemit/sse"
+import { WebSocket } from "@streamemit/websocket"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Runtime from "effect/Runtime"
+import type * as Scope from "effect/Scope"
+
+export type Framing = HttpStream.Framing
+
+/** A URI the tap cannot use: exit code 2, with the URI and what is wrong. */
+export class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string }> {
+  override readonly [Runtime.errorExitCode]: number = 2
+}
+
+export interface Spec {
+  /** The URI as given, with any password redacted: the `source` field of every record. */
+  readonly label: string
+  readonly connector: string
+  readonly open: Effect.Effect<Source, ConnectorError.ConnectorError, Scope.Scope>
+}
+
+export interface Source {
+  readonly handle: Connector.Handle<unknown, unknown>
+  /** The record's fields for one item: `data` plus the connector's own (channel, id, path…). */
+  readonly fields: (item: unknown) => Record<string, unknown>
+}
+
+/** JSON when the text is JSON, the text otherwise. */
+export const jsonOrText = (text: string): unknown => {
+  const first = text.charCodeAt(0)
+  // Only texts that can start a JSON value are tried: {, [, ", digits, -, t, f, n.
+  if (
+    first === 123 ||
+    first === 91 ||
+    first === 34 ||
+    first === 45 ||
+    (first >= 48 && first <= 57) ||
+    /^(true|false|null)$/.test(text)
+  ) {
+    try {
+      return JSON.parse(text)
+    } catch {
+      return text
+    }
+  }
+  return text
+}
+
+/** The URI as given, with a password (user:password@) masked even when the URI does not parse. */
+const shown = (uri: string) => {
+  const redacted = ConnectorError.redactUrl(uri)
+  return redacted === "<invalid URL>" ? uri.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1:***@") : redacted
+}
+
+const usage = (uri: string, problem: string) => new UsageError({ message: `${shown(uri)}: ${problem}` })
+
+const source = <A>(
+  open: Effect.Effect<Connector.Handle<unknown, A>, ConnectorError.ConnectorError, Scope.Scope>,
+  fields: (item: A) => Record<string, unknown>
+): Effect.Effect<Source, ConnectorError.ConnectorError, Scope.Scope> =>
+  Effect.map(open, (handle) => ({
+    handle: handle as Connector.Handle<unknown, unknown>,
+    fields: fields as Source["fields"]
+  }))
+
+/** Names a source by its URI and picks its connector; a bad URI is a `UsageError` naming it. */
+export const parse = (uri: string, framing: Framing, name: string): Effect.Effect<Spec, UsageError> =>
+  Effect.gen(function* () {
+    const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(uri)?.[1]?.toLowerCase()
+    if (scheme === undefined || /^[a-z]$/i.test(scheme)) {
+      // A plain path (a Windows drive letter is a path too): the file-system watcher.
+      return fsSpec(uri, Path.resolve(uri), name)
+    }
+    const label = ConnectorError.redactUrl(uri)
+    let url: URL
+    try {
+      url = new URL(uri)
+    } catch {
+      return yield* Effect.fail(usage(uri, "not a valid URI"))
+    }
+    switch (scheme) {
+      case "ws":
+      case "wss":
+        if (url.host === "") return yield* Effect.fail(usage(uri, "a ws:// URI needs a host"))
+        return {
+          label,
+          connector: "websocket",
+          open: source(WebSocket.make({ url: uri, name }), (text: string) => ({ data: jsonOrText(text) }))
+        }
+      case "sse+http":
+      case "sse+https": {
+        const target = uri.slice("sse+".length)
+        return {
+          label,
+          connector: "sse",
+          open: source(Sse.make({ url: target, name }), (e: Sse.Event) => ({
+            id: e.id,
+            event: e.event,
+            data: jsonOrText(e.data)
+          }))
+        }
+      }
+      case "ndjson+http":
+      case "ndjson+https":
+        return httpSpec(label, uri.slice("ndjson+".length), "ndjson", name)
+      case "http":
+      case "https":
+        return httpSpec(label, uri, framing, name)
+      case "postgres":
+      case "postgresql": {
+        const channels = url.searchParams.getAll("channel")
+        if (channels.length === 0) {
+          return yield* Effect.fail(usage(uri, "a postgres:// URI needs at least one ?channel=NAME"))
+        }
+        url.searchParams.delete("channel")
+        return {
+          label,
+          connector: "pg-listen",
+          open: source(PgListen.make({ connection: url.toString(), channels, name }), (n: PgListen.Notification) => ({
+            channel: n.channel,
+            processId: n.processId,
+            data: jsonOrText(n.payload)
+          }))
+        }
+      }
+      case "redis":
+      case "rediss": {
+        const channels = url.searchParams.getAll("channel")
+        const patterns = url.searchParams.getAll("pattern")
+        if (channels.length === 0 && patterns.length === 0) {
+          return yield* Effect.fail(usage(uri, "a redis:// URI needs at least one ?channel=NAME or ?pattern=GLOB"))
+        }
+        const connection = new URL(url)
+        connection.search = ""
+        return {
+          label,
+          connector: "redis-pubsub",
+          open: source(
+            RedisPubSub.make({ connection: connection.toString(), channels, patterns, name }),
+            (m: RedisPubSub.Message) => ({
+              channel: m.channel,
+              ...(m.pattern === undefined ? {} : { pattern: m.pattern }),
+              data: jsonOrText(m.payload)
+            })
+          )
+        }
+      }
+      case "file": {
+        let path: string
+        try {
+          path = fileURLToPath(url)
+        } catch (cause) {
+          return yield* Effect.fail(usage(uri, `not a file URI for this system (${(cause as Error).message})`))
+        }
+        return fsSpec(label, path, name)
+      }
+      default:
+        return yield* Effect.fail(
+          usage(
+            uri,
+            `unknown scheme "${scheme}:" (known: ws, wss, sse+http, sse+https, http, https, ndjson+http, ndjson+https, postgres, redis, file, or a plain path)`
+          )
+        )
+    }
+  })
+
+const httpSpec = (label: string, url: string, framing: Framing, name: string): Spec => ({
+  label,
+  connector: "http-stream",
+  open:
+    framing === "bytes"
+      ? source(HttpStream.make({ url, framing: "bytes", name }), (chunk: Uint8Array) => ({
+          bytes: chunk.byteLength,
+          data: Buffer.from(chunk).toString("base64")
+        }))
+      : framing === "sse"
+        ? source(HttpStream.make({ url, framing: "sse", name }), (e: HttpStream.SseEvent) => ({
+            id: e.id,
+            event: e.event,
+            data: jsonOrText(e.data)
+          }))
+        : framing === "ndjson"
+          ? source(HttpStream.make<unknown>({ url, framing: "ndjson", name }), (value: unknown) => ({ data: value }))
+          : source(HttpStream.make({ url, name }), (line: string) => ({ data: jsonOrText(line) }))
+})
+
+const fsSpec = (label: string, path: string, name: string): Spec => ({
+  label,
+  connector: "fs-watcher",
+  open: source(FsWatcher.make({ paths: path, initial: false, name }), (change: FsWatcher.Change) => ({
+    change: change._tag,
+    path: change.path,
+    data: change._tag
+  }))
+})

@@ -1,0 +1,234 @@
+/**
+ * The real CLI, spawned as a child process, against loopback sources and the machine's Postgres and Redis.
+ */
+import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { fileURLToPath } from "node:url"
+import { assert, describe, it } from "@effect/vitest"
+import { HttpServer, SseServer, Wait, WsServer } from "@streamemit/testkit"
+import { Effect } from "effect"
+import { Redis } from "ioredis"
+import pg from "pg"
+
+const bin = fileURLToPath(new URL("../src/bin.ts", import.meta.url))
+const PG_URL = process.env.PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
+const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379"
+
+interface Tap {
+  readonly records: () => ReadonlyArray<Record<string, unknown>>
+  readonly stderr: () => string
+  readonly exit: Promise<{ readonly code: number | null; readonly signal: NodeJS.Signals | null }>
+  readonly child: ChildProcess.ChildProcess
+}
+
+/** Spawns the CLI with this Node (24); killed with the test's Scope if still running. */
+const tap = (args: ReadonlyArray<string>) =>
+  Effect.acquireRelease(
+    Effect.sync((): Tap => {
+      const child = ChildProcess.spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"] })
+      let out = ""
+      let err = ""
+      child.stdout.setEncoding("utf8").on("data", (chunk: string) => (out += chunk))
+      child.stderr.setEncoding("utf8").on("data", (chunk: string) => (err += chunk))
+      const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+        child.on("exit", (code, signal) => resolve({ code, signal }))
+      )
+      return {
+        records: () =>
+          out
+            .split("\n")
+            .filter((line) => line !== "")
+            .map((line) => JSON.parse(line) as Record<string, unknown>),
+        stderr: () => err,
+        exit,
+        child
+      }
+    }),
+    (t) => Effect.sync(() => t.child.exitCode === null && t.child.kill("SIGKILL"))
+  )
+
+const exitOf = (t: Tap) => Effect.promise(() => t.exit)
+
+const connectedCount = (t: Tap) => (t.stderr().match(/\] connected attempt=/g) ?? []).length
+
+let names = 0
+const unique = (label: string) => `tap_${label}_${process.pid}_${++names}`
+
+describe("streamemit-tap", () => {
+  it.live(
+    "taps every scheme at once and merges them; --count ends it with exit 0",
+    () =>
+      Effect.gen(function* () {
+        const ws = yield* WsServer.make()
+        const sse = yield* SseServer.make()
+        const lines = yield* HttpServer.make({ contentType: "text/plain" })
+        const ndjson = yield* HttpServer.make({ contentType: "application/x-ndjson" })
+        const dir = yield* Effect.acquireRelease(
+          Effect.sync(() => Fs.realpathSync(Fs.mkdtempSync(Path.join(Os.tmpdir(), "tap-")))),
+          (d) => Effect.sync(() => Fs.rmSync(d, { recursive: true, force: true }))
+        )
+        const channel = unique("pg")
+        const redisChannel = unique("redis")
+        const t = yield* tap([
+          "--count",
+          "8",
+          ws.url,
+          `sse+${sse.url}/events`,
+          `${lines.url}/lines`,
+          `ndjson+${ndjson.url}/feed`,
+          `${PG_URL}${PG_URL.includes("?") ? "&" : "?"}channel=${channel}`,
+          `${REDIS_URL}?channel=${redisChannel}`,
+          `file://${dir}`,
+          "--framing",
+          "lines"
+        ])
+        yield* Wait.until(() => connectedCount(t) === 7, `7 sources connected (stderr: ${t.stderr()})`, 15_000)
+        yield* ws.broadcast('{"price":1}')
+        yield* sse.publish([{ data: "hello", event: "greeting" }])
+        yield* lines.write("plain line\n")
+        yield* ndjson.write('{"n":1}\n{"n":2}\n')
+        const pgClient = new pg.Client({ connectionString: PG_URL })
+        yield* Effect.promise(() => pgClient.connect())
+        yield* Effect.promise(() => pgClient.query("SELECT pg_notify($1, '{\"order\":7}')", [channel]))
+        yield* Effect.promise(() => pgClient.end())
+        const redis = new Redis(REDIS_URL)
+        yield* Effect.promise(() => redis.publish(redisChannel, "hi redis"))
+        redis.disconnect()
+        Fs.writeFileSync(Path.join(dir, "new.txt"), "x")
+        const { code } = yield* exitOf(t)
+        assert.strictEqual(code, 0, t.stderr())
+        const records = t.records()
+        assert.strictEqual(records.length, 8)
+        const by = (connector: string) => records.filter((r) => r.connector === connector)
+        assert.deepStrictEqual(by("websocket")[0]?.data, { price: 1 })
+        assert.deepStrictEqual([by("sse")[0]?.event, by("sse")[0]?.data, by("sse")[0]?.id], ["greeting", "hello", "1"])
+        assert.strictEqual(by("http-stream").find((r) => r.source === `${lines.url}/lines`)?.data, "plain line")
+        assert.deepStrictEqual(
+          by("http-stream")
+            .filter((r) => r.source === `ndjson+${ndjson.url}/feed`)
+            .map((r) => r.data),
+          [{ n: 1 }, { n: 2 }]
+        )
+        assert.deepStrictEqual([by("pg-listen")[0]?.channel, by("pg-listen")[0]?.data], [channel, { order: 7 }])
+        assert.deepStrictEqual(
+          [by("redis-pubsub")[0]?.channel, by("redis-pubsub")[0]?.data],
+          [redisChannel, "hi redis"]
+        )
+        assert.deepStrictEqual(
+          [by("fs-watcher")[0]?.change, by("fs-watcher")[0]?.path],
+          ["Add", Path.join(dir, "new.txt")]
+        )
+        for (const r of records) assert.isFalse(Number.isNaN(Date.parse(String(r.at))))
+      }).pipe(Effect.scoped),
+    60_000
+  )
+
+  it.live(
+    "bad URIs exit with code 2 and a message naming the URI and the problem",
+    () =>
+      Effect.gen(function* () {
+        const cases: Array<[string, string]> = [
+          ["foo://x", 'unknown scheme "foo:"'],
+          ["postgres://postgres@127.0.0.1/test", "?channel="],
+          ["redis://127.0.0.1:6379", "?channel="],
+          ["ws://", "not a valid URI"],
+          ["ws://u:hunter2@", "not a valid URI"],
+          ["/no/such/directory/streamemit", "does not exist"]
+        ]
+        for (const [uri, problem] of cases) {
+          const t = yield* tap([uri])
+          const { code } = yield* exitOf(t)
+          assert.strictEqual(code, 2, `${uri}: ${t.stderr()}`)
+          assert.include(t.stderr(), uri.replace("hunter2", "***"))
+          assert.notInclude(t.stderr(), "hunter2")
+          assert.include(t.stderr(), problem)
+        }
+        const none = yield* tap([])
+        assert.strictEqual((yield* exitOf(none)).code, 2)
+        assert.include(none.stderr(), "no sources")
+      }).pipe(Effect.scoped),
+    60_000
+  )
+
+  it.live(
+    "SIGINT closes every source (the servers see their connections closed) and exits 130",
+    () =>
+      Effect.gen(function* () {
+        const ws = yield* WsServer.make()
+        const sse = yield* SseServer.make()
+        const t = yield* tap([ws.url, `sse+${sse.url}`])
+        yield* Wait.until(() => connectedCount(t) === 2, "2 sources connected", 15_000)
+        assert.strictEqual(yield* ws.open, 1)
+        assert.strictEqual(yield* sse.http.open, 1)
+        t.child.kill("SIGINT")
+        const { code } = yield* exitOf(t)
+        assert.strictEqual(code, 130, t.stderr())
+        yield* Wait.until(
+          () => Effect.runSync(ws.open) === 0 && Effect.runSync(sse.http.open) === 0,
+          "connections closed"
+        )
+      }).pipe(Effect.scoped),
+    30_000
+  )
+
+  it.live(
+    "a source that fails for good ends the tap with exit 1 and its error, unless --keep-going",
+    () =>
+      Effect.gen(function* () {
+        const broken = yield* HttpServer.make({ contentType: "text/plain", reply: () => ({ status: 404, end: true }) })
+        const healthy = yield* HttpServer.make({ contentType: "text/plain", reply: () => ({ body: "a\nb\n" }) })
+        const failing = yield* tap([`${broken.url}/missing`, healthy.url])
+        const { code } = yield* exitOf(failing)
+        assert.strictEqual(code, 1)
+        assert.include(failing.stderr(), `${broken.url}/missing`)
+        assert.include(failing.stderr(), "HTTP 404")
+
+        const going = yield* tap(["--keep-going", "--count", "2", `${broken.url}/missing`, healthy.url])
+        assert.strictEqual((yield* exitOf(going)).code, 0, going.stderr())
+        assert.deepStrictEqual(
+          going.records().map((r) => r.data),
+          ["a", "b"]
+        )
+        assert.include(going.stderr(), "HTTP 404")
+      }).pipe(Effect.scoped),
+    30_000
+  )
+
+  it.live(
+    "--events puts lifecycle events in-band; --duration ends the tap",
+    () =>
+      Effect.gen(function* () {
+        const ws = yield* WsServer.make()
+        const t = yield* tap(["--events", "--duration", "1500ms", ws.url])
+        yield* ws.awaitConnections(1, 10_000)
+        yield* Effect.sleep("300 millis")
+        yield* ws.broadcast("tick")
+        const { code } = yield* exitOf(t)
+        assert.strictEqual(code, 0, t.stderr())
+        const kinds = t.records().map((r) => (r.event === undefined ? `data:${String(r.data)}` : String(r.event)))
+        assert.deepStrictEqual(kinds.slice(0, 3), ["connecting", "connected", "data:tick"])
+        assert.notInclude(t.stderr(), "] connected")
+      }).pipe(Effect.scoped),
+    30_000
+  )
+
+  it.live(
+    "--demo taps every embedded source for a few seconds",
+    () =>
+      Effect.gen(function* () {
+        const t = yield* tap(["--demo", "--duration", "4s", "--stats"])
+        const { code } = yield* exitOf(t)
+        assert.strictEqual(code, 0, t.stderr())
+        const connectors = new Set(t.records().map((r) => r.connector))
+        for (const connector of ["websocket", "sse", "http-stream", "fs-watcher"])
+          assert.isTrue(connectors.has(connector), connector)
+        // Postgres and Redis run on this machine: the demo finds them (and says so on stderr when it does not).
+        assert.isTrue(connectors.has("pg-listen"), t.stderr())
+        assert.isTrue(connectors.has("redis-pubsub"), t.stderr())
+        assert.include(t.stderr(), "tap: stats:")
+      }).pipe(Effect.scoped),
+    30_000
+  )
+})
