@@ -328,8 +328,11 @@ const driver = (options: Resolved): Connector.Driver<Watcher, Change> => ({
       let timer: ReturnType<typeof setTimeout> | undefined
       yield* Effect.addFinalizer(() => Effect.sync(() => timer !== undefined && clearTimeout(timer)))
       let ready = false
+      let windowStart: number | undefined
       const flush = () => {
+        if (timer !== undefined) clearTimeout(timer)
         timer = undefined
+        windowStart = undefined
         coalescing = false
         coalescer.flush((change) => {
           session.emit(change)
@@ -358,7 +361,16 @@ const driver = (options: Resolved): Connector.Driver<Watcher, Change> => ({
         session.received(0)
         if (coalescing || (options.coalesce !== undefined && ready)) {
           coalescer.add(change)
-          if (!coalescing && timer === undefined) timer = setTimeout(flush, options.coalesce)
+          if (!coalescing && options.coalesce !== undefined) {
+            // Trailing window: flushed once no event came for `coalesce`, but never held past 10 windows.
+            const now = Date.now()
+            windowStart ??= now
+            if (timer !== undefined) clearTimeout(timer)
+            timer = setTimeout(
+              flush,
+              Math.max(0, Math.min(options.coalesce, windowStart + 10 * options.coalesce - now))
+            )
+          }
           return
         }
         session.emit(change)

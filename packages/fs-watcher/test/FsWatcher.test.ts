@@ -150,7 +150,7 @@ describe("FsWatcher events", () => {
   it.live("coalesce merges the rapid events of a path into its final state", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
-      const { handle, changes } = yield* watching({ paths: dir, initial: false, coalesce: "300 millis" })
+      const { handle, changes } = yield* watching({ paths: dir, initial: false, coalesce: "500 millis" })
       const file = Path.join(dir, "busy.txt")
       const gone = Path.join(dir, "gone.txt")
       Fs.writeFileSync(file, "1")
@@ -161,7 +161,7 @@ describe("FsWatcher events", () => {
       }
       Fs.rmSync(gone)
       yield* Wait.until(() => changes().length > 0, "the window to close")
-      yield* Effect.sleep("400 millis")
+      yield* Effect.sleep("700 millis")
       assert.deepStrictEqual(
         changes().map((c) => label(c, dir)),
         ["Add busy.txt"]
