@@ -144,23 +144,18 @@ export const run = (
     const failures: Array<SourceFailed> = []
     const records = running.map((entry) => {
       const base = { source: entry.spec.label, connector: entry.spec.connector }
+      const message = (item: unknown) => {
+        entry.total++
+        return { ...base, at: new Date().toISOString(), ...entry.source.fields(item) }
+      }
       const signals: Stream.Stream<Record<string, unknown>, ConnectorError.ConnectorError> = options.events
         ? Stream.map(entry.source.handle.signals, (signal) =>
             Lifecycle.isEvent(signal)
               ? { ...base, at: new Date().toISOString(), ...eventFields(signal) }
-              : { ...base, at: new Date().toISOString(), ...entry.source.fields(signal.message) }
+              : message(signal.message)
           )
-        : Stream.map(entry.source.handle.messages, (item) => ({
-            ...base,
-            at: new Date().toISOString(),
-            ...entry.source.fields(item)
-          }))
+        : Stream.map(entry.source.handle.messages, message)
       return signals.pipe(
-        Stream.tap((record) =>
-          Effect.sync(() => {
-            if (!("event" in record) || record.connector === "fs-watcher") entry.total++
-          })
-        ),
         Stream.catch(
           (error: ConnectorError.ConnectorError): Stream.Stream<never, Sources.UsageError | SourceFailed> => {
             // A bad option found on connecting (a missing directory, an unknown database) is bad input: exit 2.
