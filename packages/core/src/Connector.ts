@@ -884,6 +884,47 @@ export const headersOption = (
       : Effect.sync(() => revealHeaders(value))
 
 // -----------------------------------------------------------------------------------------------------------------
+// HTTP
+// -----------------------------------------------------------------------------------------------------------------
+
+/**
+ * The error for a non-2xx HTTP status, the same for every HTTP connector: 401/403 → `Auth`; 408, 429 and 5xx →
+ * `Connect` (retried; a `Retry-After` in seconds becomes the floor of the next reconnect delay); any other status →
+ * a non-retryable `Protocol` error naming it.
+ *
+ * @since 0.1.0
+ * @category http
+ */
+export const httpStatusError = (
+  connector: string,
+  status: number,
+  retryAfter: string | null,
+  session: Session<never>
+): ConnectorError.ConnectorError => {
+  const message = `HTTP ${status}`
+  if (status === 401 || status === 403) return ConnectorError.make(connector, new ConnectorError.Auth({ message }))
+  if (status === 408 || status === 429 || status >= 500) {
+    const seconds = Number(retryAfter)
+    if (retryAfter !== null && Number.isFinite(seconds) && seconds > 0)
+      session.setReconnectFloor(Duration.seconds(seconds))
+    return ConnectorError.make(connector, new ConnectorError.Connect({ message }))
+  }
+  return ConnectorError.make(connector, new ConnectorError.Protocol({ message, retryable: false }))
+}
+
+/**
+ * A rejected `fetch` as a `Connect` error, with the system error's code (ECONNREFUSED, ECONNRESET…) in the message.
+ *
+ * @since 0.1.0
+ * @category http
+ */
+export const fetchError = (connector: string, cause: unknown): ConnectorError.ConnectorError => {
+  const inner = (cause as { cause?: { code?: string; message?: string } }).cause
+  const message = inner?.code ? `${inner.code}: ${inner.message ?? ""}` : String((cause as Error).message ?? cause)
+  return ConnectorError.make(connector, new ConnectorError.Connect({ message, cause }))
+}
+
+// -----------------------------------------------------------------------------------------------------------------
 // Decoding
 // -----------------------------------------------------------------------------------------------------------------
 

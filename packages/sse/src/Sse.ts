@@ -149,24 +149,10 @@ const resolve = <A>(options: Options<A>): Effect.Effect<Resolved<A>, ConnectorEr
 
 const error = (reason: ConnectorError.Reason) => ConnectorError.make(connector, reason)
 
-/** HTTP statuses: 401/403 → Auth; 408, 429, 5xx → retried (Retry-After is a floor); other codes → fatal. */
-const statusError = (status: number, retryAfter: string | null, session: Connector.Session<unknown>) => {
-  const message = `HTTP ${status}`
-  if (status === 401 || status === 403) return error(new ConnectorError.Auth({ message }))
-  if (status === 408 || status === 429 || status >= 500) {
-    const seconds = Number(retryAfter)
-    if (retryAfter !== null && Number.isFinite(seconds) && seconds > 0)
-      session.setReconnectFloor(Duration.seconds(seconds))
-    return error(new ConnectorError.Connect({ message }))
-  }
-  return error(new ConnectorError.Protocol({ message, retryable: false }))
-}
+const statusError = (status: number, retryAfter: string | null, session: Connector.Session<never>) =>
+  Connector.httpStatusError(connector, status, retryAfter, session)
 
-const fetchError = (cause: unknown) => {
-  const inner = (cause as { cause?: { code?: string; message?: string } }).cause
-  const message = inner?.code ? `${inner.code}: ${inner.message ?? ""}` : String((cause as Error).message ?? cause)
-  return error(new ConnectorError.Connect({ message, cause }))
-}
+const fetchError = (cause: unknown) => Connector.fetchError(connector, cause)
 
 const LF = 10
 const CR = 13
@@ -285,7 +271,7 @@ const driver = <A>(options: Resolved<A>): Connector.Driver<Connection, Event<A>>
               // "No content": the server asks us not to reconnect; the stream ends.
               ended = true
               session.end()
-            } else fail(statusError(res.status, res.headers.get("retry-after"), session as never))
+            } else fail(statusError(res.status, res.headers.get("retry-after"), session))
           } else {
             const contentType = res.headers.get("content-type") ?? ""
             if (!/^[\t\n\r ]*text\/event-stream[\t\n\r ]*(?:;|$)/i.test(contentType)) {
