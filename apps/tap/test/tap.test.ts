@@ -227,9 +227,12 @@ describe("streamemit-tap", () => {
         // Postgres and Redis run on this machine: the demo finds them (and says so on stderr when it does not).
         assert.isTrue(connectors.has("pg-listen"), t.stderr())
         assert.isTrue(connectors.has("redis-pubsub"), t.stderr())
-        const stats = t.stderr().split("\n").filter((line) => line.startsWith("tap: stats:"))
-      assert.strictEqual(stats.length, 6, t.stderr())
-      for (const line of stats) assert.notInclude(line, " total=0 ", line)
+        const stats = t
+          .stderr()
+          .split("\n")
+          .filter((line) => line.startsWith("tap: stats:"))
+        assert.strictEqual(stats.length, 6, t.stderr())
+        for (const line of stats) assert.notInclude(line, " total=0 ", line)
       }).pipe(Effect.scoped),
     30_000
   )
