@@ -27,6 +27,10 @@ const median = (xs: ReadonlyArray<number>): number => {
   return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
 }
 
+/** The value at quantile `p` (0–1) of an ascending array. */
+export const percentile = (sorted: ReadonlyArray<number>, p: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]
+
 const gc = (): void => (globalThis as { gc?: () => void }).gc?.()
 
 /**

@@ -7,7 +7,7 @@ import { Worker } from "node:worker_threads"
 import { WebSocket } from "@streamemit/websocket"
 import { Effect, Fiber, Stream } from "effect"
 import WS from "ws"
-import { compareRates, type Row, type Suite } from "../harness.ts"
+import { compareRates, percentile, type Row, type Suite } from "../harness.ts"
 
 const MESSAGES = 500_000
 const SIZE = 100
@@ -100,9 +100,6 @@ const throughput = async (source: Source) =>
       return (last - start) / 1000
     }
   })
-
-const percentile = (sorted: ReadonlyArray<number>, p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]
 
 const LATENCY_MESSAGES = 10_000
 const latency = async (source: Source) => {
