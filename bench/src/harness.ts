@@ -95,3 +95,72 @@ export const printTable = (rows: ReadonlyArray<Row>): string => {
       .trimEnd()
   return [line(header), line(widths.map((w) => "-".repeat(w))), ...body.map(line)].join("\n")
 }
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/**
+ * Memory a slow consumer lets pile up, in bytes: the live heap after a full GC at the moment `during` calls
+ * `settled` (the end of the flood, before cleanup), and the peak RSS growth over the run (sampled every 50 ms).
+ */
+export const slowConsumerMemory = async <A>(
+  during: (settled: () => void) => Promise<A>
+): Promise<{ readonly heap: number; readonly rss: number; readonly result: A }> => {
+  gc()
+  await sleep(50)
+  const before = process.memoryUsage()
+  let retained = Number.NaN
+  let rss = before.rss
+  const sample = () => {
+    rss = Math.max(rss, process.memoryUsage().rss)
+  }
+  const sampler = setInterval(sample, 50)
+  try {
+    const result = await during(() => {
+      sample()
+      gc()
+      retained = process.memoryUsage().heapUsed - before.heapUsed
+    })
+    if (Number.isNaN(retained)) throw new Error("slowConsumerMemory: the run never called settled()")
+    return { heap: retained, rss: rss - before.rss, result }
+  } finally {
+    clearInterval(sampler)
+  }
+}
+
+/** Heap and RSS rows of a slow-consumer run: the ratio is how many times less ours grew (floored at 1 MB). */
+export const memoryRows = (
+  suite: string,
+  label: string,
+  ours: { readonly heap: number; readonly rss: number },
+  raw: { readonly heap: number; readonly rss: number }
+): ReadonlyArray<Row> =>
+  (["heap", "rss"] as const).map((kind) => ({
+    suite,
+    case: kind === "heap" ? `live heap at the end of the flood, ${label}` : "peak RSS growth, same run",
+    metric: "memory",
+    unit: "MB",
+    subject: ours[kind] / 1e6,
+    baseline: raw[kind] / 1e6,
+    ratio: Math.max(1e6, raw[kind]) / Math.max(1e6, ours[kind])
+  }))
+
+/** A consumer that takes one item per millisecond, from a plain array queue (the raw clients' side). */
+export const slowArrayConsumer = <A>(): { readonly push: (item: A) => void; readonly stop: () => Promise<void> } => {
+  const queue: Array<A> = []
+  let running = true
+  const consumer = (async () => {
+    while (running) {
+      if (queue.length > 0) queue.shift()
+      await sleep(1)
+    }
+  })()
+  return {
+    push: (item) => void queue.push(item),
+    stop: async () => {
+      running = false
+      await consumer
+      // Released even if the source still holds this consumer's `push` for a while after closing.
+      queue.length = 0
+    }
+  }
+}

@@ -1,15 +1,18 @@
 /**
  * `PgListen.stream` against a raw `pg` client's `notification` handler, against the local Postgres (`PG_URL`),
  * with the same producer: one `SELECT pg_notify(…) FROM generate_series(…)` transaction per round. Timed from the
- * producer's start to the last notification received.
+ * producer's start to the last notification received. Memory: live heap at the end and peak RSS growth while the producer floods for
+ * 3 s and the consumer takes 1 ms per notification.
  */
 import { PgListen } from "@streamemit/pg-listen"
 import { Effect, Fiber, Stream } from "effect"
 import pg from "pg"
-import { compareRates, type Row, type Suite } from "../harness.ts"
+import { compareRates, memoryRows, type Row, type Suite, slowArrayConsumer, slowConsumerMemory } from "../harness.ts"
 
 const NOTIFICATIONS = Number(process.env.BENCH_PG_N ?? 100_000)
 const PG_URL = process.env.PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
+const FLOOD_MS = 3000
+const PAYLOAD = "x".repeat(100)
 
 export const suite: Suite = {
   name: "pg-listen",
@@ -77,7 +80,59 @@ export const suite: Suite = {
         ratio: rates.subject / rates.baseline,
         target: 0.85
       }
-      return [row]
+      const rows: Array<Row> = [row]
+      // Memory under a 1 ms/notification consumer while the producer floods for 3 s, 10k NOTIFY per transaction.
+      const flood = async (channel: string) => {
+        let sent = 0
+        for (const end = performance.now() + FLOOD_MS; performance.now() < end; sent += 10_000) {
+          // Distinct payloads: Postgres folds identical notifications of one transaction into one.
+          await producer.query("SELECT pg_notify($1, $2 || n::text) FROM generate_series(1, 10000) AS n", [
+            channel,
+            PAYLOAD
+          ])
+        }
+        return sent
+      }
+      const raw = await slowConsumerMemory(async (settled) => {
+        const channel = `bench_raw_mem_${process.pid}`
+        const client = new pg.Client({ connectionString: PG_URL })
+        await client.connect()
+        await client.query(`LISTEN "${channel}"`)
+        const consumer = slowArrayConsumer<pg.Notification>()
+        client.on("notification", consumer.push)
+        const sent = await flood(channel)
+        settled()
+        await consumer.stop()
+        await client.end()
+        return sent
+      })
+      const ours = await slowConsumerMemory((settled) =>
+        Effect.runPromise(
+          Effect.scoped(
+            Effect.gen(function* () {
+              const channel = `bench_se_mem_${process.pid}`
+              const handle = yield* PgListen.make({ connection: PG_URL, channels: [channel], reconnect: false })
+              while ((yield* handle.status)._tag !== "Connected") yield* Effect.sleep("1 millis")
+              yield* handle.messages.pipe(
+                Stream.runForEach(() => Effect.sleep("1 millis")),
+                Effect.forkScoped({ startImmediately: true })
+              )
+              const sent = yield* Effect.promise(() => flood(channel))
+              settled()
+              return sent
+            })
+          )
+        )
+      )
+      rows.push(
+        ...memoryRows(
+          "pg-listen",
+          `1 ms/notification consumer, 3 s flood (sent: ours ${(ours.result / 1e3).toFixed(0)}k, raw ${(raw.result / 1e3).toFixed(0)}k)`,
+          ours,
+          raw
+        )
+      )
+      return rows
     } finally {
       await producer.end()
     }

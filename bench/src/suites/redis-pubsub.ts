@@ -1,15 +1,17 @@
 /**
  * `RedisPubSub.stream` against a raw ioredis subscriber's `messageBuffer` handler, against the local Redis
  * (`REDIS_URL`), with the same producer: pipelines of 1,000 PUBLISH, awaited one after the other. Timed from the
- * producer's start to the last message received.
+ * producer's start to the last message received. Memory: live heap at the end and peak RSS growth while the producer floods for 3 s
+ * and the consumer takes 1 ms per message.
  */
 import { RedisPubSub } from "@streamemit/redis-pubsub"
 import { Effect, Fiber, Stream } from "effect"
 import { Redis } from "ioredis"
-import { compareRates, type Row, type Suite } from "../harness.ts"
+import { compareRates, memoryRows, type Row, type Suite, slowArrayConsumer, slowConsumerMemory } from "../harness.ts"
 
 const MESSAGES = Number(process.env.BENCH_REDIS_N ?? 200_000)
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379"
+const FLOOD_MS = 3000
 
 export const suite: Suite = {
   name: "redis-pubsub",
@@ -84,7 +86,58 @@ export const suite: Suite = {
         ratio: rates.subject / rates.baseline,
         target: 0.85
       }
-      return [row]
+      const rows: Array<Row> = [row]
+      // Memory under a 1 ms/message consumer while the producer floods for 3 s.
+      const flood = async (channel: string) => {
+        let sent = 0
+        for (const end = performance.now() + FLOOD_MS; performance.now() < end; sent += 1000) {
+          const pipeline = producer.pipeline()
+          for (let i = 0; i < 1000; i++) pipeline.publish(channel, payload)
+          await pipeline.exec()
+        }
+        return sent
+      }
+      const raw = await slowConsumerMemory(async (settled) => {
+        const channel = `bench:raw:mem:${process.pid}`
+        const client = new Redis(REDIS_URL)
+        await client.subscribe(channel)
+        const consumer = slowArrayConsumer<Buffer>()
+        client.on("messageBuffer", (_channel: Buffer, message: Buffer) => consumer.push(message))
+        const sent = await flood(channel)
+        settled()
+        await consumer.stop()
+        client.disconnect()
+        return sent
+      })
+      let memDropped = 0
+      const ours = await slowConsumerMemory((settled) =>
+        Effect.runPromise(
+          Effect.scoped(
+            Effect.gen(function* () {
+              const channel = `bench:se:mem:${process.pid}`
+              const handle = yield* RedisPubSub.make({ connection: REDIS_URL, channels: [channel], reconnect: false })
+              while ((yield* handle.status)._tag !== "Connected") yield* Effect.sleep("1 millis")
+              yield* handle.messages.pipe(
+                Stream.runForEach(() => Effect.sleep("1 millis")),
+                Effect.forkScoped({ startImmediately: true })
+              )
+              const sent = yield* Effect.promise(() => flood(channel))
+              settled()
+              memDropped = (yield* handle.stats).dropped
+              return sent
+            })
+          )
+        )
+      )
+      rows.push(
+        ...memoryRows(
+          "redis-pubsub",
+          `1 ms/message consumer, 3 s flood (sent: ours ${(ours.result / 1e3).toFixed(0)}k with ${(memDropped / 1e3).toFixed(0)}k dropped and counted, raw ${(raw.result / 1e3).toFixed(0)}k)`,
+          ours,
+          raw
+        )
+      )
+      return rows
     } finally {
       producer.disconnect()
     }

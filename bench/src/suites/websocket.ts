@@ -7,7 +7,15 @@ import { Worker } from "node:worker_threads"
 import { WebSocket } from "@streamemit/websocket"
 import { Effect, Fiber, Stream } from "effect"
 import WS from "ws"
-import { compareRates, percentile, type Row, type Suite } from "../harness.ts"
+import {
+  compareRates,
+  memoryRows,
+  percentile,
+  type Row,
+  type Suite,
+  slowArrayConsumer,
+  slowConsumerMemory
+} from "../harness.ts"
 
 const MESSAGES = 500_000
 const SIZE = 100
@@ -133,46 +141,28 @@ const latency = async (source: Source) => {
 }
 
 const FLOOD_MS = 5000
-const gc = () => (globalThis as { gc?: () => void }).gc?.()
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-/** Heap growth while the source floods for 5 s and the consumer takes 1 ms per message. */
+/** Live heap and peak RSS growth while the source floods for 5 s and the consumer takes 1 ms per message. */
 const memory = async (source: Source) => {
   /** `connect` resolves once connected, with a function that stops consuming and cleans up. */
-  const measure = async (connect: () => Promise<() => Promise<void>>) => {
-    const stop = await connect()
-    gc()
-    await sleep(50)
-    const before = process.memoryUsage()
-    let peakHeap = before.heapUsed
-    let peakRss = before.rss
-    const sampler = setInterval(() => {
-      const now = process.memoryUsage()
-      peakHeap = Math.max(peakHeap, now.heapUsed)
-      peakRss = Math.max(peakRss, now.rss)
-    }, 50)
-    const flood = await source.command({ cmd: "flood", ms: FLOOD_MS, size: SIZE })
-    clearInterval(sampler)
-    await stop()
-    return { heapGrowth: peakHeap - before.heapUsed, rssGrowth: peakRss - before.rss, sent: Number(flood.sent) }
-  }
+  const measure = (connect: () => Promise<() => Promise<void>>) =>
+    slowConsumerMemory(async (settled) => {
+      const stop = await connect()
+      const flood = await source.command({ cmd: "flood", ms: FLOOD_MS, size: SIZE })
+      settled()
+      await stop()
+      return Number(flood.sent)
+    })
   const raw = await measure(async () => {
-    const queue: Array<string> = []
     const socket = new WS(source.url, { perMessageDeflate: false })
     const connected = source.connected()
     await once(socket, "open")
     await connected
-    socket.on("message", (data: Buffer) => queue.push(data.toString()))
-    let running = true
-    const consumer = (async () => {
-      while (running) {
-        if (queue.length > 0) queue.shift()
-        await sleep(1)
-      }
-    })()
+    const consumer = slowArrayConsumer<string>()
+    socket.on("message", (data: Buffer) => consumer.push(data.toString()))
     return async () => {
-      running = false
-      await consumer
+      await consumer.stop()
       socket.terminate()
     }
   })
@@ -219,24 +209,14 @@ export const suite: Suite = {
         })
       }
       const mem = await memory(source)
-      rows.push({
-        suite: "websocket",
-        case: `heap growth, 1 ms/message consumer, 5 s flood (sent: ours ${(mem.ours.sent / 1e6).toFixed(2)}M, raw ${(mem.raw.sent / 1e6).toFixed(2)}M)`,
-        metric: "memory",
-        unit: "MB",
-        subject: mem.ours.heapGrowth / 1e6,
-        baseline: mem.raw.heapGrowth / 1e6,
-        ratio: mem.raw.heapGrowth / Math.max(1e6, mem.ours.heapGrowth)
-      })
-      rows.push({
-        suite: "websocket",
-        case: "RSS growth, same run",
-        metric: "memory",
-        unit: "MB",
-        subject: mem.ours.rssGrowth / 1e6,
-        baseline: mem.raw.rssGrowth / 1e6,
-        ratio: mem.raw.rssGrowth / Math.max(1e6, mem.ours.rssGrowth)
-      })
+      rows.push(
+        ...memoryRows(
+          "websocket",
+          `1 ms/message consumer, 5 s flood (sent: ours ${(mem.ours.result / 1e6).toFixed(2)}M, raw ${(mem.raw.result / 1e6).toFixed(2)}M)`,
+          mem.ours,
+          mem.raw
+        )
+      )
       return rows
     } finally {
       await source.stop()

@@ -231,7 +231,8 @@ const driver = <A>(options: Resolved<A>, state: State): Connector.Driver<pg.Clie
         })
         client.on("notification", (message) => {
           const text = message.payload ?? ""
-          session.received(Buffer.byteLength(text))
+          // pg-protocol's message carries its wire length: bytes counted without re-encoding the payload.
+          session.received((message as { length?: number }).length ?? text.length)
           if (decode === undefined) {
             session.emit({ channel: message.channel, payload: text as A, processId: message.processId })
             return
