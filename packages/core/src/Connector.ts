@@ -508,7 +508,7 @@ class Runtime<Item> {
   /** Publishes an event in-band (never dropped: it bypasses the overflow strategy) and out of band. */
   publish(event: Lifecycle.Event): void {
     if (event._tag !== "Gap") this.status = event
-    this.buffer.pushOneUnchecked(event)
+    this.buffer.pushMarked(event)
     PubSub.publishUnsafe(this.pubsub, event)
   }
 
@@ -727,15 +727,19 @@ export const make = <Conn, Item>(
       Effect.succeed(
         Effect.map(buffer.take, (batch) => {
           core.observeDepth(batch.length)
-          return batch.map((x) =>
-            Lifecycle.isEvent(x) ? x : new Lifecycle.Message({ message: x as Item })
-          ) as unknown as readonly [Lifecycle.Signal<Item>, ...Array<Lifecycle.Signal<Item>>]
+          const signals =
+            buffer.markedInLastTake === 0
+              ? batch.map((x) => new Lifecycle.Message({ message: x as Item }))
+              : batch.map((x) => (Lifecycle.isEvent(x) ? x : new Lifecycle.Message({ message: x as Item })))
+          return signals as unknown as readonly [Lifecycle.Signal<Item>, ...Array<Lifecycle.Signal<Item>>]
         })
       )
     )
     const takeMessages: Effect.Effect<readonly [Item, ...Array<Item>], ConnectorError.ConnectorError | Cause.Done> =
       Effect.flatMap(buffer.take, (batch) => {
         core.observeDepth(batch.length)
+        // Lifecycle events are counted as they enter the buffer: most batches have none and are not scanned.
+        if (buffer.markedInLastTake === 0) return Effect.succeed(batch as unknown as readonly [Item, ...Array<Item>])
         const messages = onlyMessages(batch)
         // A batch of lifecycle events only: take again.
         return messages === undefined ? takeMessages : Effect.succeed(messages)

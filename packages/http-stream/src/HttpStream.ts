@@ -312,7 +312,9 @@ const framer = <A>(options: Resolved<A>, session: Connector.Session<A>, remember
           ? undefined
           : Schema.decodeUnknownResult(options.schema as Schema.Decoder<A, never>)
       const onLine = (line: string, lineNumber: number) => {
-        if (line === "" || line.trim() === "") return
+        // Blank lines are skipped; a printable ASCII first character (the usual case) cannot start one.
+        const first = line.charCodeAt(0)
+        if (Number.isNaN(first) || ((first <= 32 || first >= 127) && line.trim() === "")) return
         let value: unknown
         try {
           value = JSON.parse(line)

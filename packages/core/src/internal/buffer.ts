@@ -55,6 +55,9 @@ export class Buffer<A, E> {
   pauses = 0
   /** Called with every drop, for metrics. */
   onDrop: ((count: number) => void) | undefined = undefined
+  /** Marked items (`pushMarked`) in the last batch taken: an upper bound, exact unless sliding evicted some. */
+  markedInLastTake = 0
+  private marked = 0
   /** Called after every take: room was made. */
   onSpace: (() => void) | undefined = undefined
 
@@ -156,6 +159,17 @@ export class Buffer<A, E> {
     this.wake()
   }
 
+  /**
+   * Appends one item of another kind (a lifecycle event among messages) without applying the strategy, and
+   * counts it: a consumer that sees `markedInLastTake === 0` need not look for such items in its batch.
+   */
+  pushMarked(item: A): void {
+    if (this.state !== OPEN) return
+    this.marked++
+    this.items.push(item)
+    this.wake()
+  }
+
   /** Appends without applying the strategy: the caller (the lossless emitter) has checked `room`. */
   pushUnchecked(items: ReadonlyArray<A>, from: number, to: number): void {
     if (this.state !== OPEN) return
@@ -244,6 +258,8 @@ export class Buffer<A, E> {
     const out = this.head === 0 ? this.items : this.items.slice(this.head)
     this.items = []
     this.head = 0
+    this.markedInLastTake = this.marked
+    this.marked = 0
     this.delivered += out.length
     if (this.paused) {
       this.paused = false
