@@ -143,6 +143,35 @@ describe("Connector.make", () => {
     })
   )
 
+  it.effect("push: bytes and messages counted; what was pushed comes before a later emit and before the end", () =>
+    Effect.gen(function* () {
+      const { driver } = scripted([
+        (session) =>
+          Effect.sync(() => {
+            setImmediate(() => {
+              // One library callback per message, as ws/pg/ioredis do for the messages of one socket read.
+              for (let i = 1; i <= 5; i++) session.push(i, 10)
+              setImmediate(() => {
+                session.push(6, 10)
+                // An emit and the end in the same callback keep their order after what was pushed.
+                session.emit(7)
+                session.push(8, 10)
+                session.end()
+              })
+            })
+            return "conn"
+          })
+      ])
+      const handle = yield* Connector.make(driver, yield* options({ name: "push" }))
+      const batches: Array<ReadonlyArray<number>> = []
+      yield* handle.messages.pipe(Stream.runForEachArray((batch) => Effect.sync(() => void batches.push(batch))))
+      assert.deepStrictEqual(batches.flat(), [1, 2, 3, 4, 5, 6, 7, 8])
+      const m = Metrics.forConnector("scripted", "push")
+      assert.strictEqual((yield* Metric.value(m.bytes)).count, 70)
+      assert.strictEqual((yield* Metric.value(m.messages)).count, 8)
+    }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
+  )
+
   it.effect("reconnects with the schedule; the Gap comes before the new connection's messages", () =>
     Effect.gen(function* () {
       const { driver, sessions } = scripted([up, refused, up])

@@ -232,11 +232,13 @@ const driver = <A>(options: Resolved<A>, state: State): Connector.Driver<pg.Clie
         client.on("notification", (message) => {
           const text = message.payload ?? ""
           // pg-protocol's message carries its wire length: bytes counted without re-encoding the payload.
-          session.received((message as { length?: number }).length ?? text.length)
+          const bytes = (message as { length?: number }).length ?? text.length
           if (decode === undefined) {
-            session.emit({ channel: message.channel, payload: text as A, processId: message.processId })
+            // One callback per notification, many per socket read: `push` hands them over as one batch.
+            session.push({ channel: message.channel, payload: text as A, processId: message.processId }, bytes)
             return
           }
+          session.received(bytes)
           const result = decode(text, `channel "${message.channel}"`, session)
           if (Result.isSuccess(result)) {
             session.emit({ channel: message.channel, payload: result.success, processId: message.processId })

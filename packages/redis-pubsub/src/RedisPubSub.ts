@@ -211,20 +211,20 @@ const driver = <A>(options: Resolved<A>, state: State): Connector.Driver<Redis, 
     pattern: string | undefined,
     payload: Buffer
   ) => {
-    session.received(payload.byteLength)
+    // One callback per message, many per socket read: `push` hands them over as one batch.
     if (options.binary) {
-      session.emit({
-        channel,
-        pattern,
-        payload: new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength) as A
-      })
+      session.push(
+        { channel, pattern, payload: new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength) as A },
+        payload.byteLength
+      )
       return
     }
     const text = payload.toString("utf8")
     if (decode === undefined) {
-      session.emit({ channel, pattern, payload: text as A })
+      session.push({ channel, pattern, payload: text as A }, payload.byteLength)
       return
     }
+    session.received(payload.byteLength)
     const result = decode(text, `channel "${channel}"`, session)
     if (Result.isSuccess(result)) session.emit({ channel, pattern, payload: result.success })
   }

@@ -260,12 +260,13 @@ const driver = <A>(options: Resolved<A>): Connector.Driver<WS, A> => ({
       socket.on("ping", session.alive)
       const decode = options.decode
       const binary = options.binary
-      const emit = session.emit as (item: unknown) => boolean
+      // ws calls back once per frame for all the frames of a socket read: `push` hands them over as one batch.
+      const push = session.push as (item: unknown, bytes: number) => void
       socket.on("message", (data: Buffer) => {
-        session.received(data.length)
-        if (binary) emit(data)
-        else if (decode !== undefined) decode(data.toString(), session)
-        else emit(data.toString())
+        if (decode !== undefined) {
+          session.received(data.length)
+          decode(data.toString(), session)
+        } else push(binary ? data : data.toString(), data.length)
       })
       socket.on("close", (code: number, reason: Buffer) => {
         if (matches(options.endCodes, code)) session.end()
