@@ -44,7 +44,7 @@ export const compareRates = async (options: {
   /** Resolves with the seconds its measured phase took, or with anything else to be timed whole. */
   readonly subject: () => Promise<unknown>
   readonly baseline: () => Promise<unknown>
-}): Promise<{ readonly subject: number; readonly baseline: number }> => {
+}): Promise<{ readonly subject: number; readonly baseline: number; readonly ratio: number }> => {
   const time = async (run: () => Promise<unknown>) => {
     gc()
     const start = process.hrtime.bigint()
@@ -69,7 +69,17 @@ export const compareRates = async (options: {
       subject.push(await time(options.subject))
     }
   }
-  return { subject: median(subject), baseline: median(baseline) }
+  if (process.env.BENCH_VERBOSE === "1") {
+    const rounds = subject.map((rate, i) => `${format(rate)}/${format(baseline[i])}=${(rate / baseline[i]).toFixed(2)}`)
+    console.error(`  rounds (subject/baseline): ${rounds.join("  ")}`)
+  }
+  // The ratio is the median of each round's own ratio: a round's two runs are back to back, so a slow spell of
+  // the machine (GC of the other side, a neighbour process) moves both and cancels out.
+  return {
+    subject: median(subject),
+    baseline: median(baseline),
+    ratio: median(subject.map((rate, i) => rate / baseline[i]))
+  }
 }
 
 const format = (n: number): string =>

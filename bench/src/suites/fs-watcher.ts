@@ -156,7 +156,7 @@ export const suite: Suite = {
         unit: "events/s",
         subject: rates.subject,
         baseline: rates.baseline,
-        ratio: rates.subject / rates.baseline,
+        ratio: rates.ratio,
         target: 0.85
       }
     ]

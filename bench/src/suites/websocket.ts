@@ -193,7 +193,7 @@ export const suite: Suite = {
         unit: "msg/s",
         subject: rates.subject,
         baseline: rates.baseline,
-        ratio: rates.subject / rates.baseline,
+        ratio: rates.ratio,
         target: 0.85
       })
       const lat = await latency(source)

@@ -52,6 +52,8 @@ export interface Session<in Item> {
    * socket read (ws, pg, ioredis): one buffer operation per read instead of one per message.
    */
   readonly push: (item: Item, bytes: number) => void
+  /** Delivers what `push` holds now (a driver that reads in a loop calls it at the end of each chunk). */
+  readonly flush: () => void
   /** Traffic without payload (pong, comment, heartbeat): proof of life for the watchdog. */
   readonly alive: () => void
   /** A message was skipped by the decode policy: counted in `streamemit_decode_skipped_total`. */
@@ -343,12 +345,12 @@ class SessionState<Item> implements Session<Item> {
   private pendingBytes = 0
 
   push = (item: Item, bytes: number): void => {
-    if (this.pending.length === 0) queueMicrotask(this.flushPending)
+    if (this.pending.length === 0) queueMicrotask(this.flush)
     this.pending.push(item)
     this.pendingBytes += bytes
   }
 
-  readonly flushPending = (): void => {
+  readonly flush = (): void => {
     if (this.pending.length === 0) return
     const items = this.pending
     this.pending = []
@@ -358,7 +360,7 @@ class SessionState<Item> implements Session<Item> {
   }
 
   emit = (item: Item): boolean => {
-    if (this.pending.length > 0) this.flushPending()
+    if (this.pending.length > 0) this.flush()
     // Nothing after the connection's end or failure, even from the rest of a chunk being split.
     if (!this.active || this.ended !== undefined) return false
     this.messages++
@@ -368,7 +370,7 @@ class SessionState<Item> implements Session<Item> {
   }
 
   emitAll = (items: ReadonlyArray<Item>): boolean => {
-    if (this.pending.length > 0) this.flushPending()
+    if (this.pending.length > 0) this.flush()
     if (!this.active || this.ended !== undefined) return false
     this.messages += items.length
     this.activity++
@@ -431,7 +433,7 @@ class SessionState<Item> implements Session<Item> {
   private settle(outcome: NonNullable<SessionState<Item>["ended"]>): void {
     if (!this.active || this.ended !== undefined) return
     // What arrived before the end is delivered before it.
-    if (this.pending.length > 0) this.flushPending()
+    if (this.pending.length > 0) this.flush()
     this.ended = outcome
     this.notify?.()
   }

@@ -172,6 +172,21 @@ describe("Connector.make", () => {
     }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
   )
 
+  it.effect("flush: what push holds enters the buffer at once (a read loop calls it after each chunk)", () =>
+    Effect.gen(function* () {
+      const { driver, sessions } = scripted([up])
+      const handle = yield* Connector.make(driver, yield* options())
+      yield* Effect.yieldNow
+      const before = (yield* handle.stats).depth
+      sessions[0].push(1, 1)
+      sessions[0].push(2, 1)
+      assert.strictEqual((yield* handle.stats).depth, before, "held until the callback returns")
+      sessions[0].flush()
+      assert.strictEqual((yield* handle.stats).depth, before + 2)
+      assert.deepStrictEqual(yield* handle.messages.pipe(Stream.take(2), Stream.runCollect), [1, 2])
+    })
+  )
+
   it.effect("reconnects with the schedule; the Gap comes before the new connection's messages", () =>
     Effect.gen(function* () {
       const { driver, sessions } = scripted([up, refused, up])

@@ -265,9 +265,11 @@ const lineSplitter = (
 
 /** Feeds decoded chunks into records for `framing`, pushing into the session; returns what tracks the last record. */
 const framer = <A>(options: Resolved<A>, session: Connector.Session<A>, remember: (record: A) => void) => {
+  // The records of one chunk enter the stream as one batch: the read loop flushes after each chunk (its bytes
+  // are counted there).
   const emit = (record: A) => {
     remember(record)
-    return session.emit(record)
+    session.push(record, 0)
   }
   const oversized = (what: string) => (lineNumber: number) => {
     if (options.skipOversized) {
@@ -454,6 +456,7 @@ const driver = <A>(options: Resolved<A>): Connector.Driver<Response, A> => {
             const { done, value } = await reader.read()
             if (done) {
               records.end()
+              session.flush()
               if (options.follow) {
                 session.fail(error(new ConnectorError.Closed({ message: "body ended; following" })))
               } else {
@@ -463,6 +466,7 @@ const driver = <A>(options: Resolved<A>): Connector.Driver<Response, A> => {
             }
             session.received(value.byteLength)
             records.push(value)
+            session.flush()
           }
         }
         readLoop().catch((cause) => session.fail(fetchError(cause)))
