@@ -2,6 +2,8 @@
  * Measuring helpers shared by every suite: alternate subject and baseline rounds in one process, take medians,
  * report ratios. The cost of a connector is its ratio to what it wraps, not an absolute number.
  */
+import type { Connector } from "@streamemit/core"
+import { Effect, type Scope, Stream } from "effect"
 
 /** One line of the report. */
 export interface Row {
@@ -153,6 +155,32 @@ export const memoryRows = (
     baseline: raw[kind] / 1e6,
     ratio: Math.max(1e6, raw[kind]) / Math.max(1e6, ours[kind])
   }))
+
+/**
+ * The connector side of a slow-consumer run: opens `make`'s handle, waits until it is connected, consumes one
+ * message per millisecond in the background, runs `flood`, then calls `settled` (before the scope closes).
+ * Resolves with what `flood` sent and the handle's final stats.
+ */
+export const connectorUnderFlood = <E>(
+  make: Effect.Effect<Connector.Handle<unknown, unknown>, E, Scope.Scope>,
+  flood: () => Promise<number>,
+  settled: () => void
+): Promise<{ readonly sent: number; readonly stats: Connector.Stats }> =>
+  Effect.runPromise(
+    Effect.scoped(
+      Effect.gen(function* () {
+        const handle = yield* make
+        while ((yield* handle.status)._tag !== "Connected") yield* Effect.sleep("1 millis")
+        yield* handle.messages.pipe(
+          Stream.runForEach(() => Effect.sleep("1 millis")),
+          Effect.forkScoped({ startImmediately: true })
+        )
+        const sent = yield* Effect.promise(flood)
+        settled()
+        return { sent, stats: yield* handle.stats }
+      })
+    )
+  )
 
 /** A consumer that takes one item per millisecond, from a plain array queue (the raw clients' side). */
 export const slowArrayConsumer = <A>(): { readonly push: (item: A) => void; readonly stop: () => Promise<void> } => {

@@ -7,7 +7,15 @@
 import { PgListen } from "@streamemit/pg-listen"
 import { Effect, Fiber, Stream } from "effect"
 import pg from "pg"
-import { compareRates, memoryRows, type Row, type Suite, slowArrayConsumer, slowConsumerMemory } from "../harness.ts"
+import {
+  compareRates,
+  connectorUnderFlood,
+  memoryRows,
+  type Row,
+  type Suite,
+  slowArrayConsumer,
+  slowConsumerMemory
+} from "../harness.ts"
 
 const NOTIFICATIONS = Number(process.env.BENCH_PG_N ?? 100_000)
 const PG_URL = process.env.PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
@@ -107,27 +115,16 @@ export const suite: Suite = {
         return sent
       })
       const ours = await slowConsumerMemory((settled) =>
-        Effect.runPromise(
-          Effect.scoped(
-            Effect.gen(function* () {
-              const channel = `bench_se_mem_${process.pid}`
-              const handle = yield* PgListen.make({ connection: PG_URL, channels: [channel], reconnect: false })
-              while ((yield* handle.status)._tag !== "Connected") yield* Effect.sleep("1 millis")
-              yield* handle.messages.pipe(
-                Stream.runForEach(() => Effect.sleep("1 millis")),
-                Effect.forkScoped({ startImmediately: true })
-              )
-              const sent = yield* Effect.promise(() => flood(channel))
-              settled()
-              return sent
-            })
-          )
+        connectorUnderFlood(
+          PgListen.make({ connection: PG_URL, channels: [`bench_se_mem_${process.pid}`], reconnect: false }),
+          () => flood(`bench_se_mem_${process.pid}`),
+          settled
         )
       )
       rows.push(
         ...memoryRows(
           "pg-listen",
-          `1 ms/notification consumer, 3 s flood (sent: ours ${(ours.result / 1e3).toFixed(0)}k, raw ${(raw.result / 1e3).toFixed(0)}k)`,
+          `1 ms/notification consumer, 3 s flood (sent: ours ${(ours.result.sent / 1e3).toFixed(0)}k, raw ${(raw.result / 1e3).toFixed(0)}k)`,
           ours,
           raw
         )

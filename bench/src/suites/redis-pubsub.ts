@@ -7,7 +7,15 @@
 import { RedisPubSub } from "@streamemit/redis-pubsub"
 import { Effect, Fiber, Stream } from "effect"
 import { Redis } from "ioredis"
-import { compareRates, memoryRows, type Row, type Suite, slowArrayConsumer, slowConsumerMemory } from "../harness.ts"
+import {
+  compareRates,
+  connectorUnderFlood,
+  memoryRows,
+  type Row,
+  type Suite,
+  slowArrayConsumer,
+  slowConsumerMemory
+} from "../harness.ts"
 
 const MESSAGES = Number(process.env.BENCH_REDIS_N ?? 200_000)
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379"
@@ -109,30 +117,18 @@ export const suite: Suite = {
         client.disconnect()
         return sent
       })
-      let memDropped = 0
       const ours = await slowConsumerMemory((settled) =>
-        Effect.runPromise(
-          Effect.scoped(
-            Effect.gen(function* () {
-              const channel = `bench:se:mem:${process.pid}`
-              const handle = yield* RedisPubSub.make({ connection: REDIS_URL, channels: [channel], reconnect: false })
-              while ((yield* handle.status)._tag !== "Connected") yield* Effect.sleep("1 millis")
-              yield* handle.messages.pipe(
-                Stream.runForEach(() => Effect.sleep("1 millis")),
-                Effect.forkScoped({ startImmediately: true })
-              )
-              const sent = yield* Effect.promise(() => flood(channel))
-              settled()
-              memDropped = (yield* handle.stats).dropped
-              return sent
-            })
-          )
+        connectorUnderFlood(
+          RedisPubSub.make({ connection: REDIS_URL, channels: [`bench:se:mem:${process.pid}`], reconnect: false }),
+          () => flood(`bench:se:mem:${process.pid}`),
+          settled
         )
       )
+      const memDropped = ours.result.stats.dropped
       rows.push(
         ...memoryRows(
           "redis-pubsub",
-          `1 ms/message consumer, 3 s flood (sent: ours ${(ours.result / 1e3).toFixed(0)}k with ${(memDropped / 1e3).toFixed(0)}k dropped and counted, raw ${(raw.result / 1e3).toFixed(0)}k)`,
+          `1 ms/message consumer, 3 s flood (sent: ours ${(ours.result.sent / 1e3).toFixed(0)}k with ${(memDropped / 1e3).toFixed(0)}k dropped and counted, raw ${(raw.result / 1e3).toFixed(0)}k)`,
           ours,
           raw
         )
