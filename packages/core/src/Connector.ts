@@ -216,6 +216,27 @@ export const duration = (
 }
 
 /**
+ * An `idleTimeout` option (a duration, or `false` for none) as the `liveness` of a source without a probe: a
+ * connection that received nothing for that long is dead. Fails with a `Config` reason naming `idleTimeout`.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export const idleTimeout = (
+  connector: string,
+  value: Duration.Input | false | undefined,
+  fallback: Duration.Input
+): Effect.Effect<false | Liveness, ConnectorError.ConnectorError> => {
+  if (value === false) return Effect.succeed(false)
+  if (value !== undefined && Option.isNone(Duration.fromInput(value))) {
+    return Effect.fail(
+      ConnectorError.config(connector, "idleTimeout", value, 'a duration such as 30000 or "30 seconds", or false')
+    )
+  }
+  return Effect.succeed({ interval: value ?? fallback, timeout: value ?? fallback })
+}
+
+/**
  * Resolves the common options once, failing with a `Config` reason naming the first invalid option.
  *
  * @since 0.1.0

@@ -128,19 +128,12 @@ const resolve = <A>(options: Options<A>): Effect.Effect<Resolved<A>, ConnectorEr
     if (typeof options !== "object" || options === null) {
       return yield* Effect.fail(config("options", options, "an options object"))
     }
-    const idle = options.idleTimeout
-    if (
-      idle !== undefined &&
-      idle !== false &&
-      Result.isFailure(Result.fromOption(Duration.fromInput(idle), () => 0))
-    ) {
-      return yield* Effect.fail(config("idleTimeout", idle, 'a duration such as 30000 or "30 seconds", or false'))
-    }
+    const liveness = yield* Connector.idleTimeout(connector, options.idleTimeout, "30 seconds")
     const common = yield* Connector.resolve<A>(
       connector,
       {
         ...options,
-        liveness: idle === false ? false : { interval: idle ?? "30 seconds", timeout: idle ?? "30 seconds" }
+        liveness
       },
       {
         liveness: false,

@@ -96,19 +96,12 @@ const resolve = <A>(options: Options<A>): Effect.Effect<Resolved<A>, ConnectorEr
     if (typeof options !== "object" || options === null) {
       return yield* Effect.fail(config("options", options, "an options object"))
     }
-    const idle = options.idleTimeout
-    if (
-      idle !== undefined &&
-      idle !== false &&
-      Result.isFailure(Result.fromOption(Duration.fromInput(idle), () => 0))
-    ) {
-      return yield* Effect.fail(config("idleTimeout", idle, 'a duration such as 45000 or "45 seconds", or false'))
-    }
+    const liveness = yield* Connector.idleTimeout(connector, options.idleTimeout, "45 seconds")
     const common = yield* Connector.resolve<Event<A>>(
       connector,
       {
         ...options,
-        liveness: idle === false ? false : { interval: idle ?? "45 seconds", timeout: idle ?? "45 seconds" }
+        liveness
       },
       {
         liveness: false,
