@@ -84,6 +84,15 @@ export const compareRates = async (options: {
   }
 }
 
+/** The throughput row of a `compareRates` result (target: the connector's ratio to raw, 0.85 unless said). */
+export const throughputRow = (
+  suite: string,
+  label: string,
+  unit: string,
+  rates: { readonly subject: number; readonly baseline: number; readonly ratio: number },
+  target = 0.85
+): Row => ({ suite, case: label, metric: "throughput", unit, ...rates, target })
+
 const format = (n: number): string =>
   n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : n.toFixed(2)
 

@@ -4,7 +4,7 @@
  */
 import { StreamEmit } from "@streamemit/core"
 import { Effect, Queue, Stream } from "effect"
-import { compareRates, type Row, type Suite } from "../harness.ts"
+import { compareRates, type Row, type Suite, throughputRow } from "../harness.ts"
 
 const ITEMS = 1_000_000
 const BURST = 1_000
@@ -83,23 +83,14 @@ export const suite: Suite = {
       }
     ]
     for (const c of cases) {
-      const { subject, baseline, ratio } = await compareRates({
+      const rates = await compareRates({
         items: ITEMS,
         rounds: 7,
         warmup: 2,
         subject: c.subject,
         baseline: c.baseline
       })
-      rows.push({
-        suite: "core",
-        case: `${c.name} vs Stream.callback + offerUnsafe`,
-        metric: "throughput",
-        unit: "items/s",
-        subject,
-        baseline,
-        ratio,
-        target: 0.9
-      })
+      rows.push(throughputRow("core", `${c.name} vs Stream.callback + offerUnsafe`, "items/s", rates, 0.9))
     }
     return rows
   }

@@ -10,7 +10,7 @@ import { join } from "node:path"
 import { FsWatcher } from "@streamemit/fs-watcher"
 import { watch } from "chokidar"
 import { Effect, Fiber, Stream } from "effect"
-import { compareRates, percentile, type Row, type Suite } from "../harness.ts"
+import { compareRates, percentile, type Row, type Suite, throughputRow } from "../harness.ts"
 
 const FILES = Number(process.env.BENCH_FS_N ?? 2000)
 const PACED_FILES = 500
@@ -149,16 +149,12 @@ export const suite: Suite = {
       }
     })
     const rows: Array<Row> = [
-      {
-        suite: "fs-watcher",
-        case: `burst of ${FILES / 1000}k new files: FsWatcher.stream vs raw chokidar`,
-        metric: "throughput",
-        unit: "events/s",
-        subject: rates.subject,
-        baseline: rates.baseline,
-        ratio: rates.ratio,
-        target: 0.85
-      }
+      throughputRow(
+        "fs-watcher",
+        `burst of ${FILES / 1000}k new files: FsWatcher.stream vs raw chokidar`,
+        "events/s",
+        rates
+      )
     ]
     const paced = { ours: [] as Array<number>, raw: [] as Array<number> }
     for (let round = 0; round < 3; round++) {

@@ -7,7 +7,7 @@ import { Worker } from "node:worker_threads"
 import { HttpStream } from "@streamemit/http-stream"
 import { Effect, Stream } from "effect"
 import { fetch } from "undici"
-import { compareRates, type Row, type Suite } from "../harness.ts"
+import { compareRates, type Row, type Suite, throughputRow } from "../harness.ts"
 
 const RECORDS = 500_000
 const SIZE = 100
@@ -57,16 +57,12 @@ export const suite: Suite = {
             )
           )
       })
-      const row: Row = {
-        suite: "http-stream",
-        case: `${RECORDS / 1000}k × ${SIZE} B NDJSON: HttpStream.stream vs fetch + split + JSON.parse`,
-        metric: "throughput",
-        unit: "records/s",
-        subject: rates.subject,
-        baseline: rates.baseline,
-        ratio: rates.ratio,
-        target: 0.85
-      }
+      const row: Row = throughputRow(
+        "http-stream",
+        `${RECORDS / 1000}k × ${SIZE} B NDJSON: HttpStream.stream vs fetch + split + JSON.parse`,
+        "records/s",
+        rates
+      )
       return [row]
     } finally {
       const closed = once(worker, "message")

@@ -14,7 +14,8 @@ import {
   type Row,
   type Suite,
   slowArrayConsumer,
-  slowConsumerMemory
+  slowConsumerMemory,
+  throughputRow
 } from "../harness.ts"
 
 const NOTIFICATIONS = Number(process.env.BENCH_PG_N ?? 100_000)
@@ -78,16 +79,12 @@ export const suite: Suite = {
             )
           )
       })
-      const row: Row = {
-        suite: "pg-listen",
-        case: `${NOTIFICATIONS / 1000}k NOTIFY in one transaction: PgListen.stream vs pg "notification" handler`,
-        metric: "throughput",
-        unit: "notifications/s",
-        subject: rates.subject,
-        baseline: rates.baseline,
-        ratio: rates.ratio,
-        target: 0.85
-      }
+      const row: Row = throughputRow(
+        "pg-listen",
+        `${NOTIFICATIONS / 1000}k NOTIFY in one transaction: PgListen.stream vs pg "notification" handler`,
+        "notifications/s",
+        rates
+      )
       const rows: Array<Row> = [row]
       // Memory under a 1 ms/notification consumer while the producer floods for 3 s, 10k NOTIFY per transaction.
       const flood = async (channel: string) => {

@@ -14,7 +14,8 @@ import {
   type Row,
   type Suite,
   slowArrayConsumer,
-  slowConsumerMemory
+  slowConsumerMemory,
+  throughputRow
 } from "../harness.ts"
 
 const MESSAGES = Number(process.env.BENCH_REDIS_N ?? 200_000)
@@ -84,16 +85,12 @@ export const suite: Suite = {
             )
           )
       })
-      const row: Row = {
-        suite: "redis-pubsub",
-        case: `${MESSAGES / 1000}k × 100 B PUBLISH: RedisPubSub.stream vs ioredis subscriber (${dropped} dropped)`,
-        metric: "throughput",
-        unit: "messages/s",
-        subject: rates.subject,
-        baseline: rates.baseline,
-        ratio: rates.ratio,
-        target: 0.85
-      }
+      const row: Row = throughputRow(
+        "redis-pubsub",
+        `${MESSAGES / 1000}k × 100 B PUBLISH: RedisPubSub.stream vs ioredis subscriber (${dropped} dropped)`,
+        "messages/s",
+        rates
+      )
       const rows: Array<Row> = [row]
       // Memory under a 1 ms/message consumer while the producer floods for 3 s.
       const flood = async (channel: string) => {

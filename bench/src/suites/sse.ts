@@ -7,7 +7,7 @@ import { Worker } from "node:worker_threads"
 import { Sse } from "@streamemit/sse"
 import { Effect, Stream } from "effect"
 import { EventSource } from "eventsource"
-import { compareRates, type Row, type Suite } from "../harness.ts"
+import { compareRates, type Row, type Suite, throughputRow } from "../harness.ts"
 
 const EVENTS = 300_000
 const SIZE = 100
@@ -50,16 +50,12 @@ export const suite: Suite = {
             )
           )
       })
-      const row: Row = {
-        suite: "sse",
-        case: `${EVENTS / 1000}k × ${SIZE} B events: Sse.stream vs raw EventSource`,
-        metric: "throughput",
-        unit: "events/s",
-        subject: rates.subject,
-        baseline: rates.baseline,
-        ratio: rates.ratio,
-        target: 0.85
-      }
+      const row: Row = throughputRow(
+        "sse",
+        `${EVENTS / 1000}k × ${SIZE} B events: Sse.stream vs raw EventSource`,
+        "events/s",
+        rates
+      )
       return [row]
     } finally {
       const closed = once(worker, "message")

@@ -14,7 +14,8 @@ import {
   type Row,
   type Suite,
   slowArrayConsumer,
-  slowConsumerMemory
+  slowConsumerMemory,
+  throughputRow
 } from "../harness.ts"
 
 const MESSAGES = 500_000
@@ -186,16 +187,9 @@ export const suite: Suite = {
     try {
       const rows: Array<Row> = []
       const rates = await throughput(source)
-      rows.push({
-        suite: "websocket",
-        case: `${MESSAGES / 1000}k × ${SIZE} B: WebSocket.stream vs raw ws`,
-        metric: "throughput",
-        unit: "msg/s",
-        subject: rates.subject,
-        baseline: rates.baseline,
-        ratio: rates.ratio,
-        target: 0.85
-      })
+      rows.push(
+        throughputRow("websocket", `${MESSAGES / 1000}k × ${SIZE} B: WebSocket.stream vs raw ws`, "msg/s", rates)
+      )
       const lat = await latency(source)
       for (const p of ["p50", "p99"] as const) {
         rows.push({
