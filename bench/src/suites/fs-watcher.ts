@@ -9,7 +9,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { FsWatcher } from "@streamemit/fs-watcher"
 import { watch } from "chokidar"
-import { Effect, Fiber, Stream } from "effect"
+import { Effect, Exit, Scope, Stream } from "effect"
 import { compareRates, percentile, type Row, type Suite, throughputRow } from "../harness.ts"
 
 const FILES = Number(process.env.BENCH_FS_N ?? 2000)
@@ -51,20 +51,23 @@ const burst = async (
     if (latencies.length === files) resolveAll()
   })
   const start = performance.now()
-  for (let from = 0; from < files; from += pace.atOnce) {
-    const writes: Array<Promise<void>> = []
-    for (let i = from; i < Math.min(files, from + pace.atOnce); i++) {
-      const path = join(dir, `f${i}.txt`)
-      writtenAt.set(path, performance.now())
-      writes.push(writeFile(path, `file ${i}\n`))
+  try {
+    for (let from = 0; from < files; from += pace.atOnce) {
+      const writes: Array<Promise<void>> = []
+      for (let i = from; i < Math.min(files, from + pace.atOnce); i++) {
+        const path = join(dir, `f${i}.txt`)
+        writtenAt.set(path, performance.now())
+        writes.push(writeFile(path, `file ${i}\n`))
+      }
+      await Promise.all(writes)
+      if (pace.pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, pace.pauseMs))
     }
-    await Promise.all(writes)
-    if (pace.pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, pace.pauseMs))
+    const timeout = setTimeout(() => resolveAll(), 30_000)
+    await all
+    clearTimeout(timeout)
+  } finally {
+    await stop()
   }
-  const timeout = setTimeout(() => resolveAll(), 30_000)
-  await all
-  clearTimeout(timeout)
-  await stop()
   if (latencies.length !== files) throw new Error(`saw ${latencies.length} of ${files} Adds within 30 s`)
   return { seconds: (last - start) / 1000, latencies } satisfies Burst
 }
@@ -99,12 +102,10 @@ const raw = (files: number, pace: Pace): Promise<Burst> =>
 const ours = (files: number, pace: Pace): Promise<Burst> =>
   inTempDir((dir) =>
     burst(dir, files, pace, async (onAdd) => {
-      let ready: () => void = () => {}
-      const connected = new Promise<void>((resolve) => {
-        ready = resolve
-      })
-      const fiber = Effect.runFork(
-        Effect.scoped(
+      // The handle lives in a scope of its own, closed by stop(): a failing make rejects here instead of hanging.
+      const scope = Effect.runSync(Scope.make())
+      try {
+        await Effect.runPromise(
           Effect.gen(function* () {
             const handle = yield* FsWatcher.make({ paths: dir, initial: false })
             yield* handle.messages.pipe(
@@ -117,13 +118,13 @@ const ours = (files: number, pace: Pace): Promise<Burst> =>
             )
             // Connected comes with chokidar's ready: writes before it would not be seen by either side.
             while ((yield* handle.status)._tag !== "Connected") yield* Effect.sleep("1 millis")
-            ready()
-            return yield* Effect.never
-          })
+          }).pipe(Scope.provide(scope))
         )
-      )
-      await connected
-      return () => Effect.runPromise(Fiber.interrupt(fiber)).then(() => undefined)
+      } catch (error) {
+        await Effect.runPromise(Scope.close(scope, Exit.void))
+        throw error
+      }
+      return () => Effect.runPromise(Scope.close(scope, Exit.void))
     })
   )
 
