@@ -82,7 +82,8 @@ export interface Driver<Conn, Item> {
   /**
    * Dials, authenticates, subscribes and attaches listeners that feed `session`, in the Scope of this connection:
    * everything acquired there is released when the connection ends, fails or is interrupted. Succeeds once the
-   * connection is usable (that is when `Connected` is published).
+   * connection is usable (that is when `Connected` is published). A `session.fail` while connecting fails the
+   * attempt at once, whatever `connect` is still waiting for.
    */
   readonly connect: (session: Session<Item>) => Effect.Effect<Conn, ConnectorError.ConnectorError, Scope.Scope>
   /**
@@ -478,6 +479,12 @@ class SessionState<Item> implements Session<Item> {
     }
   }
 
+  /** Fails with the error the driver reports; never succeeds (an end is not a failure). */
+  readonly awaitFailure: Effect.Effect<never, ConnectorError.ConnectorError> = Effect.flatMap(
+    Effect.suspend(() => this.awaitEnd),
+    () => Effect.never
+  )
+
   /** Waits until the driver reports the end or failure of the connection. */
   readonly awaitEnd: Effect.Effect<void, ConnectorError.ConnectorError> = Effect.callback((resume) => {
     const check = () => {
@@ -605,7 +612,9 @@ const runConnection = <Conn, Item>(
     const session = core.newSession(attempt)
     yield* Effect.addFinalizer(() => Effect.sync(() => core.endSession(session)))
     if (driver.ungated === true) session.open()
-    const conn = yield* driver.connect(session).pipe(
+    // A failure the driver reports while connecting ends the attempt at once: a reply that never comes (a
+    // redirected subscribe, a half-open socket) must not hold it until the connect timeout.
+    const conn = yield* Effect.raceFirst(driver.connect(session), session.awaitFailure).pipe(
       Effect.timeoutOrElse({
         duration: options.connectTimeout,
         orElse: () => Effect.fail(connectTimeoutError(options.connector, options.connectTimeout))

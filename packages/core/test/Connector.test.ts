@@ -390,6 +390,27 @@ describe("Connector.make", () => {
     })
   )
 
+  it.effect("a failure the driver reports while connecting ends the attempt at once, not at the connect timeout", () =>
+    Effect.gen(function* () {
+      // The reply the driver waits for never comes, but its socket already said why (a redirect, a reset).
+      const { driver, log } = scripted([
+        (session) =>
+          Effect.andThen(
+            Effect.sync(() => session.fail(connectError("redirected"))),
+            Effect.never
+          ),
+        up
+      ])
+      const handle = yield* Connector.make(driver, yield* options({ connectTimeout: "5 seconds" }))
+      const fiber = yield* collectSignals(handle, 4)
+      yield* TestClock.adjust("1 second")
+      const signals = yield* Fiber.join(fiber)
+      assert.deepStrictEqual(tags(signals), ["Connecting", "Disconnected", "Connecting", "Connected"])
+      const disconnected = signals[1] as Lifecycle.Disconnected
+      assert.strictEqual(disconnected.error.message.includes("redirected"), true)
+      assert.deepStrictEqual(log.slice(0, 3), ["connect 1", "release 1", "connect 2"])
+    })
+  )
   it.effect("liveness with a probe: a silent connection is probed, an unanswered probe is death", () =>
     Effect.gen(function* () {
       let probes = 0
