@@ -1,8 +1,9 @@
 /**
- * Redis pub/sub as a scoped, bounded, self-healing stream: one `ioredis` subscriber connection per attempt (its own
+ * Redis pub/sub as a scoped, bounded, self-healing stream: `ioredis` subscriber connections per attempt (their own
  * reconnect and resubscribe turned off: core reconnects, then subscribes everything again, then `Gap`, then
  * `onResync`, then live), `PING` in subscribe mode as the liveness probe, and a lazily opened second connection
- * for `publish`.
+ * for `publish`. On a Redis Cluster, every attempt reads the topology and SSUBSCRIBEs each sharded channel on the
+ * master that serves its slot; a slot that moves (resharding, failover) is a reconnect like any other.
  *
  * @since 0.1.0
  */
@@ -14,12 +15,13 @@ import * as Result from "effect/Result"
 import type * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
-import { Redis, type RedisOptions } from "ioredis"
+import { Cluster, Redis, type RedisOptions } from "ioredis"
+import { slotOf } from "./internal/slot.ts"
 
 const connector = "redis-pubsub"
 
 /**
- * One message. `pattern` is set for messages matched by a pattern subscription; `sharded` for SSUBSCRIBE channels.
+ * One message. `pattern` is set for messages matched by a pattern subscription.
  *
  * @since 0.1.0
  * @category models
@@ -31,12 +33,24 @@ export interface Message<A = string> {
 }
 
 /**
- * A `redis://` / `rediss://` URL or ioredis options.
+ * A Redis Cluster: seed nodes as `redis://` URLs or ioredis options. The topology is read from the first seed that
+ * answers (then from any node seen before); every node is dialled with that seed's settings (user, password, TLS,
+ * connection name) at the address the cluster reports.
  *
  * @since 0.1.0
  * @category options
  */
-export type Connection = string | RedisOptions
+export interface ClusterConnection {
+  readonly cluster: ReadonlyArray<string | RedisOptions>
+}
+
+/**
+ * A `redis://` / `rediss://` URL, ioredis options, or a cluster's seed nodes.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export type Connection = string | RedisOptions | ClusterConnection
 
 /**
  * @since 0.1.0
@@ -60,11 +74,23 @@ export interface Options<A> extends Connector.CommonOptions<Message<A>> {
 }
 
 /**
+ * The subscriber connections of the live attempt: one, or with `sharded` on a cluster, one per master that serves
+ * a subscribed channel's slot (the array grows as channels on other masters are subscribed).
+ *
  * @since 0.1.0
  * @category models
  */
-export interface Handle<A = string> extends Connector.Handle<Redis, Message<A>> {
-  /** PUBLISH (SPUBLISH with `sharded`) on a second connection, opened on first use; resolves with the receivers. */
+export type Subscribers = ReadonlyArray<Redis>
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Handle<A = string> extends Connector.Handle<Subscribers, Message<A>> {
+  /**
+   * PUBLISH (SPUBLISH with `sharded`) on a second connection — an ioredis `Cluster` on a cluster — opened on first
+   * use and again after it broke; resolves with the receivers.
+   */
   readonly publish: (
     channel: string,
     payload: string | Uint8Array
@@ -80,9 +106,14 @@ export interface Handle<A = string> extends Connector.Handle<Redis, Message<A>> 
   }>
 }
 
+/** Where one attempt connects. */
+type Target =
+  | { readonly _tag: "Standalone"; readonly settings: RedisOptions }
+  | { readonly _tag: "Cluster"; readonly seeds: ReadonlyArray<RedisOptions> }
+
 interface Resolved<A> {
   readonly common: Connector.Resolved<Message<A>>
-  readonly connection: Effect.Effect<RedisOptions, ConnectorError.ConnectorError>
+  readonly target: Effect.Effect<Target, ConnectorError.ConnectorError>
   readonly channels: ReadonlyArray<string>
   readonly patterns: ReadonlyArray<string>
   readonly sharded: boolean
@@ -96,6 +127,9 @@ const config = (option: string, value: unknown, expected: string) =>
 
 const error = (reason: ConnectorError.Reason) => ConnectorError.make(connector, reason)
 
+const closed = (message: string, cause?: unknown) =>
+  error(new ConnectorError.Closed({ message, retryable: true, ...(cause === undefined ? {} : { cause }) }))
+
 /** Our settings on top of the caller's: core owns reconnect and resubscribe, and nothing is queued while down. */
 const ours = {
   lazyConnect: true,
@@ -106,32 +140,49 @@ const ours = {
   maxRetriesPerRequest: 0
 } satisfies RedisOptions
 
-const checkConnection = (value: unknown): Effect.Effect<RedisOptions, ConnectorError.ConnectorError> => {
-  if (typeof value === "string") {
-    let url: URL
-    try {
-      url = new URL(value)
-    } catch {
-      return Effect.fail(config("connection", ConnectorError.redactUrl(value), "a redis:// URL or ioredis options"))
-    }
-    if (url.protocol !== "redis:" && url.protocol !== "rediss:") {
-      return Effect.fail(config("connection", ConnectorError.redactUrl(url), "a redis:// or rediss:// URL"))
-    }
-    const db = url.pathname.length > 1 ? Number(url.pathname.slice(1)) : 0
-    if (!Number.isInteger(db) || db < 0) {
-      return Effect.fail(config("connection", ConnectorError.redactUrl(url), "a database number in the URL path"))
-    }
-    return Effect.succeed({
-      host: url.hostname.replace(/^\[|\]$/g, ""),
-      port: url.port === "" ? 6379 : Number(url.port),
-      ...(url.username === "" ? {} : { username: decodeURIComponent(url.username) }),
-      ...(url.password === "" ? {} : { password: decodeURIComponent(url.password) }),
-      db,
-      ...(url.protocol === "rediss:" ? { tls: { servername: url.hostname } } : {})
-    })
+const parseUrl = (value: string): Effect.Effect<RedisOptions, ConnectorError.ConnectorError> => {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    return Effect.fail(config("connection", ConnectorError.redactUrl(value), "a redis:// URL or ioredis options"))
   }
+  if (url.protocol !== "redis:" && url.protocol !== "rediss:") {
+    return Effect.fail(config("connection", ConnectorError.redactUrl(url), "a redis:// or rediss:// URL"))
+  }
+  const db = url.pathname.length > 1 ? Number(url.pathname.slice(1)) : 0
+  if (!Number.isInteger(db) || db < 0) {
+    return Effect.fail(config("connection", ConnectorError.redactUrl(url), "a database number in the URL path"))
+  }
+  return Effect.succeed({
+    host: url.hostname.replace(/^\[|\]$/g, ""),
+    port: url.port === "" ? 6379 : Number(url.port),
+    ...(url.username === "" ? {} : { username: decodeURIComponent(url.username) }),
+    ...(url.password === "" ? {} : { password: decodeURIComponent(url.password) }),
+    db,
+    ...(url.protocol === "rediss:" ? { tls: { servername: url.hostname } } : {})
+  })
+}
+
+const checkNode = (value: unknown): Effect.Effect<RedisOptions, ConnectorError.ConnectorError> => {
+  if (typeof value === "string") return parseUrl(value)
   if (typeof value === "object" && value !== null) return Effect.succeed(value as RedisOptions)
   return Effect.fail(config("connection", value, "a redis:// URL or ioredis options"))
+}
+
+const checkConnection = (value: unknown): Effect.Effect<Target, ConnectorError.ConnectorError> => {
+  if (typeof value === "object" && value !== null && "cluster" in value) {
+    const seeds = (value as ClusterConnection).cluster
+    if (!Array.isArray(seeds) || seeds.length === 0) {
+      return Effect.fail(config("connection.cluster", seeds, "a non-empty array of seed nodes"))
+    }
+    return Effect.flatMap(Effect.forEach(seeds, checkNode), (settings) =>
+      settings.some((s) => (s.db ?? 0) !== 0)
+        ? Effect.fail(config("connection.cluster", "db", "database 0: a Redis Cluster has no other"))
+        : Effect.succeed<Target>({ _tag: "Cluster", seeds: settings })
+    )
+  }
+  return Effect.map(checkNode(value), (settings): Target => ({ _tag: "Standalone", settings }))
 }
 
 const checkNames = (
@@ -156,7 +207,7 @@ const resolve = <A>(options: Options<A>): Effect.Effect<Resolved<A>, ConnectorEr
       // a large bounded buffer that drops, and counts, is the honest default.
       overflow: { strategy: "dropping", bufferSize: 65_536 }
     })
-    const connection = Effect.isEffect(options.connection)
+    const target = Effect.isEffect(options.connection)
       ? Effect.flatMap(options.connection, checkConnection)
       : Effect.succeed(yield* checkConnection(options.connection))
     const channels = yield* checkNames("channels", options.channels)
@@ -175,7 +226,7 @@ const resolve = <A>(options: Options<A>): Effect.Effect<Resolved<A>, ConnectorEr
     if (onDecodeError !== "fail" && onDecodeError !== "skip") {
       return yield* Effect.fail(config("onDecodeError", onDecodeError, '"fail" or "skip"'))
     }
-    return { common, connection, channels, patterns, sharded, binary, schema: options.schema, onDecodeError }
+    return { common, target, channels, patterns, sharded, binary, schema: options.schema, onDecodeError }
   })
 
 /** Server replies: bad credentials are `Auth` (not retried); anything else is a transport failure. */
@@ -183,26 +234,59 @@ const redisError = (cause: unknown): ConnectorError.ConnectorError => {
   const e = cause as { code?: string; message?: string }
   const message = e.code === undefined ? String(e.message ?? cause) : `${e.code}: ${e.message ?? ""}`
   if (/^(WRONGPASS|NOAUTH|NOPERM)/.test(e.message ?? "")) return error(new ConnectorError.Auth({ message, cause }))
+  // When a shard channel's slot leaves a node (resharding, failover), the server unsubscribes its subscribers with
+  // a SUNSUBSCRIBE nobody asked for; ioredis reports that reply as a command queue error.
+  if (/Last reply: sunsubscribe/.test(e.message ?? "")) {
+    return closed("the server dropped our shard channels: their slot moved (resharding or failover)", cause)
+  }
   return error(new ConnectorError.Connect({ message, cause }))
 }
+
+const address = (settings: RedisOptions) => `${settings.host ?? "127.0.0.1"}:${settings.port ?? 6379}`
+
+/** Slot → the address of the master serving it, read with CLUSTER SLOTS. */
+interface Topology {
+  readonly slots: ReadonlyArray<string | undefined>
+  /** Every node seen, masters and replicas: the next attempt reads the topology from them if the seeds are down. */
+  readonly nodes: ReadonlyArray<RedisOptions>
+}
+
+type SlotRange = [number, number, ...Array<[string, number, ...Array<unknown>]>]
+
+const readTopology = (client: Redis, seed: RedisOptions): Promise<Topology> =>
+  (client.cluster("SLOTS") as Promise<Array<SlotRange>>).then((ranges) => {
+    const slots = new Array<string | undefined>(16_384).fill(undefined)
+    const nodes = new Map<string, RedisOptions>()
+    for (const [from, to, ...servers] of ranges) {
+      servers.forEach(([host, port], i) => {
+        // An empty host means "the address you reached me at".
+        const node = { host: host === "" || host === "?" ? seed.host : host, port }
+        nodes.set(address(node), node)
+        if (i === 0) slots.fill(address(node), from, to + 1)
+      })
+    }
+    return { slots, nodes: [...nodes.values()] }
+  })
 
 interface State {
   readonly channels: Set<string>
   readonly patterns: Set<string>
-  client: Redis | undefined
+  /** The live attempt, for the handle's (un)subscribe. */
+  attempt: Attempt | undefined
+  /** Nodes of the last topology read, tried after the seeds. */
+  known: ReadonlyArray<RedisOptions>
 }
 
-const subscribeAll = (client: Redis, state: State, sharded: boolean) =>
-  Promise.all([
-    state.channels.size === 0
-      ? undefined
-      : sharded
-        ? client.ssubscribe(...state.channels)
-        : client.subscribe(...state.channels),
-    state.patterns.size === 0 ? undefined : client.psubscribe(...state.patterns)
-  ])
+/** One connection attempt: its subscribers and how a channel finds its own. */
+interface Attempt {
+  readonly clients: Array<Redis>
+  /** The subscriber that SUBSCRIBEs (SSUBSCRIBEs) `channel`; on a cluster it may dial the slot's master first. */
+  readonly route: (channel: string) => Promise<Redis>
+  /** Rejects with the error that broke the attempt, so that a reply that never comes does not hang a caller. */
+  readonly broken: Promise<never>
+}
 
-const driver = <A>(options: Resolved<A>, state: State): Connector.Driver<Redis, Message<A>> => {
+const driver = <A>(options: Resolved<A>, state: State): Connector.Driver<Subscribers, Message<A>> => {
   const decode =
     options.schema === undefined ? undefined : Connector.decodeJson(connector, options.schema, options.onDecodeError)
   const deliver = (
@@ -228,41 +312,60 @@ const driver = <A>(options: Resolved<A>, state: State): Connector.Driver<Redis, 
     const result = decode(text, `channel "${channel}"`, session)
     if (Result.isSuccess(result)) session.emit({ channel, pattern, payload: result.success })
   }
-  return {
-    connector,
-    probe: (client) =>
-      Effect.tryPromise({
-        try: () => client.ping(),
-        catch: (cause) => error(new ConnectorError.Connect({ message: "PING failed", cause }))
-      }),
-    connect: (session) =>
-      Effect.gen(function* () {
-        const settings = yield* options.connection
-        const client = new Redis({ ...settings, ...ours })
-        let healthy = true
-        // The first error reported wins: a rejected connect() only says "Connection is closed" after the reply
-        // that explains it (WRONGPASS) came as an "error" event.
-        let firstError: ConnectorError.ConnectorError | undefined
-        // QUIT when the caller ends a healthy connection (one second at most); otherwise cut the socket.
-        yield* Effect.addFinalizer((exit) =>
-          Effect.promise(async () => {
-            if (state.client === client) state.client = undefined
-            if (healthy && (Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause))) {
-              const timer = new Promise((resolve) => setTimeout(resolve, 1000).unref())
-              await Promise.race([client.quit().catch(() => {}), timer])
-            }
-            client.disconnect()
-          })
-        )
-        client.on("error", (cause) => {
-          healthy = false
-          firstError ??= redisError(cause)
-          session.fail(firstError)
+
+  const connect = (session: Connector.Session<Message<A>>) =>
+    Effect.gen(function* () {
+      const target = yield* options.target
+      // Every connection dialled (closed with the attempt) and, among them, the subscribers (probed, paused).
+      const clients: Array<Redis> = []
+      const subscribers: Array<Redis> = []
+      let paused = false
+      // The first error reported wins: a rejected connect() only says "Connection is closed" after the reply
+      // that explains it (WRONGPASS) came as an "error" event.
+      let firstError: ConnectorError.ConnectorError | undefined
+      let breakAttempt: (error: ConnectorError.ConnectorError) => void = () => {}
+      const broken = new Promise<never>((_, reject) => {
+        breakAttempt = reject
+      })
+      broken.catch(() => {})
+      const report = (e: ConnectorError.ConnectorError) => {
+        firstError ??= e
+        session.fail(firstError)
+        breakAttempt(firstError)
+      }
+      const moved = (client: Redis) =>
+        target._tag === "Cluster"
+          ? closed(`SSUBSCRIBE on ${address(client.options)} was redirected (MOVED): the slot moved`)
+          : config(
+              "connection",
+              address(client.options),
+              "a { cluster: [...] } connection: the server is a Redis Cluster node (SSUBSCRIBE got MOVED)"
+            )
+
+      // Every connection of the attempt is closed with it: QUIT when the caller ends a healthy one (one second at
+      // most), otherwise the socket is cut.
+      yield* Effect.addFinalizer((exit) =>
+        Effect.promise(() => {
+          if (state.attempt?.clients === subscribers) state.attempt = undefined
+          const polite = Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause)
+          return Promise.all(
+            clients.map(async (client) => {
+              if (polite && client.status === "ready") {
+                const timer = new Promise((resolve) => setTimeout(resolve, 1000).unref())
+                await Promise.race([client.quit().catch(() => {}), timer])
+              }
+              client.disconnect()
+            })
+          )
         })
-        client.on("end", () => {
-          healthy = false
-          session.fail(error(new ConnectorError.Closed({ message: "the connection closed", retryable: true })))
-        })
+      )
+
+      /** Feeds the session from `client` and reports its failures as the attempt's. */
+      const watch = (client: Redis) => {
+        subscribers.push(client)
+        client.on("error", (cause) => report(redisError(cause)))
+        client.on("end", () => report(closed(`the connection to ${address(client.options)} closed`)))
+        client.on("moved", () => report(moved(client)))
         client.on("messageBuffer", (channel: Buffer, payload: Buffer) =>
           deliver(session, channel.toString("utf8"), undefined, payload)
         )
@@ -272,34 +375,188 @@ const driver = <A>(options: Resolved<A>, state: State): Connector.Driver<Redis, 
         client.on("pmessageBuffer", (pattern: Buffer | string, channel: Buffer, payload: Buffer) =>
           deliver(session, channel.toString("utf8"), pattern.toString(), payload)
         )
-        session.flowControl({ pause: () => client.stream?.pause(), resume: () => client.stream?.resume() })
-        const failed = () =>
-          Effect.sync(() => {
-            healthy = false
-          })
-        const connectError = (cause: unknown) => firstError ?? redisError(cause)
-        yield* Effect.tryPromise({ try: () => client.connect(), catch: connectError }).pipe(
-          Effect.onInterrupt(failed),
-          Effect.tapError(failed)
+        if (paused) client.stream?.pause()
+      }
+
+      /** Dials one connection of this attempt; `watched` ones report every failure to the session from the start. */
+      const open = (settings: RedisOptions, watched: boolean): Promise<Redis> => {
+        const client = new Redis({ ...settings, ...ours })
+        clients.push(client)
+        let early: unknown
+        client.on("error", (cause) => {
+          early ??= cause
+        })
+        if (watched) watch(client)
+        return client.connect().then(
+          () => client,
+          (cause) => {
+            throw early ?? cause
+          }
         )
-        yield* Effect.tryPromise({ try: () => subscribeAll(client, state, options.sharded), catch: connectError })
-        state.client = client
-        return client
+      }
+      const attempt = <T>(run: () => Promise<T>) =>
+        Effect.tryPromise({
+          try: () => Promise.race([run(), broken]),
+          catch: (cause) => firstError ?? redisError(cause)
+        })
+
+      session.flowControl({
+        pause: () => {
+          paused = true
+          for (const client of subscribers) client.stream?.pause()
+        },
+        resume: () => {
+          paused = false
+          for (const client of subscribers) client.stream?.resume()
+        }
       })
+
+      let route: Attempt["route"]
+      if (target._tag === "Standalone") {
+        const client = yield* attempt(() => open(target.settings, true))
+        route = () => Promise.resolve(client)
+      } else {
+        const { seed, topology } = yield* readFromSeeds(open, [...target.seeds, ...state.known])
+        state.known = topology.nodes
+        if (options.sharded) {
+          // The seed only told us the topology: each channel goes to the master serving its slot.
+          seed.client.disconnect()
+          const byNode = new Map<string, Promise<Redis>>()
+          route = (channel) => {
+            const slot = slotOf(channel)
+            const node = topology.slots[slot]
+            if (node === undefined) {
+              return Promise.reject(closed(`no master serves slot ${slot} (channel "${channel}") yet`))
+            }
+            let client = byNode.get(node)
+            if (client === undefined) {
+              const [host, port] = [node.slice(0, node.lastIndexOf(":")), Number(node.slice(node.lastIndexOf(":") + 1))]
+              client = open({ ...seed.settings, host, port }, true)
+              byNode.set(node, client)
+            }
+            return client
+          }
+        } else {
+          // A PUBLISH reaches every node of a cluster: one subscriber anywhere hears all channels and patterns.
+          watch(seed.client)
+          route = () => Promise.resolve(seed.client)
+        }
+      }
+      state.attempt = { clients: subscribers, route, broken }
+
+      yield* attempt(() => subscribeAll(route, state, options.sharded))
+      if (firstError !== undefined) return yield* Effect.fail(firstError)
+      return subscribers as Subscribers
+    })
+
+  return {
+    connector,
+    probe: (clients) =>
+      Effect.tryPromise({
+        try: () => Promise.all(clients.map((client) => client.ping())),
+        catch: (cause) => error(new ConnectorError.Connect({ message: "PING failed", cause }))
+      }),
+    connect
   }
 }
 
+/**
+ * Reads the topology from the first node that answers CLUSTER SLOTS. A node that is down is skipped; bad
+ * credentials and a server without cluster support fail at once.
+ */
+const readFromSeeds = (
+  open: (settings: RedisOptions, watched: boolean) => Promise<Redis>,
+  candidates: ReadonlyArray<RedisOptions>
+) =>
+  Effect.tryPromise({
+    try: async () => {
+      const tried = new Set<string>()
+      let last: unknown
+      for (const candidate of candidates) {
+        // Nodes seen before are dialled with the first seed's settings.
+        const settings = { ...candidates[0], ...candidate }
+        if (tried.has(address(settings))) continue
+        tried.add(address(settings))
+        try {
+          const client = await open(settings, false)
+          const topology = await readTopology(client, settings)
+          return { seed: { client, settings }, topology }
+        } catch (cause) {
+          const message = String((cause as Error)?.message ?? cause)
+          if (/cluster support disabled/i.test(message)) {
+            throw config("connection.cluster", address(settings), "Redis Cluster nodes (cluster support is disabled)")
+          }
+          if (redisError(cause).reason._tag === "Auth") throw cause
+          last = cause
+        }
+      }
+      throw last
+    },
+    catch: (cause) => (ConnectorError.isConnectorError(cause) ? cause : redisError(cause))
+  })
+
+const subscribeAll = async (route: Attempt["route"], state: State, sharded: boolean) => {
+  if (sharded) {
+    // SSUBSCRIBE takes channels of one slot only: one call per channel, all in flight at once.
+    await Promise.all([...state.channels].map(async (channel) => (await route(channel)).ssubscribe(channel)))
+    return
+  }
+  const client = await route("")
+  await Promise.all([
+    state.channels.size === 0 ? undefined : client.subscribe(...state.channels),
+    state.patterns.size === 0 ? undefined : client.psubscribe(...state.patterns)
+  ])
+}
+
+/** A live (un)subscribe: now if connected (and always again after a reconnect). */
 const live = (
   state: State,
+  channel: string,
   run: (client: Redis) => Promise<unknown>
 ): Effect.Effect<void, ConnectorError.ConnectorError> => {
-  const client = state.client
-  if (client === undefined) return Effect.void
+  const attempt = state.attempt
+  if (attempt === undefined) return Effect.void
   return Effect.tryPromise({
-    try: () => run(client),
+    try: () => Promise.race([attempt.route(channel).then(run), attempt.broken]),
     catch: (cause) =>
-      error(new ConnectorError.Closed({ message: String((cause as Error).message), cause, retryable: true }))
+      ConnectorError.isConnectorError(cause) ? cause : closed(String((cause as Error)?.message ?? cause), cause)
   }).pipe(Effect.asVoid)
+}
+
+type Publisher = Redis | Cluster
+
+const openPublisher = (target: Target): Promise<Publisher> => {
+  if (target._tag === "Standalone") {
+    const client = new Redis({ ...target.settings, ...ours })
+    client.on("error", () => {})
+    return client.connect().then(
+      () => client,
+      (cause) => {
+        client.disconnect()
+        throw cause
+      }
+    )
+  }
+  const [first] = target.seeds
+  const { host: _host, port: _port, ...shared } = first!
+  // ioredis' Cluster routes each SPUBLISH to its slot's master and follows MOVED itself.
+  const cluster = new Cluster(
+    target.seeds.map((s) => ({ host: s.host ?? "127.0.0.1", port: s.port ?? 6379 })),
+    {
+      redisOptions: shared,
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      clusterRetryStrategy: () => null
+    }
+  )
+  cluster.on("error", () => {})
+  return cluster.connect().then(
+    () => cluster,
+    (cause) => {
+      cluster.disconnect()
+      throw cause
+    }
+  )
 }
 
 /**
@@ -323,31 +580,31 @@ export function make<A>(options: Options<A>): Effect.Effect<Handle<A>, Connector
     const state: State = {
       channels: new Set(resolved.channels),
       patterns: new Set(resolved.patterns),
-      client: undefined
+      attempt: undefined,
+      known: []
     }
     const handle = yield* Connector.make(driver(resolved, state), resolved.common)
-    const scope = yield* Effect.scope
-    // The publisher: a plain connection, opened on first use, closed with the handle.
-    let publisher: Promise<Redis> | undefined
-    const openPublisher = Effect.gen(function* () {
-      if (publisher === undefined) {
-        const settings = yield* resolved.connection
-        const client = new Redis({ ...settings, ...ours })
-        client.on("error", () => {})
-        publisher = client.connect().then(
-          () => client,
-          (cause) => {
-            publisher = undefined
-            client.disconnect()
-            throw cause
-          }
-        )
-        yield* Scope.addFinalizer(
-          scope,
-          Effect.sync(() => client.disconnect())
-        )
-      }
-      return yield* Effect.tryPromise({ try: () => publisher!, catch: redisError })
+    // The publisher: opened on first use, opened again once it broke, closed with the handle.
+    let publisher: Promise<Publisher> | undefined
+    let closedWithHandle = false
+    yield* Scope.addFinalizer(
+      yield* Effect.scope,
+      Effect.promise(async () => {
+        closedWithHandle = true
+        const current = await publisher?.catch(() => undefined)
+        current?.disconnect()
+      })
+    )
+    const usablePublisher = Effect.gen(function* () {
+      const current =
+        publisher === undefined ? undefined : yield* Effect.promise(() => publisher!.catch(() => undefined))
+      if (current !== undefined && current.status === "ready") return current
+      current?.disconnect()
+      const target = yield* resolved.target
+      if (closedWithHandle) return yield* Effect.fail(closed("the handle is closed"))
+      const next = openPublisher(target)
+      publisher = next
+      return yield* Effect.tryPromise({ try: () => next, catch: redisError })
     })
     const name = (option: string, value: string) =>
       typeof value === "string" && value !== "" ? Effect.void : Effect.fail(config(option, value, "a non-empty string"))
@@ -359,7 +616,7 @@ export function make<A>(options: Options<A>): Effect.Effect<Handle<A>, Connector
           if (typeof payload !== "string" && !(payload instanceof Uint8Array)) {
             return yield* Effect.fail(config("payload", payload, "a string or Uint8Array"))
           }
-          const client = yield* openPublisher
+          const client = yield* usablePublisher
           const bytes =
             typeof payload === "string" ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)
           return yield* Effect.tryPromise({
@@ -371,23 +628,23 @@ export function make<A>(options: Options<A>): Effect.Effect<Handle<A>, Connector
       subscribe: (channel) =>
         Effect.flatMap(name("channel", channel), () => {
           state.channels.add(channel)
-          return live(state, (c) => (resolved.sharded ? c.ssubscribe(channel) : c.subscribe(channel)))
+          return live(state, channel, (c) => (resolved.sharded ? c.ssubscribe(channel) : c.subscribe(channel)))
         }),
       unsubscribe: (channel) =>
         Effect.flatMap(name("channel", channel), () => {
           if (!state.channels.delete(channel)) return Effect.void
-          return live(state, (c) => (resolved.sharded ? c.sunsubscribe(channel) : c.unsubscribe(channel)))
+          return live(state, channel, (c) => (resolved.sharded ? c.sunsubscribe(channel) : c.unsubscribe(channel)))
         }),
       psubscribe: (pattern) =>
         Effect.flatMap(name("pattern", pattern), () => {
           if (resolved.sharded) return Effect.fail(config("pattern", pattern, "no patterns with sharded pub/sub"))
           state.patterns.add(pattern)
-          return live(state, (c) => c.psubscribe(pattern))
+          return live(state, "", (c) => c.psubscribe(pattern))
         }),
       punsubscribe: (pattern) =>
         Effect.flatMap(name("pattern", pattern), () => {
           if (!state.patterns.delete(pattern)) return Effect.void
-          return live(state, (c) => c.punsubscribe(pattern))
+          return live(state, "", (c) => c.punsubscribe(pattern))
         }),
       subscriptions: Effect.sync(() => ({ channels: [...state.channels], patterns: [...state.patterns] }))
     } satisfies Handle<A>
@@ -414,7 +671,8 @@ export function stream<A>(options: Options<A>): Stream.Stream<Message<A>, Connec
       driver: driver(resolved, {
         channels: new Set(resolved.channels),
         patterns: new Set(resolved.patterns),
-        client: undefined
+        attempt: undefined,
+        known: []
       }),
       options: resolved.common
     }))

@@ -223,6 +223,20 @@ describe("RedisPubSub faults", () => {
     }).pipe(Effect.scoped)
   )
 
+  it.live("publish opens its connection again after it broke", () =>
+    Effect.gen(function* () {
+      const { connectionName, channel, connection, admin: client } = yield* fixture
+      const handle = yield* RedisPubSub.make({ connection, channels: [channel], reconnect: fast })
+      yield* Wait.status(handle, "Connected")
+      assert.strictEqual(yield* handle.publish(channel, "1"), 1)
+      // Subscriber and publisher share the connection name: both are cut.
+      assert.strictEqual(yield* killClients(client, connectionName), 2)
+      yield* Wait.until(() => Effect.runPromise(Effect.map(handle.stats, (s) => s.reconnects === 1)), "a reconnect")
+      yield* Wait.status(handle, "Connected")
+      assert.strictEqual(yield* handle.publish(channel, "2"), 1)
+    }).pipe(Effect.scoped)
+  )
+
   it.live("a black hole is detected by PING within interval + timeout", () =>
     Effect.gen(function* () {
       const { proxy, channel, connection } = yield* fixture
