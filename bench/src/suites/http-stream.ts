@@ -44,7 +44,7 @@ export const suite: Suite = {
     try {
       const rates = await compareRates({
         items: RECORDS,
-        rounds: 9,
+        rounds: 21,
         warmup: 1,
         baseline: async () => {
           const n = await rawNdjson(url)
