@@ -378,7 +378,7 @@ class SessionState<Item> implements Session<Item> {
     this.pending = []
     this.received(this.pendingBytes)
     this.pendingBytes = 0
-    this.offerAll(items, true)
+    this.emitAll(items)
   }
 
   emit = (item: Item): boolean => {
@@ -393,15 +393,11 @@ class SessionState<Item> implements Session<Item> {
 
   emitAll = (items: ReadonlyArray<Item>): boolean => {
     if (this.pending.length > 0) this.flush()
-    return this.offerAll(items, false)
-  }
-
-  private offerAll(items: ReadonlyArray<Item>, owned: boolean): boolean {
     if (!this.active || this.ended !== undefined) return false
     this.messages += items.length
     this.activity++
     if (!this.gateOpen) return this.hold(items)
-    return this.core.buffer.offerAll(items, owned)
+    return this.core.buffer.offerAll(items)
   }
 
   private hold(items: ReadonlyArray<Item>): boolean {

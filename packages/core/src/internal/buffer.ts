@@ -125,18 +125,15 @@ export class Buffer<A, E> {
     return this.offerFull(item)
   }
 
-  /**
-   * Push-side offer of many items; `false` when any item was dropped. `owned`: the caller hands the array over
-   * (it will not touch it again), so an empty buffer adopts it instead of copying.
-   */
-  offerAll(items: ReadonlyArray<A>, owned = false): boolean {
+  /** Push-side offer of many items; `false` when any item was dropped. */
+  offerAll(items: ReadonlyArray<A>): boolean {
     if (this.state !== OPEN) return false
     const n = items.length
     if (n === 0) return true
     if (this.items.length - this.head + n <= this.capacity) {
       if (this.items.length === this.head) {
-        // Copied unless handed over: the caller may reuse its array.
-        this.items = owned ? (items as Array<A>) : items.slice()
+        // Copied: the caller may reuse its array.
+        this.items = items.slice()
         this.head = 0
       } else if (n <= 8192) {
         Array.prototype.push.apply(this.items, items as Array<A>)
