@@ -376,6 +376,10 @@ const driver = <A>(options: Resolved<A>, state: State): Connector.Driver<Subscri
           deliver(session, channel.toString("utf8"), pattern.toString(), payload)
         )
         if (paused) client.stream?.pause()
+        // A seed that closed between the topology read and now said so before anyone listened.
+        if (client.status === "end" || client.status === "close") {
+          report(closed(`the connection to ${address(client.options)} closed`))
+        }
       }
 
       /** Dials one connection of this attempt; `watched` ones report every failure to the session from the start. */
@@ -525,37 +529,28 @@ const live = (
 
 type Publisher = Redis | Cluster
 
+/** Connects `client`; one that could not connect is closed. Its errors surface through the commands. */
+const connected = <C extends Publisher>(client: C): Promise<C> => {
+  client.on("error", () => {})
+  return client.connect().then(
+    () => client,
+    (cause) => {
+      client.disconnect()
+      throw cause
+    }
+  )
+}
+
 const openPublisher = (target: Target): Promise<Publisher> => {
-  if (target._tag === "Standalone") {
-    const client = new Redis({ ...target.settings, ...ours })
-    client.on("error", () => {})
-    return client.connect().then(
-      () => client,
-      (cause) => {
-        client.disconnect()
-        throw cause
-      }
-    )
-  }
+  if (target._tag === "Standalone") return connected(new Redis({ ...target.settings, ...ours }))
   const [first] = target.seeds
   const { host: _host, port: _port, ...shared } = first!
   // ioredis' Cluster routes each SPUBLISH to its slot's master and follows MOVED itself.
-  const cluster = new Cluster(
-    target.seeds.map((s) => ({ host: s.host ?? "127.0.0.1", port: s.port ?? 6379 })),
-    {
-      redisOptions: shared,
-      lazyConnect: true,
-      enableOfflineQueue: false,
-      clusterRetryStrategy: () => null
-    }
-  )
-  cluster.on("error", () => {})
-  return cluster.connect().then(
-    () => cluster,
-    (cause) => {
-      cluster.disconnect()
-      throw cause
-    }
+  return connected(
+    new Cluster(
+      target.seeds.map((s) => ({ host: s.host ?? "127.0.0.1", port: s.port ?? 6379 })),
+      { redisOptions: shared, lazyConnect: true, enableOfflineQueue: false, clusterRetryStrategy: () => null }
+    )
   )
 }
 

@@ -84,6 +84,25 @@ const collect = (handle: RedisPubSub.Handle) =>
     return { signals, payloads }
   })
 
+/** A sharded subscriber on a channel of its own, connected, with what it has seen so far; and a producer. */
+const shardedSubscriber = (label: string) =>
+  Effect.gen(function* () {
+    const publisher = yield* producer
+    const channel = unique(label)
+    const handle = yield* RedisPubSub.make({
+      connection: { cluster: seeds() },
+      channels: [channel],
+      sharded: true,
+      reconnect: fast
+    })
+    const seen = yield* collect(handle)
+    yield* Wait.status(handle, "Connected")
+    return { publisher, channel, handle, ...seen }
+  })
+
+/** The masters now, one per initial slot range. */
+const masters = () => Promise.all([0, 5461, 10923].map((slot) => cluster.masterOf(slot)))
+
 describe("RedisPubSub on a Redis Cluster", () => {
   it.live("the slot of a channel is the one the server computes (hash tags, unicode, odd braces)", () =>
     Effect.promise(async () => {
@@ -133,23 +152,13 @@ describe("RedisPubSub on a Redis Cluster", () => {
 
   it.live("a slot that migrates to another master: subscribe there, Gap, then live — nothing duplicated", () =>
     Effect.gen(function* () {
-      const publisher = yield* producer
-      const channel = unique("migrating")
-      const handle = yield* RedisPubSub.make({
-        connection: { cluster: seeds() },
-        channels: [channel],
-        sharded: true,
-        reconnect: fast
-      })
-      const { signals, payloads } = yield* collect(handle)
-      yield* Wait.status(handle, "Connected")
+      const { publisher, channel, handle, signals, payloads } = yield* shardedSubscriber("migrating")
       for (const n of ["1", "2"]) yield* Effect.promise(() => publisher.spublish(channel, n))
       yield* Wait.until(() => payloads().length === 2, "2 messages before the move")
 
       const slot = slotOf(channel)
       const from = yield* Effect.promise(() => cluster.masterOf(slot))
-      const masters = yield* Effect.promise(() => Promise.all([0, 5461, 10923].map((s) => cluster.masterOf(s))))
-      const to = masters.find((m) => key(m) !== key(from))!
+      const to = (yield* Effect.promise(masters)).find((m) => key(m) !== key(from))!
       yield* Effect.promise(() => migrate(slot, to))
       yield* Wait.until(() => signals.some((s) => s._tag === "Gap"), "a Gap after the slot moved")
       yield* Wait.status(handle, "Connected")
@@ -167,16 +176,7 @@ describe("RedisPubSub on a Redis Cluster", () => {
 
   it.live("a failover: the replica takes over and the subscriber follows it", () =>
     Effect.gen(function* () {
-      const publisher = yield* producer
-      const channel = unique("failover")
-      const handle = yield* RedisPubSub.make({
-        connection: { cluster: seeds() },
-        channels: [channel],
-        sharded: true,
-        reconnect: fast
-      })
-      const { signals, payloads } = yield* collect(handle)
-      yield* Wait.status(handle, "Connected")
+      const { publisher, channel, handle, signals, payloads } = yield* shardedSubscriber("failover")
       yield* Effect.promise(() => publisher.spublish(channel, "before"))
       yield* Wait.until(() => payloads().length === 1, "a message before the failover")
 
@@ -224,9 +224,7 @@ describe("RedisPubSub on a Redis Cluster", () => {
       // A plain connection to a cluster node that does not serve the channel's slot: MOVED, said plainly.
       const channel = unique("moved")
       const owner = yield* Effect.promise(() => cluster.masterOf(slotOf(channel)))
-      const other = cluster.nodes.find((n) => key(n) !== key(owner))!
-      const masters = yield* Effect.promise(() => Promise.all([0, 5461, 10923].map((s) => cluster.masterOf(s))))
-      const otherMaster = masters.find((m) => key(m) !== key(owner)) ?? other
+      const otherMaster = (yield* Effect.promise(masters)).find((m) => key(m) !== key(owner))!
       const moved = errorOf(
         yield* RedisPubSub.stream({
           connection: `redis://${otherMaster.host}:${otherMaster.port}`,
