@@ -217,6 +217,24 @@ export const duration = (
 }
 
 /**
+ * Validates a `"fail" | "skip"` policy option (`onDecodeError`, `onOversized`); default `"fail"`. Fails with a
+ * `Config` reason naming the option.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export const failOrSkip = (
+  connector: string,
+  option: string,
+  value: OnDecodeError | undefined
+): Effect.Effect<OnDecodeError, ConnectorError.ConnectorError> => {
+  const policy = value ?? "fail"
+  return policy === "fail" || policy === "skip"
+    ? Effect.succeed(policy)
+    : Effect.fail(ConnectorError.config(connector, option, value, '"fail" or "skip"'))
+}
+
+/**
  * An `idleTimeout` option (a duration, or `false` for none) as the `liveness` of a source without a probe: a
  * connection that received nothing for that long is dead. Fails with a `Config` reason naming `idleTimeout`.
  *

@@ -77,6 +77,20 @@ describe("Connector.resolve", () => {
     })
   )
 
+  it.effect('failOrSkip: "fail" by default, "skip" kept, anything else a Config error naming the option', () =>
+    Effect.gen(function* () {
+      assert.strictEqual(yield* Connector.failOrSkip("scripted", "onDecodeError", undefined), "fail")
+      assert.strictEqual(yield* Connector.failOrSkip("scripted", "onDecodeError", "skip"), "skip")
+      const exit = yield* Effect.exit(Connector.failOrSkip("scripted", "onOversized", "ignore" as never))
+      assert.isTrue(Exit.isFailure(exit))
+      const error = (exit as Exit.Failure<unknown, ConnectorError.ConnectorError>).cause.reasons[0] as {
+        error: ConnectorError.ConnectorError
+      }
+      assert.strictEqual((error.error.reason as ConnectorError.Config).option, "onOversized")
+      assert.include(error.error.message, "ignore")
+    })
+  )
+
   it.effect("defaults: reconnect on, 10 s connect timeout, the connector's liveness and overflow", () =>
     Effect.gen(function* () {
       const resolved = yield* Connector.resolve<number>(

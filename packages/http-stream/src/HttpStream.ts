@@ -154,14 +154,8 @@ const resolve = <A>(options: Options<A>): Effect.Effect<Resolved<A>, ConnectorEr
     if (!Number.isInteger(maxRecordSize) || maxRecordSize < 1) {
       return yield* Effect.fail(config("maxRecordSize", maxRecordSize, "a positive integer (bytes)"))
     }
-    const onOversized = options.onOversized ?? "fail"
-    if (onOversized !== "fail" && onOversized !== "skip") {
-      return yield* Effect.fail(config("onOversized", onOversized, '"fail" or "skip"'))
-    }
-    const onDecodeError = options.onDecodeError ?? "fail"
-    if (onDecodeError !== "fail" && onDecodeError !== "skip") {
-      return yield* Effect.fail(config("onDecodeError", onDecodeError, '"fail" or "skip"'))
-    }
+    const onOversized = yield* Connector.failOrSkip(connector, "onOversized", options.onOversized)
+    const onDecodeError = yield* Connector.failOrSkip(connector, "onDecodeError", options.onDecodeError)
     if (options.schema !== undefined && framing !== "ndjson") {
       return yield* Effect.fail(config("schema", framing, 'framing "ndjson" (a Schema decodes NDJSON values)'))
     }

@@ -153,10 +153,7 @@ const resolve = <A>(options: Options<A>): Effect.Effect<Resolved<A>, ConnectorEr
       const quoted = quoteChannel("channels", channel)
       if (Result.isFailure(quoted)) return yield* Effect.fail(quoted.failure)
     }
-    const onDecodeError = options.onDecodeError ?? "fail"
-    if (onDecodeError !== "fail" && onDecodeError !== "skip") {
-      return yield* Effect.fail(config("onDecodeError", onDecodeError, '"fail" or "skip"'))
-    }
+    const onDecodeError = yield* Connector.failOrSkip(connector, "onDecodeError", options.onDecodeError)
     return { common, connection, channels: [...new Set(options.channels)], schema: options.schema, onDecodeError }
   })
 

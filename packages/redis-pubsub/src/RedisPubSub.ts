@@ -222,10 +222,7 @@ const resolve = <A>(options: Options<A>): Effect.Effect<Resolved<A>, ConnectorEr
     if (binary && options.schema !== undefined) {
       return yield* Effect.fail(config("schema", "binary", "text payloads (binary: false) to decode JSON"))
     }
-    const onDecodeError = options.onDecodeError ?? "fail"
-    if (onDecodeError !== "fail" && onDecodeError !== "skip") {
-      return yield* Effect.fail(config("onDecodeError", onDecodeError, '"fail" or "skip"'))
-    }
+    const onDecodeError = yield* Connector.failOrSkip(connector, "onDecodeError", options.onDecodeError)
     return { common, target, channels, patterns, sharded, binary, schema: options.schema, onDecodeError }
   })
 

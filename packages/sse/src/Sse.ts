@@ -124,10 +124,7 @@ const resolve = <A>(options: Options<A>): Effect.Effect<Resolved<A>, ConnectorEr
     if (!Number.isInteger(maxEventSize) || maxEventSize < 1) {
       return yield* Effect.fail(config("maxEventSize", maxEventSize, "a positive integer (bytes)"))
     }
-    const onDecodeError = options.onDecodeError ?? "fail"
-    if (onDecodeError !== "fail" && onDecodeError !== "skip") {
-      return yield* Effect.fail(config("onDecodeError", onDecodeError, '"fail" or "skip"'))
-    }
+    const onDecodeError = yield* Connector.failOrSkip(connector, "onDecodeError", options.onDecodeError)
     return {
       common,
       url,

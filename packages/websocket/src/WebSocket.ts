@@ -141,10 +141,7 @@ const resolve = <A>(options: Options<A>): Effect.Effect<Resolved<A>, ConnectorEr
     const fatalCodes = options.closeCodes?.fatal ?? [1002, 1003, 1007, 1008]
     if (!isCodes(endCodes)) return yield* Effect.fail(config("closeCodes.end", endCodes, "close codes 1000–4999"))
     if (!isCodes(fatalCodes)) return yield* Effect.fail(config("closeCodes.fatal", fatalCodes, "close codes 1000–4999"))
-    const onDecodeError = options.onDecodeError ?? "fail"
-    if (onDecodeError !== "fail" && onDecodeError !== "skip") {
-      return yield* Effect.fail(config("onDecodeError", onDecodeError, '"fail" or "skip"'))
-    }
+    const onDecodeError = yield* Connector.failOrSkip(connector, "onDecodeError", options.onDecodeError)
     if (options.binary === true && options.schema !== undefined) {
       return yield* Effect.fail(config("binary", true, "false when a schema decodes text messages"))
     }
