@@ -2,6 +2,8 @@
  * Measuring helpers shared by every suite: alternate subject and baseline rounds in one process, take medians,
  * report ratios. The cost of a connector is its ratio to what it wraps, not an absolute number.
  */
+import { once } from "node:events"
+import { Worker } from "node:worker_threads"
 import type { Connector } from "@streamemit/core"
 import { Effect, type Scope, Stream } from "effect"
 
@@ -209,5 +211,28 @@ export const slowArrayConsumer = <A>(): { readonly push: (item: A) => void; read
       // Released even if the source still holds this consumer's `push` for a while after closing.
       queue.length = 0
     }
+  }
+}
+
+/**
+ * Runs `use` against the benchmark's HTTP server (a worker thread, `servers/http-server.ts`) while it serves
+ * `count` records of about `size` bytes per request, then stops the server however `use` ends.
+ */
+export const withHttpServer = async <A>(
+  settings: { readonly count: number; readonly size: number; readonly format: "ndjson" | "sse" },
+  use: (origin: string) => Promise<A>
+): Promise<A> => {
+  const worker = new Worker(new URL("./servers/http-server.ts", import.meta.url))
+  // A server that failed to start has nothing to close: its error rejects here.
+  const [listening] = (await once(worker, "message")) as [{ port: number }]
+  try {
+    worker.postMessage({ cmd: "set", ...settings })
+    await once(worker, "message")
+    return await use(`http://127.0.0.1:${listening.port}`)
+  } finally {
+    const closed = once(worker, "message")
+    worker.postMessage({ cmd: "close" })
+    await closed
+    await worker.terminate()
   }
 }

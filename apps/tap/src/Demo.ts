@@ -105,16 +105,20 @@ const directorySource = Effect.gen(function* () {
   return dir
 })
 
+/** Whether `connect` succeeds within 1.5 s: a demo source whose server is not there is skipped, with a note. */
+const reachable = (connect: () => Promise<unknown>) =>
+  Effect.tryPromise(connect).pipe(
+    Effect.timeout("1500 millis"),
+    Effect.as(true),
+    Effect.orElseSucceed(() => false)
+  )
+
 /** A producer when the server answers within a second; a note saying why not otherwise. */
 const postgresSource = (url: string) =>
   Effect.gen(function* () {
     const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1000 })
     client.on("error", () => {})
-    const connected = yield* Effect.tryPromise(() => client.connect()).pipe(
-      Effect.timeout("1500 millis"),
-      Effect.as(true),
-      Effect.orElseSucceed(() => false)
-    )
+    const connected = yield* reachable(() => client.connect())
     if (!connected) {
       client.end().catch(() => {})
       return { note: `postgres: not reachable at ${url} (set PG_URL): skipped` }
@@ -139,11 +143,7 @@ const redisSource = (url: string) =>
       maxRetriesPerRequest: 0
     })
     client.on("error", () => {})
-    const connected = yield* Effect.tryPromise(() => client.connect()).pipe(
-      Effect.timeout("1500 millis"),
-      Effect.as(true),
-      Effect.orElseSucceed(() => false)
-    )
+    const connected = yield* reachable(() => client.connect())
     if (!connected) {
       client.disconnect()
       return { note: `redis: not reachable at ${url} (set REDIS_URL): skipped` }

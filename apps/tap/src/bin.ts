@@ -10,6 +10,10 @@ import * as Option from "effect/Option"
 import * as Sources from "./Sources.ts"
 import * as Tap from "./Tap.ts"
 
+/** A flag that is off unless given. */
+const onOff = (name: string, description: string) =>
+  Flag.Boolean(name).pipe(Flag.withDefault(false), Flag.withDescription(description))
+
 const duration = Flag.String("duration").pipe(
   Flag.withDescription('stop after this long, e.g. "30s", "2m", "500ms"'),
   Flag.optional
@@ -39,29 +43,15 @@ const command = Command.make(
       Flag.withDescription("how plain http(s):// bodies are split"),
       Flag.withDefault("lines")
     ),
-    events: Flag.Boolean("events").pipe(
-      Flag.withDefault(false),
-      Flag.withDescription("lifecycle events in-band on stdout, not on stderr")
-    ),
-    pretty: Flag.Boolean("pretty").pipe(
-      Flag.withDefault(false),
-      Flag.withDescription("human-readable lines (coloured on a terminal)")
-    ),
+    events: onOff("events", "lifecycle events in-band on stdout, not on stderr"),
+    pretty: onOff("pretty", "human-readable lines (coloured on a terminal)"),
     count: Flag.Int("count").pipe(Flag.withDescription("stop after N messages"), Flag.optional),
     duration,
-    stats: Flag.Boolean("stats").pipe(
-      Flag.withDefault(false),
-      Flag.withDescription("a live status line per source on a terminal; a summary on exit")
-    ),
-    keepGoing: Flag.Boolean("keep-going").pipe(
-      Flag.withDefault(false),
-      Flag.withDescription("a source that fails for good is reported and dropped; the others go on")
-    ),
-    demo: Flag.Boolean("demo").pipe(
-      Flag.withDefault(false),
-      Flag.withDescription(
-        "start embedded sources (ws, SSE, NDJSON, a changing directory; Postgres and Redis when reachable) and tap them"
-      )
+    stats: onOff("stats", "a live status line per source on a terminal; a summary on exit"),
+    keepGoing: onOff("keep-going", "a source that fails for good is reported and dropped; the others go on"),
+    demo: onOff(
+      "demo",
+      "start embedded sources (ws, SSE, NDJSON, a changing directory; Postgres and Redis when reachable) and tap them"
     )
   },
   (flags) =>

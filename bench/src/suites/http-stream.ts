@@ -2,12 +2,10 @@
  * `HttpStream.stream` (NDJSON) against raw undici `fetch` + line splitting + `JSON.parse` over the same local
  * server (in a worker thread), same run.
  */
-import { once } from "node:events"
-import { Worker } from "node:worker_threads"
 import { HttpStream } from "@streamemit/http-stream"
 import { Effect, Stream } from "effect"
 import { fetch } from "undici"
-import { compareRates, type Row, type Suite, throughputRow } from "../harness.ts"
+import { compareRates, type Row, type Suite, throughputRow, withHttpServer } from "../harness.ts"
 
 const RECORDS = 500_000
 const SIZE = 100
@@ -35,13 +33,9 @@ const rawNdjson = async (url: string) => {
 
 export const suite: Suite = {
   name: "http-stream",
-  run: async () => {
-    const worker = new Worker(new URL("../servers/http-server.ts", import.meta.url))
-    const [listening] = (await once(worker, "message")) as [{ port: number }]
-    const url = `http://127.0.0.1:${listening.port}/feed`
-    worker.postMessage({ cmd: "set", count: RECORDS, size: SIZE })
-    await once(worker, "message")
-    try {
+  run: () =>
+    withHttpServer({ count: RECORDS, size: SIZE, format: "ndjson" }, async (origin) => {
+      const url = `${origin}/feed`
       const rates = await compareRates({
         items: RECORDS,
         rounds: 21,
@@ -64,11 +58,5 @@ export const suite: Suite = {
         rates
       )
       return [row]
-    } finally {
-      const closed = once(worker, "message")
-      worker.postMessage({ cmd: "close" })
-      await closed
-      await worker.terminate()
-    }
-  }
+    })
 }

@@ -2,12 +2,10 @@
  * `Sse.stream` against a raw `EventSource` (the same `eventsource` package) over the same local server (in a
  * worker thread), same run.
  */
-import { once } from "node:events"
-import { Worker } from "node:worker_threads"
 import { Sse } from "@streamemit/sse"
 import { Effect, Stream } from "effect"
 import { EventSource } from "eventsource"
-import { compareRates, type Row, type Suite, throughputRow } from "../harness.ts"
+import { compareRates, type Row, type Suite, throughputRow, withHttpServer } from "../harness.ts"
 
 const EVENTS = 300_000
 const SIZE = 100
@@ -30,13 +28,9 @@ const rawEventSource = (url: string) =>
 
 export const suite: Suite = {
   name: "sse",
-  run: async () => {
-    const worker = new Worker(new URL("../servers/http-server.ts", import.meta.url))
-    const [listening] = (await once(worker, "message")) as [{ port: number }]
-    const url = `http://127.0.0.1:${listening.port}/events`
-    worker.postMessage({ cmd: "set", count: EVENTS, size: SIZE, format: "sse" })
-    await once(worker, "message")
-    try {
+  run: () =>
+    withHttpServer({ count: EVENTS, size: SIZE, format: "sse" }, async (origin) => {
+      const url = `${origin}/events`
       const rates = await compareRates({
         items: EVENTS,
         rounds: 7,
@@ -57,11 +51,5 @@ export const suite: Suite = {
         rates
       )
       return [row]
-    } finally {
-      const closed = once(worker, "message")
-      worker.postMessage({ cmd: "close" })
-      await closed
-      await worker.terminate()
-    }
-  }
+    })
 }
