@@ -966,6 +966,32 @@ export const headersOption = (
       ? Effect.map(value, revealHeaders)
       : Effect.sync(() => revealHeaders(value))
 
+/**
+ * The release of one connection, for `Effect.addFinalizer((exit) => …)` in a driver's `connect`: when the caller
+ * is done (the attempt succeeded or was interrupted), `goodbye` (UNLISTEN, QUIT…) gets at most `grace`; then, and
+ * at once after a failure or when there is no `goodbye` (the connection is broken), `cut` closes the socket.
+ *
+ * @since 0.1.0
+ * @category drivers
+ */
+export const release = (
+  exit: Exit.Exit<unknown, unknown>,
+  goodbye: (() => Promise<unknown>) | undefined,
+  cut: () => void,
+  grace: Duration.Input = "1 second"
+): Effect.Effect<void> => {
+  const polite = goodbye !== undefined && (Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause))
+  return Effect.andThen(
+    polite
+      ? Effect.timeoutOption(
+          Effect.promise(() => goodbye().catch(() => {})),
+          grace
+        )
+      : Effect.void,
+    Effect.sync(cut)
+  )
+}
+
 // -----------------------------------------------------------------------------------------------------------------
 // HTTP
 // -----------------------------------------------------------------------------------------------------------------

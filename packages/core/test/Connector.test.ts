@@ -91,6 +91,29 @@ describe("Connector.resolve", () => {
     })
   )
 
+  it.effect("release: goodbye when the caller is done (at most the grace period), straight to cut otherwise", () =>
+    Effect.gen(function* () {
+      const log: Array<string> = []
+      const goodbye = () => Promise.resolve(log.push("goodbye"))
+      const cut = () => void log.push("cut")
+      yield* Connector.release(Exit.void, goodbye, cut)
+      yield* Connector.release(Exit.interrupt(1), goodbye, cut)
+      yield* Connector.release(Exit.fail("broken"), goodbye, cut)
+      yield* Connector.release(Exit.void, undefined, cut)
+      assert.deepStrictEqual(log, ["goodbye", "cut", "goodbye", "cut", "cut", "cut"])
+      // A goodbye the server never answers is cut once the grace period is over.
+      const hanging = yield* Effect.forkChild(
+        Connector.release(Exit.void, () => new Promise(() => {}), cut, "1 second"),
+        { startImmediately: true }
+      )
+      yield* TestClock.adjust("999 millis")
+      assert.strictEqual(log.length, 6)
+      yield* TestClock.adjust("1 millis")
+      yield* Fiber.join(hanging)
+      assert.strictEqual(log.length, 7)
+    })
+  )
+
   it.effect("defaults: reconnect on, 10 s connect timeout, the connector's liveness and overflow", () =>
     Effect.gen(function* () {
       const resolved = yield* Connector.resolve<number>(

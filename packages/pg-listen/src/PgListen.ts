@@ -7,9 +7,7 @@
  * @since 0.1.0
  */
 import { Connector, ConnectorError } from "@streamemit/core"
-import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Result from "effect/Result"
 import type * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
@@ -202,18 +200,13 @@ const driver = <A>(options: Resolved<A>, state: State): Connector.Driver<pg.Clie
         // ends a healthy connection, by destroying the socket when it failed (dead, stalled, killed) or when the
         // server does not answer within a second.
         yield* Effect.addFinalizer((exit) =>
-          Effect.promise(async () => {
+          Effect.suspend(() => {
             if (state.client === client) state.client = undefined
-            if (healthy && (Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause))) {
-              const polite = client
-                .query("UNLISTEN *")
-                .catch(() => {})
-                .then(() => client.end())
-                .catch(() => {})
-              const timer = new Promise((resolve) => setTimeout(resolve, 1000).unref())
-              await Promise.race([polite, timer])
-            }
-            destroySocket(client)
+            return Connector.release(
+              exit,
+              healthy ? () => client.query("UNLISTEN *").finally(() => client.end()) : undefined,
+              () => destroySocket(client)
+            )
           })
         )
         client.on("error", (cause) => {

@@ -8,9 +8,7 @@
  * @since 0.1.0
  */
 import { Connector, ConnectorError } from "@streamemit/core"
-import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Result from "effect/Result"
 import type * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
@@ -342,17 +340,15 @@ const driver = <A>(options: Resolved<A>, state: State): Connector.Driver<Subscri
       // Every connection of the attempt is closed with it: QUIT when the caller ends a healthy one (one second at
       // most), otherwise the socket is cut.
       yield* Effect.addFinalizer((exit) =>
-        Effect.promise(() => {
+        Effect.suspend(() => {
           if (state.attempt?.clients === subscribers) state.attempt = undefined
-          const polite = Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause)
-          return Promise.all(
-            clients.map(async (client) => {
-              if (polite && client.status === "ready") {
-                const timer = new Promise((resolve) => setTimeout(resolve, 1000).unref())
-                await Promise.race([client.quit().catch(() => {}), timer])
-              }
-              client.disconnect()
-            })
+          return Effect.forEach(
+            clients,
+            (client) =>
+              Connector.release(exit, client.status === "ready" ? () => client.quit() : undefined, () =>
+                client.disconnect()
+              ),
+            { concurrency: "unbounded", discard: true }
           )
         })
       )
