@@ -7,17 +7,18 @@ let passed = 0
 let failed = 0
 let skipped = 0
 const lines = []
-for (const group of ["packages", "apps"]) {
-  if (!existsSync(join(root, group))) continue
-  for (const dir of readdirSync(join(root, group))) {
-    const report = join(root, group, dir, ".vitest", "results.json")
-    if (!existsSync(report)) continue
-    const r = JSON.parse(readFileSync(report, "utf8"))
-    passed += r.numPassedTests
-    failed += r.numFailedTests
-    skipped += r.numPendingTests + r.numTodoTests
-    lines.push(`  ${group}/${dir}: ${r.numPassedTests} passed, ${r.numFailedTests} failed`)
-  }
+// Every workspace package with tests: packages/*, apps/* and the benchmark's own (its estimator).
+const dirs = ["packages", "apps"].flatMap((group) =>
+  existsSync(join(root, group)) ? readdirSync(join(root, group)).map((dir) => join(group, dir)) : []
+)
+for (const dir of [...dirs, "bench"]) {
+  const report = join(root, dir, ".vitest", "results.json")
+  if (!existsSync(report)) continue
+  const r = JSON.parse(readFileSync(report, "utf8"))
+  passed += r.numPassedTests
+  failed += r.numFailedTests
+  skipped += r.numPendingTests + r.numTodoTests
+  lines.push(`  ${dir}: ${r.numPassedTests} passed, ${r.numFailedTests} failed`)
 }
 console.log(lines.join("\n"))
 console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`)

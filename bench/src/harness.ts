@@ -17,6 +17,8 @@ export interface Row {
   readonly baseline: number
   /** subject / baseline for rates; baseline / subject where lower is better. */
   readonly ratio: number
+  /** 95 % confidence interval of `ratio` (bootstrap over the paired rounds), for throughput rows. */
+  readonly interval?: readonly [number, number] | undefined
   readonly target?: number | undefined
 }
 
@@ -48,7 +50,7 @@ export const compareRates = async (options: {
   /** Resolves with the seconds its measured phase took, or with anything else to be timed whole. */
   readonly subject: () => Promise<unknown>
   readonly baseline: () => Promise<unknown>
-}): Promise<{ readonly subject: number; readonly baseline: number; readonly ratio: number }> => {
+}): Promise<Rates> => {
   const time = async (run: () => Promise<unknown>) => {
     gc()
     const start = process.hrtime.bigint()
@@ -73,33 +75,89 @@ export const compareRates = async (options: {
       subject.push(await time(options.subject))
     }
   }
+  const ratios = subject.map((rate, i) => rate / baseline[i])
   if (process.env.BENCH_VERBOSE === "1") {
-    const rounds = subject.map((rate, i) => `${format(rate)}/${format(baseline[i])}=${(rate / baseline[i]).toFixed(2)}`)
+    const rounds = ratios.map((ratio, i) => `${format(subject[i])}/${format(baseline[i])}=${ratio.toFixed(2)}`)
     console.error(`  rounds (subject/baseline): ${rounds.join("  ")}`)
   }
-  // The ratio is the median of each round's own ratio: a round's two runs are back to back, so a slow spell of
-  // the machine (GC of the other side, a neighbour process) moves both and cancels out.
   return {
     subject: median(subject),
     baseline: median(baseline),
-    ratio: median(subject.map((rate, i) => rate / baseline[i]))
+    ratio: pairedRatio(ratios),
+    interval: bootstrapInterval(ratios, pairedRatio)
   }
 }
 
+/** What `compareRates` measured: median rates, the paired ratio and its 95 % interval. */
+export interface Rates {
+  readonly subject: number
+  readonly baseline: number
+  readonly ratio: number
+  readonly interval: readonly [number, number]
+}
+
+/**
+ * The ratio of paired rounds: the geometric mean of the rounds' own ratios, the highest and lowest 20 % left
+ * out. A round's two runs are back to back, so a slow spell of the machine (the host's other tenants, GC of the
+ * other side) moves both and cancels out; the trimming drops the rounds where it did not. Uses every middle
+ * round rather than one, so it moves less between runs than the median did.
+ */
+export const pairedRatio = (ratios: ReadonlyArray<number>): number => {
+  const logs = ratios.map(Math.log).sort((a, b) => a - b)
+  const cut = Math.floor(logs.length * 0.2)
+  const kept = logs.slice(cut, logs.length - cut)
+  return Math.exp(kept.reduce((sum, x) => sum + x, 0) / kept.length)
+}
+
+/** 95 % percentile-bootstrap interval of `estimate` over `samples` (seeded: the same rounds give the same interval). */
+export const bootstrapInterval = (
+  samples: ReadonlyArray<number>,
+  estimate: (samples: ReadonlyArray<number>) => number,
+  resamples = 2000
+): readonly [number, number] => {
+  let seed = 0x2545f491
+  const random = () => {
+    // xorshift32: reproducible, plenty for resampling indices.
+    seed ^= seed << 13
+    seed ^= seed >>> 17
+    seed ^= seed << 5
+    return (seed >>> 0) / 0x100000000
+  }
+  const estimates: Array<number> = []
+  const resample: Array<number> = new Array(samples.length)
+  for (let r = 0; r < resamples; r++) {
+    for (let i = 0; i < samples.length; i++) resample[i] = samples[Math.floor(random() * samples.length)]
+    estimates.push(estimate(resample))
+  }
+  estimates.sort((a, b) => a - b)
+  return [percentile(estimates, 0.025), percentile(estimates, 0.975)]
+}
+
+/**
+ * A target's verdict: `ok` when the whole interval clears it, `BELOW` when the whole interval misses it, and
+ * `unclear` when the interval straddles it (more rounds, or a quieter machine, would decide).
+ */
+export const verdict = (row: Row): string => {
+  if (row.target === undefined) return ""
+  const [low, high] = row.interval ?? [row.ratio, row.ratio]
+  return low >= row.target ? "ok" : high < row.target ? "BELOW" : "unclear"
+}
+
 /** The throughput row of a `compareRates` result (target: the connector's ratio to raw, 0.85 unless said). */
-export const throughputRow = (
-  suite: string,
-  label: string,
-  unit: string,
-  rates: { readonly subject: number; readonly baseline: number; readonly ratio: number },
-  target = 0.85
-): Row => ({ suite, case: label, metric: "throughput", unit, ...rates, target })
+export const throughputRow = (suite: string, label: string, unit: string, rates: Rates, target = 0.85): Row => ({
+  suite,
+  case: label,
+  metric: "throughput",
+  unit,
+  ...rates,
+  target
+})
 
 const format = (n: number): string =>
   n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : n.toFixed(2)
 
 export const printTable = (rows: ReadonlyArray<Row>): string => {
-  const header = ["suite", "case", "metric", "subject", "baseline", "ratio", "target", ""]
+  const header = ["suite", "case", "metric", "subject", "baseline", "ratio", "95 % interval", "target", ""]
   const body = rows.map((row) => [
     row.suite,
     row.case,
@@ -107,8 +165,9 @@ export const printTable = (rows: ReadonlyArray<Row>): string => {
     format(row.subject),
     format(row.baseline),
     `${row.ratio.toFixed(2)}×`,
+    row.interval === undefined ? "" : `${row.interval[0].toFixed(2)}–${row.interval[1].toFixed(2)}`,
     row.target === undefined ? "" : `≥ ${row.target}×`,
-    row.target === undefined ? "" : row.ratio >= row.target ? "ok" : "BELOW"
+    verdict(row)
   ])
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((line) => line[i].length)))
   const line = (cells: ReadonlyArray<string>) =>

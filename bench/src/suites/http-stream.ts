@@ -38,7 +38,7 @@ export const suite: Suite = {
       const url = `${origin}/feed`
       const rates = await compareRates({
         items: RECORDS,
-        rounds: 21,
+        rounds: 41,
         warmup: 1,
         baseline: async () => {
           const n = await rawNdjson(url)

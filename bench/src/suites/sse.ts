@@ -33,7 +33,7 @@ export const suite: Suite = {
       const url = `${origin}/events`
       const rates = await compareRates({
         items: EVENTS,
-        rounds: 7,
+        rounds: 21,
         warmup: 1,
         baseline: () => rawEventSource(url),
         subject: () =>

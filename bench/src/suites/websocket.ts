@@ -77,7 +77,7 @@ const rawReceive = async (source: Source, count: number, onMessage?: (text: stri
 const throughput = async (source: Source) =>
   compareRates({
     items: MESSAGES,
-    rounds: 21,
+    rounds: 41,
     warmup: 1,
     // Timed from the burst command to the last message: connecting and closing are not the data path.
     baseline: async () => {

@@ -1,0 +1,67 @@
+import { describe, expect, it } from "vitest"
+import { bootstrapInterval, pairedRatio, type Row, verdict } from "../src/harness.ts"
+
+const row = (ratio: number, interval: readonly [number, number]): Row => ({
+  suite: "s",
+  case: "c",
+  metric: "throughput",
+  unit: "msg/s",
+  subject: 1,
+  baseline: 1,
+  ratio,
+  interval,
+  target: 0.85
+})
+
+describe("pairedRatio", () => {
+  it("is the geometric mean of the middle rounds: outliers on either side do not move it", () => {
+    const middle = [0.8, 0.9, 1.0, 0.9, 0.8, 1.0]
+    const geometric = Math.exp(middle.reduce((sum, x) => sum + Math.log(x), 0) / middle.length)
+    // Ten rounds: the two lowest and the two highest are left out, however far off they are.
+    expect(pairedRatio([...middle, 0.01, 0.02, 50, 100])).toBeCloseTo(geometric, 12)
+  })
+
+  it("treats a round twice as fast and one twice as slow symmetrically", () => {
+    expect(pairedRatio([0.5, 1, 2])).toBeCloseTo(1, 12)
+  })
+})
+
+describe("bootstrapInterval", () => {
+  const noisy = Array.from({ length: 41 }, (_, i) => 0.88 + 0.2 * Math.sin(i * 2.3))
+
+  it("brackets the estimate and is reproducible", () => {
+    const [low, high] = bootstrapInterval(noisy, pairedRatio)
+    const estimate = pairedRatio(noisy)
+    expect(low).toBeLessThan(estimate)
+    expect(high).toBeGreaterThan(estimate)
+    expect(bootstrapInterval(noisy, pairedRatio)).toEqual([low, high])
+  })
+
+  it("narrows as rounds are added", () => {
+    const width = (xs: ReadonlyArray<number>) => {
+      const [low, high] = bootstrapInterval(xs, pairedRatio)
+      return high - low
+    }
+    const more = Array.from({ length: 401 }, (_, i) => 0.88 + 0.2 * Math.sin(i * 2.3))
+    expect(width(more)).toBeLessThan(width(noisy) / 2)
+  })
+
+  it("is a point for rounds that all agree", () => {
+    expect(bootstrapInterval([0.9, 0.9, 0.9, 0.9, 0.9], pairedRatio)).toEqual(
+      [0.9, 0.9].map((x) => expect.closeTo(x, 12))
+    )
+  })
+})
+
+describe("verdict", () => {
+  it("says ok only when the whole interval clears the target, BELOW only when it all misses", () => {
+    expect(verdict(row(0.9, [0.86, 0.94]))).toBe("ok")
+    expect(verdict(row(0.8, [0.76, 0.84]))).toBe("BELOW")
+    expect(verdict(row(0.86, [0.82, 0.9]))).toBe("unclear")
+    expect(verdict(row(0.84, [0.82, 0.9]))).toBe("unclear")
+  })
+
+  it("is empty for rows without a target", () => {
+    expect(verdict({ ...row(1, [1, 1]), target: undefined })).toBe("")
+  })
+})
