@@ -375,25 +375,12 @@ const driver = (options: Resolved): Connector.Driver<Watcher, Change> => ({
         }
         session.emit(change)
       }
-      watcher.on("add", (path, stats) =>
-        push({
-          _tag: "Add",
-          path,
-          initial: !ready,
-          ...(stats === undefined || !options.chokidar.alwaysStat ? {} : { stats })
-        })
-      )
-      watcher.on("addDir", (path, stats) =>
-        push({
-          _tag: "AddDir",
-          path,
-          initial: !ready,
-          ...(stats === undefined || !options.chokidar.alwaysStat ? {} : { stats })
-        })
-      )
-      watcher.on("change", (path, stats) =>
-        push({ _tag: "Change", path, ...(stats === undefined || !options.chokidar.alwaysStat ? {} : { stats }) })
-      )
+      // Stats only when asked for (`alwaysStat`): an item's shape must not depend on how chokidar found the file.
+      const withStats = (stats: Fs.Stats | undefined) =>
+        stats === undefined || !options.chokidar.alwaysStat ? {} : { stats }
+      watcher.on("add", (path, stats) => push({ _tag: "Add", path, initial: !ready, ...withStats(stats) }))
+      watcher.on("addDir", (path, stats) => push({ _tag: "AddDir", path, initial: !ready, ...withStats(stats) }))
+      watcher.on("change", (path, stats) => push({ _tag: "Change", path, ...withStats(stats) }))
       watcher.on("unlink", (path) => push({ _tag: "Unlink", path }))
       watcher.on("unlinkDir", (path) => push({ _tag: "UnlinkDir", path }))
       watcher.on("error", (cause) => session.fail(watchError(cause)))
