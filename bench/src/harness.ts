@@ -5,7 +5,7 @@
 import { once } from "node:events"
 import { Worker } from "node:worker_threads"
 import type { Connector } from "@streamemit/core"
-import { Effect, type Scope, Stream } from "effect"
+import { Deferred, Effect, Fiber, type Scope, Stream } from "effect"
 
 /** One line of the report. */
 export interface Row {
@@ -87,6 +87,27 @@ export const compareRates = async (options: {
     interval: bootstrapInterval(ratios, pairedRatio)
   }
 }
+
+/**
+ * Runs `stream` until `count` items have arrived, then interrupts it; succeeds with `performance.now()` at the batch
+ * that reached `count`. It counts per batch, as the raw clients count per message: `Stream.take` would add its own
+ * per-element predicate call (Effect 4's `take` is a `takeUntil`), a cost of the operator and not of the connector.
+ * Dies when the stream ends short of `count`.
+ */
+export const countTo = <A, E>(stream: Stream.Stream<A, E>, count: number): Effect.Effect<number, E> =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const reached = yield* Deferred.make<number>()
+      let received = 0
+      const run = yield* Stream.runForEachArray(stream, (batch) => {
+        received += batch.length
+        return received >= count ? Deferred.succeed(reached, performance.now()) : Effect.void
+      }).pipe(Effect.forkScoped({ startImmediately: true }))
+      yield* Effect.raceFirst(Deferred.await(reached), Fiber.join(run))
+      if (received < count) return yield* Effect.die(new Error(`stream ended after ${received} of ${count} items`))
+      return yield* Deferred.await(reached)
+    })
+  )
 
 /** What `compareRates` measured: median rates, the paired ratio and its 95 % interval. */
 export interface Rates {

@@ -1,5 +1,6 @@
+import { Effect, Stream } from "effect"
 import { describe, expect, it } from "vitest"
-import { bootstrapInterval, pairedRatio, type Row, verdict } from "../src/harness.ts"
+import { bootstrapInterval, countTo, pairedRatio, type Row, verdict } from "../src/harness.ts"
 
 const row = (ratio: number, interval: readonly [number, number]): Row => ({
   suite: "s",
@@ -63,5 +64,29 @@ describe("verdict", () => {
 
   it("is empty for rows without a target", () => {
     expect(verdict({ ...row(1, [1, 1]), target: undefined })).toBe("")
+  })
+})
+
+describe("countTo", () => {
+  it("stops an endless stream once the count is reached, at the batch that reached it", async () => {
+    let pulled = 0
+    const endless = Stream.fromPull(Effect.succeed(Effect.sync(() => [++pulled, ++pulled, ++pulled] as const)))
+    const before = performance.now()
+    const at = await Effect.runPromise(countTo(endless, 10))
+    expect(at).toBeGreaterThanOrEqual(before)
+    // Batches of three: the fourth batch (items 10–12) reached ten. A source that never waits keeps the consuming
+    // fiber running until the scheduler makes it yield; then it is interrupted (this test ending proves it).
+    expect(pulled).toBeGreaterThanOrEqual(12)
+  })
+
+  it("dies when the stream ends short of the count", async () => {
+    const exit = await Effect.runPromiseExit(countTo(Stream.make(1, 2, 3), 10))
+    expect(exit._tag).toBe("Failure")
+    expect(String(exit)).toContain("stream ended after 3 of 10 items")
+  })
+
+  it("succeeds when the stream ends exactly at the count", async () => {
+    const at = await Effect.runPromise(countTo(Stream.make(1, 2, 3), 3))
+    expect(at).toBeGreaterThan(0)
   })
 })

@@ -3,9 +3,9 @@
  * worker thread), same run.
  */
 import { Sse } from "@streamemit/sse"
-import { Effect, Stream } from "effect"
+import { Effect } from "effect"
 import { EventSource } from "eventsource"
-import { compareRates, type Row, type Suite, throughputRow, withHttpServer } from "../harness.ts"
+import { compareRates, countTo, type Row, type Suite, throughputRow, withHttpServer } from "../harness.ts"
 
 const EVENTS = 300_000
 const SIZE = 100
@@ -36,13 +36,7 @@ export const suite: Suite = {
         rounds: 21,
         warmup: 1,
         baseline: () => rawEventSource(url),
-        subject: () =>
-          Effect.runPromise(
-            Sse.stream({ url, reconnect: false }).pipe(
-              Stream.take(EVENTS),
-              Stream.runForEachArray(() => Effect.void)
-            )
-          )
+        subject: () => Effect.runPromise(Effect.asVoid(countTo(Sse.stream({ url, reconnect: false }), EVENTS)))
       })
       const row: Row = throughputRow(
         "sse",

@@ -9,6 +9,7 @@ import { Effect, Fiber, Stream } from "effect"
 import WS from "ws"
 import {
   compareRates,
+  countTo,
   memoryRows,
   percentile,
   type Row,
@@ -91,21 +92,11 @@ const throughput = async (source: Source) =>
     },
     subject: async () => {
       const connected = source.connected()
-      let last = 0
-      const fiber = Effect.runFork(
-        WebSocket.stream({ url: source.url, reconnect: false }).pipe(
-          Stream.take(MESSAGES),
-          Stream.runForEachArray(() =>
-            Effect.sync(() => {
-              last = performance.now()
-            })
-          )
-        )
-      )
+      const fiber = Effect.runFork(countTo(WebSocket.stream({ url: source.url, reconnect: false }), MESSAGES))
       await connected
       const start = performance.now()
       await source.command({ cmd: "burst", count: MESSAGES, size: SIZE })
-      await Effect.runPromise(Fiber.join(fiber))
+      const last = await Effect.runPromise(Fiber.join(fiber))
       return (last - start) / 1000
     }
   })
