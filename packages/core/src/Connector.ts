@@ -396,7 +396,7 @@ class SessionState<Item> implements Session<Item> {
     this.pending = []
     this.received(this.pendingBytes)
     this.pendingBytes = 0
-    this.emitAll(items)
+    this.deliver(items, true)
   }
 
   emit = (item: Item): boolean => {
@@ -411,11 +411,16 @@ class SessionState<Item> implements Session<Item> {
 
   emitAll = (items: ReadonlyArray<Item>): boolean => {
     if (this.pending.length > 0) this.flush()
+    return this.deliver(items, false)
+  }
+
+  /** `owned`: the array is ours to hand over (the `push` batch), so the buffer may keep it without a copy. */
+  private deliver(items: ReadonlyArray<Item>, owned: boolean): boolean {
     if (!this.active || this.ended !== undefined) return false
     this.messages += items.length
     this.activity++
     if (!this.gateOpen) return this.hold(items)
-    return this.core.buffer.offerAll(items)
+    return this.core.buffer.offerAll(items, owned)
   }
 
   private hold(items: ReadonlyArray<Item>): boolean {

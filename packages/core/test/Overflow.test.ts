@@ -169,6 +169,42 @@ describe("Overflow.stream", () => {
     })
   )
 
+  it.live(
+    '"suspend" takes a batch that crosses bufferSize whole, pausing once; one that would cross the hard cap fails',
+    () =>
+      Effect.gen(function* () {
+        let pauses = 0
+        let depthAfterBatch = 0
+        let accepted: boolean | undefined
+        const out = yield* Overflow.stream<number>(
+          (sink) =>
+            Effect.sync(() => {
+              sink.flowControl({ pause: () => pauses++, resume: () => {} })
+              sink.array(range(6))
+              // 6 + 20 crosses bufferSize (10) but not the hard cap (40): all of it, one pause.
+              accepted = sink.array(range(26).slice(6))
+              depthAfterBatch = sink.depth
+              sink.end()
+            }),
+          { connector: "synthetic", policy: { bufferSize: 10, strategy: "suspend", hardCap: 40 } }
+        ).pipe(Stream.runCollect)
+        assert.deepStrictEqual(out, range(26))
+        assert.isTrue(accepted)
+        assert.strictEqual(depthAfterBatch, 26)
+        assert.strictEqual(pauses, 1)
+
+        const exit = yield* Overflow.stream<number>(
+          (sink) =>
+            Effect.sync(() => {
+              sink.array(range(30))
+              sink.array(range(41).slice(30))
+            }),
+          { connector: "synthetic", policy: { bufferSize: 10, strategy: "suspend", hardCap: 40 } }
+        ).pipe(Stream.runCollect, Effect.exit)
+        assert.include(overflowReason(exit).message, "hard cap of 40")
+      })
+  )
+
   it.live('"dropping" keeps the oldest values, counts each drop in the sink and the metric', () =>
     Effect.gen(function* () {
       let droppedSeen = 0

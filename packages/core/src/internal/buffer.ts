@@ -125,22 +125,27 @@ export class Buffer<A, E> {
     return this.offerFull(item)
   }
 
-  /** Push-side offer of many items; `false` when any item was dropped. */
-  offerAll(items: ReadonlyArray<A>): boolean {
+  /**
+   * Push-side offer of many items; `false` when any item was dropped. `owned`: the caller hands the array over and
+   * will not touch it again, so an empty buffer adopts it instead of copying.
+   */
+  offerAll(items: ReadonlyArray<A>, owned = false): boolean {
     if (this.state !== OPEN) return false
     const n = items.length
     if (n === 0) return true
-    if (this.items.length - this.head + n <= this.capacity) {
-      if (this.items.length === this.head) {
-        // Copied: the caller may reuse its array.
-        this.items = items.slice()
+    const size = this.items.length - this.head
+    // Everything that the strategy would accept one by one goes in at once: up to the capacity, and for "suspend"
+    // up to the hard cap (the source is asked to pause once the capacity is reached, as item by item).
+    if (size + n <= (this.strategy === "suspend" ? Math.max(this.capacity, this.hardCap) : this.capacity)) {
+      if (size === 0) {
+        this.items = owned ? (items as Array<A>) : items.slice()
         this.head = 0
       } else if (n <= 8192) {
         Array.prototype.push.apply(this.items, items as Array<A>)
       } else {
         for (let i = 0; i < n; i++) this.items.push(items[i])
       }
-      if (this.items.length - this.head === this.capacity) this.highWater()
+      if (size + n >= this.capacity) this.highWater()
       this.wake()
       return true
     }
