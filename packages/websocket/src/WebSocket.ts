@@ -90,7 +90,7 @@ interface Resolved<A> {
 const burstAfterPause = 32_768
 
 const defaults: Connector.Defaults = {
-  overflow: { strategy: "suspend", bufferSize: 1024, hardCap: (bufferSize) => bufferSize + burstAfterPause },
+  overflow: { strategy: "suspend", bufferSize: 8192, hardCap: (bufferSize) => bufferSize + burstAfterPause },
   liveness: { interval: "30 seconds", timeout: "10 seconds" }
 }
 
