@@ -250,33 +250,20 @@ const lineSplitter = (
   return { push, end }
 }
 
-/**
- * Feeds decoded chunks into records for `framing`. A chunk's records are gathered in a plain array and enter the
- * stream as one batch when the read loop calls `deliver` (a per-record call into the session costs more than the
- * splitting); anything that ends the session delivers what came before it first, so order is kept.
- */
+/** Feeds decoded chunks into records for `framing`, pushing into the session; returns what tracks the last record. */
 const framer = <A>(options: Resolved<A>, session: Connector.Session<A>, remember: (record: A) => void) => {
-  let batch: Array<A> = []
+  // The records of one chunk enter the stream as one batch: the read loop flushes after each chunk (its bytes
+  // are counted there).
   const emit = (record: A) => {
-    batch.push(record)
-  }
-  const deliver = () => {
-    if (batch.length === 0) return
-    const records = batch
-    batch = []
-    remember(records[records.length - 1])
-    session.emitAll(records)
-  }
-  const fail = (failure: ConnectorError.ConnectorError) => {
-    deliver()
-    session.fail(failure)
+    remember(record)
+    session.push(record, 0)
   }
   const oversized = (what: string) => (lineNumber: number) => {
     if (options.skipOversized) {
       session.skipped()
       return true
     }
-    fail(
+    session.fail(
       error(
         new ConnectorError.Protocol({
           message: `${what} ${lineNumber} is over maxRecordSize (${options.maxRecordSize} bytes)`,
@@ -298,71 +285,68 @@ const framer = <A>(options: Resolved<A>, session: Connector.Session<A>, remember
       }
     }
   }
-  const chunks = ((): { readonly push: (chunk: Uint8Array) => void; readonly end: () => void } => {
-    switch (options.framing) {
-      case "bytes":
-        return {
-          push: (chunk: Uint8Array) => {
-            emit(chunk as unknown as A)
-          },
-          end: () => {}
-        }
-      case "lines":
-        return textLines((line) => emit(line as unknown as A))
-      case "ndjson": {
-        const decode =
-          options.schema === undefined
-            ? undefined
-            : Schema.decodeUnknownResult(options.schema as Schema.Decoder<A, never>)
-        const onLine = (line: string, lineNumber: number) => {
-          // Blank lines are skipped; a printable ASCII first character (the usual case) cannot start one.
-          const first = line.charCodeAt(0)
-          if (Number.isNaN(first) || ((first <= 32 || first >= 127) && line.trim() === "")) return
-          let value: unknown
-          try {
-            value = JSON.parse(line)
-          } catch (cause) {
-            return invalid(`line ${lineNumber}: invalid JSON: ${(cause as Error).message}`, cause)
-          }
-          if (decode === undefined) return emit(value as A)
-          const result = decode(value)
-          if (Result.isSuccess(result)) return emit(result.success)
-          return invalid(`line ${lineNumber}: ${result.failure.message}`, result.failure)
-        }
-        const invalid = (message: string, cause: unknown) => {
-          if (options.skipInvalid) session.skipped()
-          else fail(error(new ConnectorError.Decode({ message, cause })))
-        }
-        return textLines(onLine)
+  switch (options.framing) {
+    case "bytes":
+      return {
+        push: (chunk: Uint8Array) => {
+          emit(chunk as unknown as A)
+        },
+        end: () => {}
       }
-      case "sse": {
-        let failed = false
-        const parser = createParser({
-          maxBufferSize: options.maxRecordSize,
-          onEvent: (event) => {
-            if (failed) return
-            emit({ id: event.id, event: event.event ?? "message", data: event.data } as unknown as A)
-          },
-          onRetry: (ms) => session.setReconnectFloor(Duration.millis(ms)),
-          onError: (parseError) => {
-            if (parseError.type !== "max-buffer-size-exceeded") return
-            if (options.skipOversized) {
-              session.skipped()
-              parser.reset()
-              return
-            }
-            failed = true
-            oversized("event")(0)
-          }
-        })
-        return {
-          push: (chunk: Uint8Array) => parser.feed(decoder.decode(chunk, { stream: true })),
-          end: () => parser.feed(decoder.decode())
+    case "lines":
+      return textLines((line) => emit(line as unknown as A))
+    case "ndjson": {
+      const decode =
+        options.schema === undefined
+          ? undefined
+          : Schema.decodeUnknownResult(options.schema as Schema.Decoder<A, never>)
+      const onLine = (line: string, lineNumber: number) => {
+        // Blank lines are skipped; a printable ASCII first character (the usual case) cannot start one.
+        const first = line.charCodeAt(0)
+        if (Number.isNaN(first) || ((first <= 32 || first >= 127) && line.trim() === "")) return
+        let value: unknown
+        try {
+          value = JSON.parse(line)
+        } catch (cause) {
+          return invalid(`line ${lineNumber}: invalid JSON: ${(cause as Error).message}`, cause)
         }
+        if (decode === undefined) return emit(value as A)
+        const result = decode(value)
+        if (Result.isSuccess(result)) return emit(result.success)
+        return invalid(`line ${lineNumber}: ${result.failure.message}`, result.failure)
+      }
+      const invalid = (message: string, cause: unknown) => {
+        if (options.skipInvalid) session.skipped()
+        else session.fail(error(new ConnectorError.Decode({ message, cause })))
+      }
+      return textLines(onLine)
+    }
+    case "sse": {
+      let failed = false
+      const parser = createParser({
+        maxBufferSize: options.maxRecordSize,
+        onEvent: (event) => {
+          if (failed) return
+          emit({ id: event.id, event: event.event ?? "message", data: event.data } as unknown as A)
+        },
+        onRetry: (ms) => session.setReconnectFloor(Duration.millis(ms)),
+        onError: (parseError) => {
+          if (parseError.type !== "max-buffer-size-exceeded") return
+          if (options.skipOversized) {
+            session.skipped()
+            parser.reset()
+            return
+          }
+          failed = true
+          oversized("event")(0)
+        }
+      })
+      return {
+        push: (chunk: Uint8Array) => parser.feed(decoder.decode(chunk, { stream: true })),
+        end: () => parser.feed(decoder.decode())
       }
     }
-  })()
-  return { push: chunks.push, end: chunks.end, deliver }
+  }
 }
 
 const driver = <A>(options: Resolved<A>): Connector.Driver<Response, A> => {
@@ -459,7 +443,7 @@ const driver = <A>(options: Resolved<A>): Connector.Driver<Response, A> => {
             const { done, value } = await reader.read()
             if (done) {
               records.end()
-              records.deliver()
+              session.flush()
               if (options.follow) {
                 session.fail(error(new ConnectorError.Closed({ message: "body ended; following" })))
               } else {
@@ -469,7 +453,7 @@ const driver = <A>(options: Resolved<A>): Connector.Driver<Response, A> => {
             }
             session.received(value.byteLength)
             records.push(value)
-            records.deliver()
+            session.flush()
           }
         }
         readLoop().catch((cause) => session.fail(fetchError(cause)))
