@@ -730,7 +730,6 @@ export const make = <Conn, Item>(
   options: Resolved<Item>
 ): Effect.Effect<Handle<Conn, Item>, never, Scope.Scope> =>
   Effect.gen(function* () {
-    const dispatcher = yield* Effect.withFiber((fiber) => Effect.succeed(fiber.currentDispatcher))
     const clock = yield* Clock.Clock
     const context = yield* Effect.context<never>()
     const policy = options.policy
@@ -738,7 +737,6 @@ export const make = <Conn, Item>(
       capacity: policy.bufferSize,
       strategy: policy.strategy,
       hardCap: policy.hardCap,
-      dispatcher,
       overflow: Overflow.overflowError(options.connector, policy)
     })
     const pubsub = yield* Effect.acquireRelease(PubSub.sliding<Lifecycle.Event>(1024), PubSub.shutdown)

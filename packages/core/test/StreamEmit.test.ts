@@ -572,6 +572,43 @@ describe("StreamEmit.asyncPush", () => {
     })
   )
 
+  it.effect("a waiting consumer takes the batch before the next macrotask (no event-loop hop per batch)", () =>
+    Effect.gen(function* () {
+      const order: Array<string> = []
+      let emitLater: StreamEmit.EmitOpsPush<never, number> | undefined
+      const ready = yield* Deferred.make<void>()
+      const fiber = yield* StreamEmit.asyncPush<number>((emit) =>
+        Effect.andThen(
+          Effect.sync(() => {
+            emitLater = emit
+          }),
+          Deferred.succeed(ready, undefined)
+        )
+      ).pipe(
+        Stream.take(3),
+        Stream.runForEachArray((batch) => Effect.sync(() => void order.push(`batch of ${batch.length}`))),
+        Effect.forkChild
+      )
+      yield* Deferred.await(ready)
+      yield* Effect.yieldNow
+      // A source callback in its own macrotask, with another macrotask already queued behind it.
+      yield* Effect.promise(
+        () =>
+          new Promise<void>((resolve) =>
+            setTimeout(() => {
+              setImmediate(() => {
+                order.push("next macrotask")
+                resolve()
+              })
+              for (const i of range(3)) emitLater!.single(i)
+            }, 0)
+          )
+      )
+      yield* Fiber.join(fiber)
+      assert.deepStrictEqual(order, ["batch of 3", "next macrotask"])
+    })
+  )
+
   it.effect("an invalid strategy dies at once with a message naming it", () =>
     Effect.gen(function* () {
       const exit = yield* StreamEmit.asyncPush<number>(() => Effect.void, {

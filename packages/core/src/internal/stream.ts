@@ -15,13 +15,13 @@ import { Buffer, type BufferOptions } from "./buffer.ts"
 
 /** @internal */
 export const fromBuffer = <A, E, R>(
-  options: Omit<BufferOptions<E>, "dispatcher">,
+  options: BufferOptions<E>,
   setup: (buffer: Buffer<A, E>, scope: Scope.Scope) => Effect.Effect<unknown, never, R | Scope.Scope>
 ): Stream.Stream<A, E, Exclude<R, Scope.Scope>> =>
   Stream.fromChannel(
     Channel.fromTransform((_upstream, scope) =>
-      Effect.withFiber((fiber) => {
-        const buffer = new Buffer<A, E>({ ...options, dispatcher: fiber.currentDispatcher })
+      Effect.suspend(() => {
+        const buffer = new Buffer<A, E>(options)
         // Added first, so it runs last: user cleanups still see an open buffer.
         return Scope.addFinalizer(
           scope,
