@@ -17,6 +17,13 @@ const lossless = {
     StreamEmit.asyncScoped<A, E>((emit) => Effect.sync(() => f(emit)), size)
 }
 
+/** An `asyncPush` stream whose emitter a test drives from outside; `registered` waits until `register` has run. */
+const capturedPush = () =>
+  Effect.map(Deferred.make<StreamEmit.EmitOpsPush<never, number>>(), (registered) => ({
+    stream: StreamEmit.asyncPush<number>((emit) => Deferred.succeed(registered, emit)),
+    registered: Deferred.await(registered)
+  }))
+
 const failureOf = <A, E>(exit: Exit.Exit<A, E>): Cause.Cause<E> => {
   assert.isTrue(Exit.isFailure(exit), "expected a failure")
   return (exit as Exit.Failure<A, E>).cause
@@ -553,19 +560,11 @@ describe("StreamEmit.asyncPush", () => {
 
   it.effect("emits made in the same tick reach the consumer as one batch", () =>
     Effect.gen(function* () {
-      let emitLater: StreamEmit.EmitOpsPush<never, number> | undefined
-      const ready = yield* Deferred.make<void>()
-      const fiber = yield* StreamEmit.asyncPush<number>((emit) =>
-        Effect.andThen(
-          Effect.sync(() => {
-            emitLater = emit
-          }),
-          Deferred.succeed(ready, undefined)
-        )
-      ).pipe(Stream.take(100), Stream.chunks, Stream.runCollect, Effect.forkChild)
-      yield* Deferred.await(ready)
+      const source = yield* capturedPush()
+      const fiber = yield* source.stream.pipe(Stream.take(100), Stream.chunks, Stream.runCollect, Effect.forkChild)
+      const emit = yield* source.registered
       yield* Effect.yieldNow
-      for (const i of range(100)) emitLater!.single(i)
+      for (const i of range(100)) emit.single(i)
       const batches = yield* Fiber.join(fiber)
       assert.strictEqual(batches.length, 1)
       assert.deepStrictEqual(Array.from(batches[0]), range(100))
@@ -575,21 +574,13 @@ describe("StreamEmit.asyncPush", () => {
   it.effect("a waiting consumer takes the batch before the next macrotask (no event-loop hop per batch)", () =>
     Effect.gen(function* () {
       const order: Array<string> = []
-      let emitLater: StreamEmit.EmitOpsPush<never, number> | undefined
-      const ready = yield* Deferred.make<void>()
-      const fiber = yield* StreamEmit.asyncPush<number>((emit) =>
-        Effect.andThen(
-          Effect.sync(() => {
-            emitLater = emit
-          }),
-          Deferred.succeed(ready, undefined)
-        )
-      ).pipe(
+      const source = yield* capturedPush()
+      const fiber = yield* source.stream.pipe(
         Stream.take(3),
         Stream.runForEachArray((batch) => Effect.sync(() => void order.push(`batch of ${batch.length}`))),
         Effect.forkChild
       )
-      yield* Deferred.await(ready)
+      const emit = yield* source.registered
       yield* Effect.yieldNow
       // A source callback in its own macrotask, with another macrotask already queued behind it.
       yield* Effect.promise(
@@ -600,7 +591,7 @@ describe("StreamEmit.asyncPush", () => {
                 order.push("next macrotask")
                 resolve()
               })
-              for (const i of range(3)) emitLater!.single(i)
+              for (const i of range(3)) emit.single(i)
             }, 0)
           )
       )
