@@ -10,6 +10,7 @@ import pg from "pg"
 import {
   compareRates,
   connectorUnderFlood,
+  countTo,
   memoryRows,
   type Row,
   type Suite,
@@ -34,7 +35,7 @@ export const suite: Suite = {
     try {
       const rates = await compareRates({
         items: NOTIFICATIONS,
-        rounds: 7,
+        rounds: 15,
         warmup: 1,
         baseline: async () => {
           const channel = `bench_raw_${process.pid}_${++round}`
@@ -67,14 +68,11 @@ export const suite: Suite = {
                   Effect.ignore
                 )
                 const start = performance.now()
-                const consumed = yield* handle.messages.pipe(
-                  Stream.take(NOTIFICATIONS),
-                  Stream.runForEachArray(() => Effect.void),
+                const consumed = yield* countTo(handle.messages, NOTIFICATIONS).pipe(
                   Effect.forkChild({ startImmediately: true })
                 )
                 yield* Effect.promise(() => produce(channel))
-                yield* Fiber.join(consumed)
-                return (performance.now() - start) / 1000
+                return ((yield* Fiber.join(consumed)) - start) / 1000
               })
             )
           )
