@@ -337,12 +337,20 @@ export interface Handle<Conn, Item> {
   readonly messages: Stream.Stream<Item, ConnectorError.ConnectorError>
   /** The messages with the lifecycle events in-band, in order. */
   readonly signals: Stream.Stream<Lifecycle.Signal<Item>, ConnectorError.ConnectorError>
-  /** Lifecycle events out of band, from the moment of subscription. */
+  /**
+   * Lifecycle events out of band: the status at the moment of subscription first, then every event after it.
+   * Nothing is dropped for a slow subscriber (lifecycle events are few: at most a handful per connection attempt).
+   */
   readonly events: Stream.Stream<Lifecycle.Event>
   /** The state now. */
   readonly status: Effect.Effect<Lifecycle.Status>
   /** The live connection, or a `Closed` error while there is none. */
   readonly connection: Effect.Effect<Conn, ConnectorError.ConnectorError>
+  /**
+   * The live connection, waiting for it while connecting or reconnecting; fails with the error that closed the
+   * connector for good (bound the wait with `Effect.timeout` where it matters).
+   */
+  readonly awaitConnection: Effect.Effect<Conn, ConnectorError.ConnectorError>
   /** Counts for this handle. */
   readonly stats: Effect.Effect<Stats>
 }
@@ -352,8 +360,11 @@ export interface Handle<Conn, Item> {
  * @category models
  */
 export interface Stats {
+  /** Messages handed to the consumer (lifecycle events are not counted). */
   readonly delivered: number
+  /** Messages dropped by the overflow strategy or discarded by the driver. */
   readonly dropped: number
+  /** Messages buffered now. */
   readonly depth: number
   readonly reconnects: number
   /** Times the source was paused by the `"suspend"` strategy. */
@@ -362,8 +373,6 @@ export interface Stats {
 
 class SessionState<Item> implements Session<Item> {
   active = true
-  gateOpen = false
-  held: Array<Item> = []
   /** Traffic seen (messages, bytes, pongs): a count, so the hot path reads no clock. */
   activity = 0
   private seenActivity = 0
@@ -405,7 +414,6 @@ class SessionState<Item> implements Session<Item> {
     if (!this.active || this.ended !== undefined) return false
     this.messages++
     this.activity++
-    if (!this.gateOpen) return this.hold([item])
     return this.core.buffer.offer(item)
   }
 
@@ -419,27 +427,7 @@ class SessionState<Item> implements Session<Item> {
     if (!this.active || this.ended !== undefined) return false
     this.messages += items.length
     this.activity++
-    if (!this.gateOpen) return this.hold(items)
     return this.core.buffer.offerAll(items, owned)
-  }
-
-  private hold(items: ReadonlyArray<Item>): boolean {
-    // Messages of a connection that is not announced yet (Connected, Gap, resync) wait behind those events.
-    for (const item of items) this.held.push(item)
-    if (this.held.length > this.core.options.policy.hardCap) {
-      this.fail(
-        ConnectorError.make(
-          this.core.options.connector,
-          new ConnectorError.Overflow({
-            bufferSize: this.core.options.policy.bufferSize,
-            strategy: this.core.options.policy.strategy,
-            message: `${this.held.length} messages arrived during connect/resync, past the hard cap of ${this.core.options.policy.hardCap}`
-          })
-        )
-      )
-      return false
-    }
-    return true
   }
 
   received = (bytes: number): void => {
@@ -452,11 +440,14 @@ class SessionState<Item> implements Session<Item> {
     this.activity++
   }
 
-  /** When traffic was last seen: moved forward when the activity count changed since the last look. */
+  /**
+   * When traffic was last seen, on the clock of `activeNow` (time paused by our buffer does not pass): moved
+   * forward when the activity count changed since the last look.
+   */
   lastSeen(): number {
     if (this.activity !== this.seenActivity) {
       this.seenActivity = this.activity
-      this.lastActivity = this.core.now()
+      this.lastActivity = this.core.activeNow()
     }
     return this.lastActivity
   }
@@ -492,16 +483,6 @@ class SessionState<Item> implements Session<Item> {
     if (this.active) this.core.buffer.setFlowControl(control)
   }
 
-  /** Announced: flush what waited, then deliver live. */
-  open(): void {
-    this.gateOpen = true
-    if (this.held.length > 0) {
-      const held = this.held
-      this.held = []
-      this.core.buffer.offerAll(held)
-    }
-  }
-
   /** Fails with the error the driver reports; never succeeds (an end is not a failure). */
   readonly awaitFailure: Effect.Effect<never, ConnectorError.ConnectorError> = Effect.flatMap(
     Effect.suspend(() => this.awaitEnd),
@@ -524,6 +505,12 @@ class SessionState<Item> implements Session<Item> {
   })
 }
 
+/** An event with its place in the sequence of published events. */
+interface Sequenced {
+  readonly seq: number
+  readonly event: Lifecycle.Event
+}
+
 class Runtime<Item> {
   readonly buffer: Buffer<Item | Lifecycle.Event, ConnectorError.ConnectorError>
   readonly options: Resolved<Item>
@@ -533,16 +520,20 @@ class Runtime<Item> {
   reconnects = 0
   status: Lifecycle.Status = new Lifecycle.Connecting({ attempt: 1 })
   current: unknown = undefined
-  /** When the last connection was established. */
-  connectedAt: number | undefined = undefined
-  private readonly pubsub: PubSub.PubSub<Lifecycle.Event>
+  /** When the current connection went live (announced, resynced, delivering): `undefined` until then. */
+  liveAt: number | undefined = undefined
+  /** Events published so far: an `events` subscriber skips those its first status already covers. */
+  published = 0
+  /** Called on every status change (`awaitConnection`); a waiter returns `true` when it is done. */
+  readonly statusWaiters = new Set<() => boolean>()
+  private readonly pubsub: PubSub.PubSub<Sequenced>
   private readonly context: Parameters<Metrics.ConnectorMetrics["messages"]["updateUnsafe"]>[1]
   private session: SessionState<Item> | undefined = undefined
 
   constructor(
     buffer: Buffer<Item | Lifecycle.Event, ConnectorError.ConnectorError>,
     options: Resolved<Item>,
-    pubsub: PubSub.PubSub<Lifecycle.Event>,
+    pubsub: PubSub.PubSub<Sequenced>,
     clock: Clock.Clock,
     context: Runtime<Item>["context"]
   ) {
@@ -554,6 +545,14 @@ class Runtime<Item> {
     this.metrics = Metrics.forConnector(options.connector, options.name)
     buffer.onDrop = (count) => this.metrics.dropped.updateUnsafe(count, context)
     buffer.onSpace = () => this.flushCounts()
+  }
+
+  /**
+   * The clock of liveness and connect timeouts: time while our buffer holds the source paused does not pass (the
+   * silence of a paused transport is ours, not the peer's).
+   */
+  activeNow(): number {
+    return this.now() - this.buffer.pausedMillis()
   }
 
   /** Message and byte counts are kept in plain numbers on the hot path and moved to the metrics per batch. */
@@ -585,13 +584,22 @@ class Runtime<Item> {
     this.flushCounts()
     session.active = false
     this.current = undefined
+    // Messages of a connection that died before it went live never reach the consumer: counted as dropped.
+    this.buffer.discardHeld()
   }
 
   /** Publishes an event in-band (never dropped: it bypasses the overflow strategy) and out of band. */
   publish(event: Lifecycle.Event): void {
-    if (event._tag !== "Gap") this.status = event
     this.buffer.pushMarked(event)
-    PubSub.publishUnsafe(this.pubsub, event)
+    this.publishOutOfBand(event)
+  }
+
+  publishOutOfBand(event: Lifecycle.Event): void {
+    this.published++
+    PubSub.publishUnsafe(this.pubsub, { seq: this.published, event })
+    if (event._tag === "Gap") return
+    this.status = event
+    for (const waiter of this.statusWaiters) if (waiter()) this.statusWaiters.delete(waiter)
   }
 
   update(metric: { readonly updateUnsafe: (n: number, context: Runtime<Item>["context"]) => void }, n: number) {
@@ -623,6 +631,67 @@ const connectTimeoutError = (connector: string, timeout: Duration.Duration) =>
 const livenessError = (connector: string, message: string) =>
   ConnectorError.make(connector, new ConnectorError.Timeout({ message }))
 
+const closedError = (connector: string) =>
+  ConnectorError.make(connector, new ConnectorError.Closed({ message: "the connector is closed" }))
+
+/** A defect as the error of the `Disconnected`/`Closed` events it causes (the stream itself fails with the defect). */
+const diedError = (connector: string, cause: Cause.Cause<unknown>) => {
+  const defect = Cause.squash(cause)
+  return ConnectorError.make(
+    connector,
+    new ConnectorError.Closed({
+      message: `died: ${defect instanceof Error ? defect.message : String(defect)}`,
+      cause: defect,
+      retryable: false
+    })
+  )
+}
+
+/**
+ * Sleeps until `millis` have passed on the `activeNow` clock: time while our buffer holds the source paused
+ * does not count. Looks at least every quarter of `millis`, so a resume is noticed soon.
+ */
+const activeSleep = <Item>(core: Runtime<Item>, millis: number): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const until = core.activeNow() + millis
+    const step = Math.max(1, millis / 4)
+    const loop: Effect.Effect<void> = Effect.suspend(() => {
+      const left = until - core.activeNow()
+      return left <= 0 ? Effect.void : Effect.flatMap(Effect.sleep(Math.min(left, step)), () => loop)
+    })
+    return loop
+  })
+
+/** `effect`, failing with `onTimeout` once `duration` has passed on the `activeNow` clock. */
+const activeTimeout = <A, Item>(
+  core: Runtime<Item>,
+  effect: Effect.Effect<A, ConnectorError.ConnectorError, Scope.Scope>,
+  duration: Duration.Duration,
+  onTimeout: () => ConnectorError.ConnectorError
+): Effect.Effect<A, ConnectorError.ConnectorError, Scope.Scope> =>
+  Duration.isFinite(duration)
+    ? Effect.raceFirst(
+        effect,
+        Effect.flatMap(activeSleep(core, Duration.toMillis(duration)), () => Effect.fail(onTimeout()))
+      )
+    : effect
+
+/**
+ * Hands a resync's replay to the buffer: ahead of the live messages held behind the gate, pulled as the consumer
+ * takes under `"suspend"`/`"fail"` (a replay of any length is delivered in full, memory stays at the buffer's
+ * size), offered as live traffic under `"dropping"`/`"sliding"` (what does not fit is counted).
+ */
+const replay = <Item>(core: Runtime<Item>, items: ReadonlyArray<Item>): Effect.Effect<void> => {
+  const buffer = core.buffer
+  let from = 0
+  const loop: Effect.Effect<void> = Effect.suspend(() => {
+    from += buffer.pushReplay(items, from)
+    if (from >= items.length || !buffer.isOpen) return Effect.void
+    return Effect.flatMap(buffer.awaitRoom, () => loop)
+  })
+  return loop
+}
+
 /** Runs one connection until it ends: `true` when the source ended normally. */
 const runConnection = <Conn, Item>(
   driver: Driver<Conn, Item>,
@@ -634,17 +703,19 @@ const runConnection = <Conn, Item>(
     const { options } = core
     const session = core.newSession(attempt)
     yield* Effect.addFinalizer(() => Effect.sync(() => core.endSession(session)))
-    if (driver.ungated === true) session.open()
+    // Messages of a connection that is not live yet (Connected, Gap, resync) wait behind a gate: they obey the
+    // overflow policy (a full buffer pauses the source, or drops and counts) and follow those events.
+    if (driver.ungated !== true) core.buffer.closeGate()
     // A failure the driver reports while connecting ends the attempt at once: a reply that never comes (a
-    // redirected subscribe, a half-open socket) must not hold it until the connect timeout.
-    const conn = yield* Effect.raceFirst(driver.connect(session), session.awaitFailure).pipe(
-      Effect.timeoutOrElse({
-        duration: options.connectTimeout,
-        orElse: () => Effect.fail(connectTimeoutError(options.connector, options.connectTimeout))
-      })
+    // redirected subscribe, a half-open socket) must not hold it until the connect timeout. Time while the
+    // consumer holds the source paused (an ungated watcher's initial scan) does not count against the timeout.
+    const conn = yield* activeTimeout(
+      core,
+      Effect.raceFirst(driver.connect(session), session.awaitFailure),
+      options.connectTimeout,
+      () => connectTimeoutError(options.connector, options.connectTimeout)
     )
     const connectedAt = core.now()
-    core.connectedAt = connectedAt
     core.current = conn
     core.reconnectFloor = Duration.zero
     core.update(core.metrics.connected, 1)
@@ -655,23 +726,36 @@ const runConnection = <Conn, Item>(
       core.update(core.metrics.downtimeMillis, Duration.toMillis(downtime))
       core.publish(new Lifecycle.Gap({ downtime, delivery: driver.delivery?.() ?? "possible-loss" }))
       if (options.onResync !== undefined) {
-        const replay = yield* options.onResync({ attempt, downtime })
-        if (replay.length > 0) core.buffer.offerAll(replay)
+        const onResync = options.onResync
+        // A connection that dies during a long resync ends the attempt at once.
+        yield* Effect.raceFirst(
+          Effect.flatMap(
+            Effect.suspend(() => onResync({ attempt, downtime })),
+            (items) => replay(core, items)
+          ),
+          session.awaitFailure
+        )
       }
     }
-    session.open()
+    core.liveAt = core.now()
+    core.buffer.openGate()
     const watchdog = liveness(driver, core, session, conn)
     if (watchdog !== undefined) yield* Effect.forkScoped(watchdog)
     yield* session.awaitEnd
   })
 
-/** The watchdog of one connection; it reports death through `session.fail`. */
+/**
+ * The watchdog of one connection; it reports death through `session.fail`. It runs on the `activeNow` clock:
+ * while our buffer holds the transport paused (a slow consumer), the silence is ours, so it neither counts nor
+ * probes (a paused socket cannot read the answer). A dead peer is then found by TCP keepalive, which the drivers
+ * turn on, or once the consumer catches up.
+ */
 const liveness = <Conn, Item>(
   driver: Driver<Conn, Item>,
   core: Runtime<Item>,
   session: SessionState<Item>,
   conn: Conn
-): Effect.Effect<void> | undefined => {
+): Effect.Effect<void, never, Scope.Scope> | undefined => {
   const settings = core.options.liveness
   if (settings === undefined) return undefined
   const interval = Duration.toMillis(settings.interval)
@@ -681,7 +765,7 @@ const liveness = <Conn, Item>(
     // Idle timer: any traffic counts; silence for `timeout` is death.
     return Effect.gen(function* () {
       while (session.active) {
-        const wait = session.lastSeen() + timeout - core.now()
+        const wait = session.lastSeen() + timeout - core.activeNow()
         if (wait <= 0) {
           session.fail(livenessError(connector, `no data for ${Duration.format(settings.timeout)}: connection stalled`))
           return
@@ -693,22 +777,15 @@ const liveness = <Conn, Item>(
   const probe = driver.probe
   return Effect.gen(function* () {
     while (session.active) {
-      const wait = session.lastSeen() + interval - core.now()
+      const wait = session.lastSeen() + interval - core.activeNow()
       if (wait > 0) {
         // Traffic is noticed when the watchdog looks, so it looks at least every quarter interval.
         yield* Effect.sleep(Math.min(wait, Math.max(1, interval / 4)))
         continue
       }
-      const result = yield* probe(conn).pipe(
-        Effect.timeoutOrElse({
-          duration: settings.timeout,
-          orElse: () =>
-            Effect.fail(
-              livenessError(connector, `liveness probe unanswered within ${Duration.format(settings.timeout)}`)
-            )
-        }),
-        Effect.result
-      )
+      const result = yield* activeTimeout(core, probe(conn), settings.timeout, () =>
+        livenessError(connector, `liveness probe unanswered within ${Duration.format(settings.timeout)}`)
+      ).pipe(Effect.result)
       if (Result.isFailure(result)) {
         session.fail(result.failure)
         return
@@ -737,16 +814,16 @@ export const make = <Conn, Item>(
       capacity: policy.bufferSize,
       strategy: policy.strategy,
       hardCap: policy.hardCap,
-      overflow: Overflow.overflowError(options.connector, policy)
+      overflow: Overflow.overflowError(options.connector, policy),
+      isMarked: Lifecycle.isEvent,
+      now: () => clock.currentTimeMillisUnsafe()
     })
-    const pubsub = yield* Effect.acquireRelease(PubSub.sliding<Lifecycle.Event>(1024), PubSub.shutdown)
+    // Unbounded: a subscriber that reads slowly misses nothing, and lifecycle events are few.
+    const pubsub = yield* Effect.acquireRelease(PubSub.unbounded<Sequenced>(), PubSub.shutdown)
     const core = new Runtime<Item>(buffer, options, pubsub, clock, context)
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
-        if (core.status._tag !== "Closed") {
-          core.status = new Lifecycle.Closed({ error: undefined })
-          PubSub.publishUnsafe(pubsub, core.status)
-        }
+        if (core.status._tag !== "Closed") core.publishOutOfBand(new Lifecycle.Closed({ error: undefined }))
         buffer.shutdown()
       })
     )
@@ -762,20 +839,30 @@ export const make = <Conn, Item>(
       const stepFrom = (schedule: Schedule.Schedule<unknown, ConnectorError.ConnectorError>) =>
         Schedule.toStep(schedule)
       let step = options.schedule === undefined ? undefined : yield* stepFrom(options.schedule)
+      // When the source was last live: the downtime of the next Gap counts from there, across attempts that
+      // connected but failed before going live (e.g. in onResync).
       let downSince: number | undefined
       for (let attempt = 1; ; attempt++) {
         core.publish(new Lifecycle.Connecting({ attempt }))
-        core.connectedAt = undefined
+        core.liveAt = undefined
         const exit = yield* Effect.exit(Effect.scoped(runConnection(driver, core, attempt, downSince)))
-        const connectedAt = core.connectedAt
+        const liveAt = core.liveAt
         if (Exit.isSuccess(exit)) return yield* close(undefined)
         const error = asConnectorError(options.connector, exit.cause)
-        if (error === undefined) return yield* Effect.failCause(exit.cause)
+        if (error === undefined) {
+          // A defect (a bug in a driver or in onResync): the stream fails with it, and the status says so.
+          if (!Cause.hasInterruptsOnly(exit.cause)) {
+            const died = diedError(options.connector, exit.cause)
+            core.publish(new Lifecycle.Disconnected({ attempt, error: died, retryIn: undefined }))
+            core.publish(new Lifecycle.Closed({ error: died }))
+          }
+          return yield* Effect.failCause(exit.cause)
+        }
         core.update(core.metrics.errors(error.reason._tag), 1)
-        if (connectedAt !== undefined) {
-          // An established connection was lost: the next one opens with a Gap.
+        if (liveAt !== undefined) {
+          // A live connection was lost: the next one opens with a Gap.
           downSince = core.now()
-          const uptime = downSince - connectedAt
+          const uptime = downSince - liveAt
           if (step !== undefined && uptime >= Duration.toMillis(options.stableAfter)) {
             step = yield* stepFrom(options.schedule!)
           }
@@ -827,10 +914,38 @@ export const make = <Conn, Item>(
         return messages === undefined ? takeMessages : Effect.succeed(messages)
       })
     const messages = Stream.fromPull(Effect.succeed(takeMessages))
+    const events = Stream.unwrap(
+      Effect.map(PubSub.subscribe(pubsub), (subscription) => {
+        // The status now stands for every event published so far; the subscription may hold some of those.
+        const seen = core.published
+        return Stream.concat(
+          Stream.succeed<Lifecycle.Event>(core.status),
+          Stream.fromSubscription(subscription).pipe(
+            Stream.filter((sequenced) => sequenced.seq > seen),
+            Stream.map((sequenced) => sequenced.event)
+          )
+        )
+      })
+    )
+    const awaitConnection = Effect.callback<Conn, ConnectorError.ConnectorError>((resume) => {
+      const check = (): boolean => {
+        const status = core.status
+        if (status._tag === "Connected" && core.current !== undefined) resume(Effect.succeed(core.current as Conn))
+        else if (status._tag === "Closed") resume(Effect.fail(status.error ?? closedError(options.connector)))
+        else return false
+        return true
+      }
+      if (check()) return
+      core.statusWaiters.add(check)
+      return Effect.sync(() => {
+        core.statusWaiters.delete(check)
+      })
+    })
     return {
       messages,
       signals,
-      events: Stream.fromPubSub(pubsub),
+      events,
+      awaitConnection,
       status: Effect.sync(() => core.status),
       connection: Effect.suspend(() =>
         core.current === undefined || core.status._tag !== "Connected"
@@ -1000,9 +1115,32 @@ export const release = (
 // -----------------------------------------------------------------------------------------------------------------
 
 /**
- * The error for a non-2xx HTTP status, the same for every HTTP connector: 401/403 → `Auth`; 408, 429 and 5xx →
- * `Connect` (retried; a `Retry-After` in seconds becomes the floor of the next reconnect delay); any other status →
- * a non-retryable `Protocol` error naming it.
+ * A `Retry-After` header value as a delay: delay-seconds (`120`) or an HTTP-date (`Wed, 21 Oct 2026 07:28:00 GMT`,
+ * measured from `now`). `undefined` when absent, unparsable, or not in the future.
+ *
+ * @since 0.2.0
+ * @category http
+ */
+export const retryAfter = (
+  value: string | null | undefined,
+  now: number = Date.now()
+): Duration.Duration | undefined => {
+  if (value === null || value === undefined) return undefined
+  const text = value.trim()
+  if (/^\d+$/.test(text)) {
+    const seconds = Number(text)
+    return seconds > 0 ? Duration.seconds(seconds) : undefined
+  }
+  const at = Date.parse(text)
+  if (Number.isNaN(at) || at <= now) return undefined
+  return Duration.millis(at - now)
+}
+
+/**
+ * The error for a non-2xx HTTP status, the same for every connector that speaks HTTP (a WebSocket handshake
+ * included): 401/403 → `Auth`; 408, 429 and 5xx → `Connect` (retried; a `Retry-After` in seconds or as an
+ * HTTP-date becomes the floor of the next reconnect delay); any other status → a non-retryable `Protocol` error
+ * naming it. `message` replaces the default `HTTP <status>`.
  *
  * @since 0.1.0
  * @category http
@@ -1010,15 +1148,14 @@ export const release = (
 export const httpStatusError = (
   connector: string,
   status: number,
-  retryAfter: string | null,
-  session: Session<never>
+  retryAfterHeader: string | null | undefined,
+  session: Session<never>,
+  message = `HTTP ${status}`
 ): ConnectorError.ConnectorError => {
-  const message = `HTTP ${status}`
   if (status === 401 || status === 403) return ConnectorError.make(connector, new ConnectorError.Auth({ message }))
   if (status === 408 || status === 429 || status >= 500) {
-    const seconds = Number(retryAfter)
-    if (retryAfter !== null && Number.isFinite(seconds) && seconds > 0)
-      session.setReconnectFloor(Duration.seconds(seconds))
+    const delay = retryAfter(retryAfterHeader)
+    if (delay !== undefined) session.setReconnectFloor(delay)
     return ConnectorError.make(connector, new ConnectorError.Connect({ message }))
   }
   return ConnectorError.make(connector, new ConnectorError.Protocol({ message, retryable: false }))

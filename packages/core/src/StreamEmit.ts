@@ -180,6 +180,7 @@ class LosslessEmitter<R, E, A> {
   private head = 0
   private running = false
   private finished = false
+  private closed = false
   private readonly buffer: Buffer<A, E>
   private readonly run: (effect: Effect.Effect<void, never, R>) => unknown
 
@@ -281,8 +282,27 @@ class LosslessEmitter<R, E, A> {
     }
   }
 
+  /**
+   * The stream is over (ended, failed, taken enough of, interrupted): every emit still waiting settles, as in
+   * Effect 3, where the waiting offer was interrupted and the emit's Promise resolved. Later emits settle at once.
+   */
+  shutdown(): void {
+    if (this.closed) return
+    this.closed = true
+    this.finished = true
+    const pending = this.pending
+    const head = this.head
+    this.pending = []
+    this.head = 0
+    for (let i = head; i < pending.length; i++) pending[i].resolve()
+  }
+
   private settle(resolve: () => void, exit: Exit.Exit<Chunk.Chunk<A>, Option.Option<E>>): void {
     this.running = false
+    if (this.closed) {
+      resolve()
+      return
+    }
     // The Pull entry becomes what it produced, in the same place in line.
     let next: Entry<R, E, A> | undefined
     if (Exit.isSuccess(exit)) {
@@ -331,12 +351,21 @@ const makeEmit = <R, E, A>(emitter: LosslessEmitter<R, E, A>): Emit<R, E, A, voi
   return Object.assign(emit, ops)
 }
 
-/** Sets up a lossless emitter whose Effects run in the stream's context and die with its scope. */
+/**
+ * Sets up a lossless emitter whose Effects run in the stream's context and die with its scope; when the scope
+ * closes, the emits still waiting for room settle.
+ */
 const lossless = <R, E, A>(buffer: Buffer<A, E>, scope: Scope.Scope) =>
-  Effect.map(
-    Scope.provide(FiberSet.makeRuntime<R, void, never>(), scope),
-    (run) => new LosslessEmitter<R, E, A>(buffer, run)
-  )
+  Effect.flatMap(Scope.provide(FiberSet.makeRuntime<R, void, never>(), scope), (run) => {
+    const emitter = new LosslessEmitter<R, E, A>(buffer, run)
+    return Effect.as(
+      Scope.addFinalizer(
+        scope,
+        Effect.sync(() => emitter.shutdown())
+      ),
+      emitter
+    )
+  })
 
 /**
  * Creates a stream from an asynchronous callback that can be called multiple times. The Effect that `register`

@@ -3,55 +3,10 @@
  * (schedules, ordering, timeouts) is pinned here; the connectors' suites run the same rules against real peers.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Exit, Fiber, Metric, Schedule, Schema, type Scope, Stream } from "effect"
+import { Duration, Effect, Exit, Fiber, Metric, Schedule, Schema, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { Connector, ConnectorError, type Lifecycle, Metrics } from "../src/index.ts"
-
-/** One scripted connection: what `connect` does for an attempt. */
-type Script = (session: Connector.Session<number>) => Effect.Effect<string, ConnectorError.ConnectorError, Scope.Scope>
-
-const connectError = (message: string, retryable?: boolean) =>
-  ConnectorError.make(
-    "scripted",
-    new ConnectorError.Connect(retryable === undefined ? { message } : { message, retryable })
-  )
-
-/** A driver whose attempts follow `scripts` (the last one repeats); it records what happened. */
-const scripted = (scripts: ReadonlyArray<Script>, extra: Partial<Connector.Driver<string, number>> = {}) => {
-  const log: Array<string> = []
-  const sessions: Array<Connector.Session<number>> = []
-  const driver: Connector.Driver<string, number> = {
-    connector: "scripted",
-    connect: (session) => {
-      sessions.push(session)
-      log.push(`connect ${session.attempt}`)
-      const script = scripts[Math.min(session.attempt, scripts.length) - 1]
-      // The release is registered first, so that an attempt interrupted while connecting is released too.
-      return Effect.acquireRelease(Effect.void, () => Effect.sync(() => log.push(`release ${session.attempt}`))).pipe(
-        Effect.andThen(script(session))
-      )
-    },
-    ...extra
-  }
-  return { driver, log, sessions }
-}
-
-const up: Script = () => Effect.succeed("conn")
-const refused: Script = () => Effect.fail(connectError("refused"))
-
-const options = (overrides: Partial<Connector.CommonOptions<number>> = {}) =>
-  Connector.resolve<number>(
-    "scripted",
-    { reconnect: Schedule.spaced("1 second"), ...overrides },
-    { liveness: false, overflow: { bufferSize: 64 } }
-  )
-
-const tags = (signals: ReadonlyArray<Lifecycle.Signal<number>>) =>
-  signals.map((s) => (s._tag === "Message" ? `m${s.message}` : s._tag))
-
-/** Collects the in-band signals of a handle until `n` arrived (in a fiber), for ordering checks. */
-const collectSignals = (handle: Connector.Handle<string, number>, n: number) =>
-  handle.signals.pipe(Stream.take(n), Stream.runCollect, Effect.forkChild({ startImmediately: true }))
+import { collectSignals, connectError, options, refused, scripted, tags, up } from "./Scripted.ts"
 
 describe("Connector.resolve", () => {
   it.effect("invalid options fail at once with a Config reason naming the option", () =>
@@ -560,14 +515,16 @@ describe("Connector.make", () => {
       )
       yield* Effect.yieldNow
       sessions[0].emitAll([1, 2, 3])
-      assert.deepStrictEqual(flows[0], ["pause"], "Connecting + Connected + 3 messages fill the buffer of 4")
+      assert.deepStrictEqual(flows[0], [], "lifecycle events take no room: 3 messages leave room for 1")
+      sessions[0].emit(4)
+      assert.deepStrictEqual(flows[0], ["pause"], "4 messages fill the buffer of 4")
       sessions[0].fail(connectError("reset"))
       yield* Effect.yieldNow
       yield* TestClock.adjust("1 second")
       // Nobody consumed: the buffer is still full, so the new transport is paused at once.
       assert.deepStrictEqual(flows[1], ["pause"])
-      const first = yield* handle.messages.pipe(Stream.take(3), Stream.runCollect)
-      assert.deepStrictEqual(first, [1, 2, 3])
+      const first = yield* handle.messages.pipe(Stream.take(4), Stream.runCollect)
+      assert.deepStrictEqual(first, [1, 2, 3, 4])
       assert.deepStrictEqual(flows[1], ["pause", "resume"])
       assert.strictEqual((yield* handle.stats).dropped, 0)
     })
@@ -599,6 +556,44 @@ describe("Connector.make", () => {
       assert.deepStrictEqual(log, ["connect 1", "release 1"])
     })
   )
+})
+
+describe("Connector.retryAfter and httpStatusError", () => {
+  it("Retry-After: delay-seconds or an HTTP-date in the future; anything else is no delay", () => {
+    const now = Date.parse("2026-12-01T12:00:00Z")
+    assert.strictEqual(Duration.toMillis(Connector.retryAfter("120", now)!), 120_000)
+    assert.strictEqual(Duration.toMillis(Connector.retryAfter("Tue, 01 Dec 2026 12:00:30 GMT", now)!), 30_000)
+    assert.isUndefined(Connector.retryAfter("Tue, 01 Dec 2026 11:59:00 GMT", now), "a date in the past")
+    assert.isUndefined(Connector.retryAfter("0", now))
+    assert.isUndefined(Connector.retryAfter("soon", now))
+    assert.isUndefined(Connector.retryAfter(null, now))
+  })
+
+  it("one classifier: 401/403 Auth, 408/429/5xx retried with the Retry-After floor, other 4xx not retried", () => {
+    const floors: Array<number> = []
+    const session = {
+      setReconnectFloor: (d: Duration.Input) => floors.push(Duration.toMillis(Duration.fromInputUnsafe(d)))
+    } as unknown as Connector.Session<never>
+    const classify = (status: number, retryAfter: string | null = null) =>
+      Connector.httpStatusError("scripted", status, retryAfter, session)
+    assert.strictEqual(classify(401).reason._tag, "Auth")
+    assert.isFalse(classify(403).isRetryable)
+    for (const status of [408, 429, 500, 503]) {
+      assert.strictEqual(classify(status).reason._tag, "Connect")
+      assert.isTrue(classify(status).isRetryable)
+    }
+    const inAMinute = new Date(Date.now() + 60_000).toUTCString()
+    classify(503, inAMinute)
+    assert.isAbove(floors[0], 55_000)
+    assert.isAtMost(floors[0], 60_000)
+    const notFound = classify(404)
+    assert.strictEqual(notFound.reason._tag, "Protocol")
+    assert.isFalse(notFound.isRetryable)
+    assert.include(
+      Connector.httpStatusError("scripted", 404, null, session, "handshake refused with HTTP 404").message,
+      "handshake"
+    )
+  })
 })
 
 describe("Connector.jsonDecoder", () => {

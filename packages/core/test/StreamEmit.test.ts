@@ -153,6 +153,39 @@ describe("StreamEmit.async", () => {
     })
   )
 
+  for (const [name, make] of Object.entries(lossless)) {
+    it.live(`${name}: emits waiting for room settle when the consumer stops early or is interrupted`, () =>
+      Effect.gen(function* () {
+        // A producer that awaits every emit, as the guide's backpressure examples do; the buffer holds 2.
+        const run = (outcome: { settled: number; finished: boolean }) =>
+          make<number>((emit) => {
+            void (async () => {
+              for (let i = 0; i < 100; i++) {
+                await emit.single(i)
+                outcome.settled++
+              }
+              outcome.finished = true
+            })()
+          }, 2)
+        const early = { settled: 0, finished: false }
+        assert.deepStrictEqual(yield* Stream.runCollect(Stream.take(run(early), 3)), [0, 1, 2])
+        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 10)))
+        assert.isTrue(early.finished, "every awaited emit settled after take(3) ended the stream")
+
+        const interrupted = { settled: 0, finished: false }
+        const fiber = yield* Effect.forkChild(
+          Stream.runForEach(run(interrupted), () => Effect.never),
+          { startImmediately: true }
+        )
+        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 10)))
+        assert.isFalse(interrupted.finished, "the consumer is stuck: the producer waits for room")
+        yield* Fiber.interrupt(fiber)
+        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 10)))
+        assert.isTrue(interrupted.finished, "every awaited emit settled after the interrupt")
+      })
+    )
+  }
+
   it.effect("a throw inside register becomes a defect of the stream", () =>
     Effect.gen(function* () {
       const exit = yield* StreamEmit.async<number>(() => {

@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import type * as Http from "node:http"
+import type * as Net from "node:net"
 import { Connector, ConnectorError, type Lifecycle } from "@streamemit/core"
 import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
@@ -46,11 +47,16 @@ export interface Options<A = string> extends Omit<Connector.CommonOptions<A>, "l
   readonly closeCodes?: { readonly end?: CloseCodes | undefined; readonly fatal?: CloseCodes | undefined } | undefined
   /** Runs after every open, before `Connected`: (re)send subscribe messages here. */
   readonly onOpen?: ((socket: Sender) => Effect.Effect<void, ConnectorError.ConnectorError>) | undefined
-  /** Deliver messages as bytes (`Uint8Array`) instead of text. Default false. */
+  /**
+   * Deliver messages as bytes (`Uint8Array`) instead of text. Default false: text frames as strings, and binary
+   * frames as strings when they are valid UTF-8; a binary frame that is not is a `Decode` error naming this option.
+   */
   readonly binary?: boolean | undefined
+  /** How long `send` on the handle waits for a connection (while connecting or reconnecting). Default 10 seconds. */
+  readonly sendTimeout?: Duration.Input | undefined
   /** Decodes each text message as JSON with this Schema. */
   readonly schema?: Schema.Decoder<A> | undefined
-  /** What to do with a message the Schema rejects. Default `"fail"`. */
+  /** What to do with a message the Schema rejects (or, in text mode, a binary frame that is not UTF-8). Default `"fail"`. */
   readonly onDecodeError?: Connector.OnDecodeError | undefined
 }
 
@@ -64,8 +70,9 @@ export interface Sender {
 }
 
 /**
- * The scoped handle: the core handle plus `send`. `send` fails fast with a `Closed` error while disconnected
- * (nothing is queued across reconnects: use `onOpen` for what every connection must send).
+ * The scoped handle: the core handle plus `send`. `send` waits for a connection (at most `sendTimeout`, then a
+ * `Timeout` error) and fails with a `Closed` error if the socket closes before the message is written. Nothing
+ * is queued across reconnects: use `onOpen` for what every connection must send.
  *
  * @since 0.1.0
  * @category models
@@ -82,6 +89,9 @@ interface Resolved<A> {
   readonly fatalCodes: CloseCodes
   readonly onOpen: Options<A>["onOpen"]
   readonly binary: boolean
+  readonly skipUndecodable: boolean
+  readonly sendTimeout: Duration.Duration
+  readonly heartbeatInterval: Duration.Duration
   readonly decode: ((text: string, session: Connector.Session<A>) => boolean) | undefined
 }
 
@@ -145,6 +155,7 @@ const resolve = <A>(options: Options<A>): Effect.Effect<Resolved<A>, ConnectorEr
     if (options.binary === true && options.schema !== undefined) {
       return yield* Effect.fail(config("binary", true, "false when a schema decodes text messages"))
     }
+    const sendTimeout = yield* Connector.duration(connector, "sendTimeout", options.sendTimeout, "10 seconds")
     return {
       common,
       url,
@@ -155,6 +166,9 @@ const resolve = <A>(options: Options<A>): Effect.Effect<Resolved<A>, ConnectorEr
       fatalCodes,
       onOpen: options.onOpen,
       binary: options.binary === true,
+      skipUndecodable: onDecodeError === "skip",
+      sendTimeout,
+      heartbeatInterval: common.liveness?.interval ?? Duration.seconds(30),
       decode: options.schema === undefined ? undefined : Connector.jsonDecoder(connector, options.schema, onDecodeError)
     }
   })
@@ -182,21 +196,19 @@ const classify = (error: Error & { readonly code?: string }): ConnectorError.Con
   }
 }
 
+/** A refused handshake, classified as every HTTP status is (core's `httpStatusError`). */
 const handshakeError = (
   response: Http.IncomingMessage,
   session: Connector.Session<unknown>
 ): ConnectorError.ConnectorError => {
   const status = response.statusCode ?? 0
-  const message = `handshake refused with HTTP ${status}${response.statusMessage ? ` ${response.statusMessage}` : ""}`
-  if (status === 401 || status === 403) {
-    return ConnectorError.make(connector, new ConnectorError.Auth({ message }))
-  }
-  if (status === 429 || status >= 500) {
-    const retryAfter = Number(response.headers["retry-after"])
-    if (Number.isFinite(retryAfter) && retryAfter > 0) session.setReconnectFloor(Duration.seconds(retryAfter))
-    return ConnectorError.make(connector, new ConnectorError.Connect({ message }))
-  }
-  return ConnectorError.make(connector, new ConnectorError.Protocol({ message, retryable: status === 408 }))
+  return Connector.httpStatusError(
+    connector,
+    status,
+    response.headers["retry-after"],
+    session as Connector.Session<never>,
+    `handshake refused with HTTP ${status}${response.statusMessage ? ` ${response.statusMessage}` : ""}`
+  )
 }
 
 const closeError = (code: number, reason: string, fatal: boolean) =>
@@ -259,11 +271,15 @@ const driver = <A>(options: Resolved<A>): Connector.Driver<WS, A> => ({
       const binary = options.binary
       // ws calls back once per frame for all the frames of a socket read: `push` hands them over as one batch.
       const push = session.push as (item: unknown, bytes: number) => void
-      socket.on("message", (data: Buffer) => {
+      socket.on("message", (data: Buffer, isBinary: boolean) => {
+        if (binary) return push(data, data.length)
+        // Text mode: a binary frame is text only when it is valid UTF-8 (never mangled by replacement chars).
+        const text = isBinary ? binaryAsText(data, session, options.skipUndecodable) : data.toString()
+        if (text === undefined) return
         if (decode !== undefined) {
           session.received(data.length)
-          decode(data.toString(), session)
-        } else push(binary ? data : data.toString(), data.length)
+          decode(text, session)
+        } else push(text, data.length)
       })
       socket.on("close", (code: number, reason: Buffer) => {
         if (matches(options.endCodes, code)) session.end()
@@ -276,6 +292,13 @@ const driver = <A>(options: Resolved<A>): Connector.Driver<WS, A> => ({
           request.destroy()
           resume(Effect.fail(handshakeError(response, session as Connector.Session<unknown>)))
         }
+        socket.once("open", () => {
+          // While the consumer holds the socket paused no ping can be answered: TCP keepalive finds a dead peer.
+          ;(socket as unknown as { _socket?: Net.Socket })._socket?.setKeepAlive(
+            true,
+            Duration.toMillis(options.heartbeatInterval)
+          )
+        })
         socket.once("open", onOpen)
         socket.once("error", onError)
         socket.once("unexpected-response", onResponse)
@@ -303,6 +326,28 @@ const driver = <A>(options: Resolved<A>): Connector.Driver<WS, A> => ({
       })
     })
 })
+
+const utf8 = new TextDecoder("utf-8", { fatal: true })
+
+/** A binary frame in text mode: its text when valid UTF-8; otherwise a `Decode` error (or a counted skip). */
+const binaryAsText = (data: Buffer, session: Connector.Session<never>, skip: boolean): string | undefined => {
+  try {
+    return utf8.decode(data)
+  } catch (cause) {
+    if (skip) session.skipped()
+    else
+      session.fail(
+        ConnectorError.make(
+          connector,
+          new ConnectorError.Decode({
+            message: `a binary frame of ${data.length} bytes is not UTF-8 text: set the option binary: true to receive bytes`,
+            cause
+          })
+        )
+      )
+    return undefined
+  }
+}
 
 /** A polite close (code 1000) when open, cut short after 1 s; an immediate teardown otherwise. */
 const closeSocket = (socket: WS): Effect.Effect<void> =>
@@ -339,9 +384,23 @@ export function make<A>(options: Options<A>): Effect.Effect<Handle<A>, Connector
   return Effect.gen(function* () {
     const resolved = yield* resolve(options)
     const handle = yield* Connector.make(driver(resolved), resolved.common)
+    const noConnection = () =>
+      ConnectorError.make(
+        connector,
+        new ConnectorError.Timeout({
+          message: `send: no connection within ${Duration.format(resolved.sendTimeout)} (sendTimeout)`
+        })
+      )
     return {
       ...handle,
-      send: (data: string | Uint8Array) => Effect.flatMap(handle.connection, (socket) => sendOn(socket)(data))
+      send: (data: string | Uint8Array) =>
+        handle.awaitConnection.pipe(
+          Effect.timeoutOrElse({
+            duration: resolved.sendTimeout,
+            orElse: () => Effect.fail(noConnection())
+          }),
+          Effect.flatMap((socket) => sendOn(socket)(data))
+        )
     }
   })
 }

@@ -78,14 +78,60 @@ describe("WebSocket", () => {
     }).pipe(Effect.scoped)
   )
 
-  it.live("send while disconnected fails fast with a Closed error", () =>
+  it.live("the README's handle example: make, then send at once, waits for the connection", () =>
+    Effect.gen(function* () {
+      const { server, url } = yield* fixture()
+      const ws = yield* WebSocket.make({ url })
+      yield* ws.send("hello")
+      const connection = yield* server.awaitConnections(1)
+      yield* Wait.until(() => connection.received.length === 1, "the message")
+      assert.deepStrictEqual(connection.received, ["hello"])
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("send waits at most sendTimeout for a connection, then fails with a Timeout naming the option", () =>
     Effect.gen(function* () {
       const { proxy, url } = yield* fixture()
       yield* proxy.refuse
-      const handle = yield* WebSocket.make({ url, reconnect: fast })
+      const handle = yield* WebSocket.make({ url, reconnect: fast, sendTimeout: "200 millis" })
+      const started = Date.now()
       const error = yield* Effect.flip(handle.send("lost?"))
-      assert.strictEqual(error.reason._tag, "Closed")
-      assert.include(error.message, "not connected")
+      assert.strictEqual(error.reason._tag, "Timeout")
+      assert.include(error.message, "sendTimeout")
+      assert.isAtLeast(Date.now() - started, 190)
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("a consumer stalled far longer than the heartbeat gets every message, in order, on one connection", () =>
+    Effect.gen(function* () {
+      const { server, url } = yield* fixture()
+      const total = 100_000
+      const handle = yield* WebSocket.make({
+        url,
+        reconnect: fast,
+        heartbeat: { interval: "100 millis", timeout: "100 millis" },
+        overflow: { bufferSize: 1024 }
+      })
+      const connection = yield* server.awaitConnections(1)
+      yield* Wait.status(handle, "Connected")
+      for (let i = 0; i < total; i++) connection.socket.send(String(i))
+      // Stalled for 15 heartbeat intervals before taking anything: the socket is paused all that time.
+      yield* Effect.sleep("1500 millis")
+      let expected = 0
+      let inOrder = true
+      yield* handle.messages.pipe(
+        Stream.take(total),
+        Stream.runForEach((m) =>
+          Effect.sync(() => {
+            if (Number(m) !== expected++) inOrder = false
+          })
+        )
+      )
+      assert.strictEqual(expected, total)
+      assert.isTrue(inOrder)
+      assert.strictEqual(server.connections.length, 1, "no reconnect")
+      assert.strictEqual((yield* handle.stats).reconnects, 0)
+      assert.isAbove((yield* handle.stats).pauses, 0, "the socket was paused")
     }).pipe(Effect.scoped)
   )
 
@@ -244,6 +290,34 @@ describe("WebSocket", () => {
     }).pipe(Effect.scoped)
   )
 
+  it.live("text mode: a binary frame of UTF-8 is delivered intact as text, one that is not fails naming binary", () =>
+    Effect.gen(function* () {
+      const { server, url } = yield* fixture()
+      const received = yield* WebSocket.stream({ url }).pipe(Stream.runCollect, Effect.exit, Effect.forkChild)
+      const connection = yield* server.awaitConnections(1)
+      yield* Wait.until(() => connection.socket.readyState === connection.socket.OPEN, "open")
+      connection.socket.send(Buffer.from("héllo ✓ 𝄞", "utf8"), { binary: true })
+      connection.socket.send("text")
+      connection.socket.send(Buffer.from([0xff, 0xfe, 0x41]), { binary: true })
+      const exit = yield* Fiber.join(received)
+      const error = errorOf(exit)
+      assert.strictEqual(error.reason._tag, "Decode")
+      assert.include(error.message, "binary: true")
+      assert.isFalse(error.isRetryable)
+      const skipped = yield* WebSocket.stream({ url, onDecodeError: "skip", name: uniqueName("binary-skip") }).pipe(
+        Stream.take(2),
+        Stream.runCollect,
+        Effect.forkChild
+      )
+      const second = yield* server.awaitConnections(2)
+      yield* Wait.until(() => second.socket.readyState === second.socket.OPEN, "open")
+      second.socket.send(Buffer.from("héllo ✓ 𝄞", "utf8"), { binary: true })
+      second.socket.send(Buffer.from([0xff]), { binary: true })
+      second.socket.send("after")
+      assert.deepStrictEqual(yield* Fiber.join(skipped), ["héllo ✓ 𝄞", "after"])
+    }).pipe(Effect.scoped)
+  )
+
   it.live("headers given as an Effect are evaluated on every attempt; Redacted values are sent in clear", () =>
     Effect.gen(function* () {
       const { server, proxy, url } = yield* fixture()
@@ -264,7 +338,7 @@ describe("WebSocket", () => {
     }).pipe(Effect.scoped)
   )
 
-  it.live("handshake statuses: 401 is a non-retryable Auth error; 503 is retried", () =>
+  it.live("handshake statuses: 401 is a non-retryable Auth error; 503 and 408 are retried", () =>
     Effect.gen(function* () {
       let refuseWith = 503
       const { server, url } = yield* fixture({ handshake: () => (refuseWith === 0 ? undefined : refuseWith) })
@@ -281,6 +355,17 @@ describe("WebSocket", () => {
       refuseWith = 0
       yield* Wait.status(retried, "Connected")
       assert.strictEqual(server.connections.length, 1)
+
+      // 408 is retried, as core classifies every HTTP status.
+      refuseWith = 408
+      const timedOut = yield* WebSocket.make({ url, reconnect: fast })
+      const reasons: Array<string> = []
+      yield* timedOut.events.pipe(
+        Stream.runForEach((e) => Effect.sync(() => e._tag === "Disconnected" && reasons.push(e.error.reason._tag))),
+        Effect.forkChild({ startImmediately: true })
+      )
+      yield* Wait.until(() => reasons.length >= 2, "two 408s, retried")
+      assert.deepStrictEqual(reasons.slice(0, 2), ["Connect", "Connect"])
 
       refuseWith = 401
       const error = errorOf(yield* WebSocket.stream({ url, reconnect: fast }).pipe(Stream.runDrain, Effect.exit))

@@ -20,6 +20,10 @@ export interface BufferOptions<E> {
   readonly hardCap: number
   /** The error that ends the stream for `"fail"` and past the hard cap. */
   readonly overflow: (size: number) => E
+  /** Tells marked items (`pushMarked`) apart; needed only by a buffer that takes them. */
+  readonly isMarked?: ((item: unknown) => boolean) | undefined
+  /** The clock that times pauses (`pausedMillis`); default `Date.now`. */
+  readonly now?: (() => number) | undefined
 }
 
 const OPEN = 0
@@ -27,6 +31,8 @@ const CLOSING = 1
 const DONE = 2
 
 const doneExit = Exit.fail(Cause.Done())
+
+const never = () => false
 
 /** @internal */
 export class Buffer<A, E> {
@@ -37,14 +43,21 @@ export class Buffer<A, E> {
   private taker: ((effect: Effect.Effect<void>) => void) | undefined = undefined
   private wakeScheduled = false
   private paused = false
+  private pausedAt = 0
+  private pausedTotal = 0
   private flow: { readonly pause: () => void; readonly resume: () => void } | undefined = undefined
+  /** Messages behind the gate (`closeGate`): counted against the capacity, taken only once the gate opens. */
+  private held: Array<A> | undefined = undefined
+  private roomWaiters: Array<() => void> = []
 
   readonly capacity: number
   readonly strategy: Strategy
   private readonly hardCap: number
   private readonly overflow: (size: number) => E
+  private readonly isMarked: (item: unknown) => boolean
+  private readonly now: () => number
 
-  /** Items handed to the consumer so far. */
+  /** Items handed to the consumer so far, marked items not included. */
   delivered = 0
   /** Items lost to the strategy (newest for dropping, oldest for sliding). */
   dropped = 0
@@ -52,8 +65,11 @@ export class Buffer<A, E> {
   pauses = 0
   /** Called with every drop, for metrics. */
   onDrop: ((count: number) => void) | undefined = undefined
-  /** Marked items (`pushMarked`) in the last batch taken: an upper bound, exact unless sliding evicted some. */
+  /** Called when the source is asked to resume. */
+  onResume: (() => void) | undefined = undefined
+  /** Marked items (`pushMarked`) in the last batch taken: a consumer seeing 0 need not look for them. */
   markedInLastTake = 0
+  /** Marked items buffered now: they are never dropped and take no room. */
   private marked = 0
   /** Called after every take: room was made. */
   onSpace: (() => void) | undefined = undefined
@@ -67,6 +83,8 @@ export class Buffer<A, E> {
     this.strategy = options.strategy
     this.hardCap = options.hardCap
     this.overflow = options.overflow
+    this.isMarked = options.isMarked ?? never
+    this.now = options.now ?? Date.now
     this.take = Effect.suspend(() => {
       if (this.items.length > this.head) return Effect.succeed(this.drain())
       if (this.state !== OPEN) return this.finalExit
@@ -83,8 +101,9 @@ export class Buffer<A, E> {
     )
   }
 
+  /** Messages buffered (held ones included): what the strategy counts. */
   get size(): number {
-    return this.items.length - this.head
+    return this.items.length - this.head - this.marked + (this.held === undefined ? 0 : this.held.length)
   }
 
   get isOpen(): boolean {
@@ -100,18 +119,24 @@ export class Buffer<A, E> {
     return this.capacity - this.size
   }
 
+  /** How long the source has been paused by this buffer in all, the current pause included. */
+  pausedMillis(): number {
+    return this.paused ? this.pausedTotal + (this.now() - this.pausedAt) : this.pausedTotal
+  }
+
   /** Registers the transport's pause/resume (used by `"suspend"`). */
   setFlowControl(flow: { readonly pause: () => void; readonly resume: () => void }): void {
     // A new transport (after a reconnect) starts unpaused: pause it too if the buffer is still full.
     this.flow = flow
-    this.paused = false
+    this.unpause()
     if (this.size >= this.capacity && this.state === OPEN) this.highWater()
   }
 
   /** Push-side offer: applies the strategy when full; `false` when this or an older item was dropped. */
   offer(item: A): boolean {
     if (this.state !== OPEN) return false
-    const size = this.items.length - this.head
+    if (this.held !== undefined) return this.hold(item)
+    const size = this.items.length - this.head - this.marked
     if (size < this.capacity) {
       this.items.push(item)
       if (size + 1 === this.capacity) this.highWater()
@@ -129,11 +154,14 @@ export class Buffer<A, E> {
     if (this.state !== OPEN) return false
     const n = items.length
     if (n === 0) return true
-    const size = this.items.length - this.head
+    const size = this.size
     // Everything that the strategy would accept one by one goes in at once: up to the capacity, and for "suspend"
     // up to the hard cap (the source is asked to pause once the capacity is reached, as item by item).
-    if (size + n <= (this.strategy === "suspend" ? Math.max(this.capacity, this.hardCap) : this.capacity)) {
-      if (size === 0) {
+    if (
+      this.held === undefined &&
+      size + n <= (this.strategy === "suspend" ? Math.max(this.capacity, this.hardCap) : this.capacity)
+    ) {
+      if (this.items.length === this.head) {
         this.items = owned ? (items as Array<A>) : items.slice()
         this.head = 0
       } else if (n <= 8192) {
@@ -153,6 +181,104 @@ export class Buffer<A, E> {
     return all
   }
 
+  /**
+   * From now on, offered items wait behind a gate: they count against the capacity (the strategy applies to them
+   * as to any item) but are not taken until `openGate`. What is pushed in the meantime with `pushMarked` or
+   * `pushReplay` comes before them.
+   */
+  closeGate(): void {
+    if (this.held === undefined) this.held = []
+  }
+
+  /** The items behind the gate join the buffer, after everything pushed while it was closed. */
+  openGate(): void {
+    const held = this.held
+    if (held === undefined) return
+    this.held = undefined
+    if (held.length === 0 || this.state !== OPEN) return
+    if (this.items.length === this.head) {
+      this.items = held
+      this.head = 0
+    } else for (let i = 0; i < held.length; i++) this.items.push(held[i])
+    this.wake()
+  }
+
+  /** Drops what waits behind the gate (its connection died before it was announced): counted as dropped. */
+  discardHeld(): void {
+    const held = this.held
+    if (held === undefined) return
+    this.held = undefined
+    if (held.length > 0) this.countDrops(held.length)
+  }
+
+  private hold(item: A): boolean {
+    const held = this.held!
+    if (this.size < this.capacity) {
+      held.push(item)
+      if (this.size === this.capacity) this.highWater()
+      return true
+    }
+    switch (this.strategy) {
+      case "sliding": {
+        // The oldest message goes: one in the buffer if there is any, else the oldest held.
+        if (!this.evictOldest()) held.shift()
+        held.push(item)
+        this.countDrops(1)
+        return false
+      }
+      case "suspend": {
+        if (this.size < this.hardCap) {
+          held.push(item)
+          this.highWater()
+          return true
+        }
+        break
+      }
+      case "dropping": {
+        this.countDrops(1)
+        return false
+      }
+    }
+    this.failCause(Cause.fail(this.overflow(this.size + 1)))
+    return false
+  }
+
+  /**
+   * Replayed items (a resync) go ahead of what waits behind the gate. They are pulled, not pushed: under
+   * `"suspend"` and `"fail"` only as many as fit in front of the gate are taken in (wait with `awaitRoom` for
+   * the rest), so a replay of any length is delivered in full; under `"dropping"`/`"sliding"` they are offered
+   * as live traffic is (what does not fit is dropped and counted). Returns how many items were consumed.
+   */
+  pushReplay(items: ReadonlyArray<A>, from: number): number {
+    if (this.state !== OPEN) return items.length - from
+    const held = this.held
+    this.held = undefined
+    try {
+      if (this.strategy === "dropping" || this.strategy === "sliding") {
+        this.offerAll(from === 0 ? items : items.slice(from))
+        return items.length - from
+      }
+      const room = this.capacity - this.size
+      const to = Math.min(items.length, from + Math.max(0, room))
+      for (let i = from; i < to; i++) this.items.push(items[i])
+      if (to > from) this.wake()
+      return to - from
+    } finally {
+      if (this.state === OPEN) this.held = held
+      else if (held !== undefined && held.length > 0) this.countDrops(held.length)
+    }
+  }
+
+  /** Waits until the consumer has made room (or the buffer closed). */
+  readonly awaitRoom: Effect.Effect<void> = Effect.callback<void>((resume) => {
+    const waiter = () => resume(Effect.void)
+    this.roomWaiters.push(waiter)
+    return Effect.sync(() => {
+      const i = this.roomWaiters.indexOf(waiter)
+      if (i !== -1) this.roomWaiters.splice(i, 1)
+    })
+  })
+
   /** Appends one value without applying the strategy: the caller (the lossless emitter) has checked `room`. */
   pushOneUnchecked(item: A): void {
     if (this.state !== OPEN) return
@@ -161,8 +287,8 @@ export class Buffer<A, E> {
   }
 
   /**
-   * Appends one item of another kind (a lifecycle event among messages) without applying the strategy, and
-   * counts it: a consumer that sees `markedInLastTake === 0` need not look for such items in its batch.
+   * Appends one item of another kind (a lifecycle event among messages) without applying the strategy: it takes
+   * no room and is never dropped. A consumer that sees `markedInLastTake === 0` need not look for such items.
    */
   pushMarked(item: A): void {
     if (this.state !== OPEN) return
@@ -181,18 +307,16 @@ export class Buffer<A, E> {
   private offerFull(item: A): boolean {
     switch (this.strategy) {
       case "dropping": {
-        this.countDrop()
+        this.countDrops(1)
         return false
       }
       case "sliding": {
-        if (this.capacity <= 0) {
-          this.countDrop()
+        if (this.capacity <= 0 || !this.evictOldest()) {
+          this.countDrops(1)
           return false
         }
-        this.head++
-        this.compact()
         this.items.push(item)
-        this.countDrop()
+        this.countDrops(1)
         this.wake()
         return false
       }
@@ -213,18 +337,43 @@ export class Buffer<A, E> {
     }
   }
 
+  /** Removes the oldest message in front of the gate; marked items stay. `false` when there is none. */
+  private evictOldest(): boolean {
+    if (this.items.length === this.head) return false
+    if (this.marked === 0 || !this.isMarked(this.items[this.head])) {
+      this.head++
+      this.compact()
+      return true
+    }
+    for (let i = this.head + 1; i < this.items.length; i++) {
+      if (!this.isMarked(this.items[i])) {
+        this.items.splice(i, 1)
+        return true
+      }
+    }
+    return false
+  }
+
   /** The buffer is full: a `"suspend"` buffer asks its source to pause. */
   private highWater(): void {
     if (this.strategy === "suspend" && !this.paused && this.flow !== undefined) {
       this.paused = true
+      this.pausedAt = this.now()
       this.pauses++
       this.flow.pause()
     }
   }
 
-  private countDrop(): void {
-    this.dropped++
-    if (this.onDrop !== undefined) this.onDrop(1)
+  private unpause(): boolean {
+    if (!this.paused) return false
+    this.paused = false
+    this.pausedTotal += this.now() - this.pausedAt
+    return true
+  }
+
+  private countDrops(count: number): void {
+    this.dropped += count
+    if (this.onDrop !== undefined) this.onDrop(count)
   }
 
   /** Ends the stream once what is buffered has been taken. */
@@ -241,8 +390,10 @@ export class Buffer<A, E> {
     if (this.state !== OPEN) return false
     this.state = CLOSING
     this.finalExit = exit
-    this.releaseFlow()
+    this.discardHeld()
+    this.unpause()
     this.wakeNow()
+    this.wakeRoomWaiters()
     return true
   }
 
@@ -251,8 +402,11 @@ export class Buffer<A, E> {
     this.state = DONE
     this.items = []
     this.head = 0
+    this.held = undefined
     this.taker = undefined
     this.flow = undefined
+    this.unpause()
+    this.wakeRoomWaiters()
   }
 
   private drain(): ReadonlyArray<A> {
@@ -260,18 +414,23 @@ export class Buffer<A, E> {
     this.items = []
     this.head = 0
     this.markedInLastTake = this.marked
+    this.delivered += out.length - this.marked
     this.marked = 0
-    this.delivered += out.length
-    if (this.paused) {
-      this.paused = false
+    // Messages still behind the gate keep the source paused while they fill the buffer.
+    if (this.paused && this.size < this.capacity && this.unpause()) {
       if (this.state === OPEN) this.flow?.resume()
+      if (this.onResume !== undefined) this.onResume()
     }
     if (this.onSpace !== undefined) this.onSpace()
+    this.wakeRoomWaiters()
     return out
   }
 
-  private releaseFlow(): void {
-    this.paused = false
+  private wakeRoomWaiters(): void {
+    if (this.roomWaiters.length === 0) return
+    const waiters = this.roomWaiters
+    this.roomWaiters = []
+    for (const waiter of waiters) waiter()
   }
 
   private compact(): void {
