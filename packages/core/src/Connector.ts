@@ -1057,15 +1057,40 @@ export const urlOption = (
     : Effect.map(checkUrl(connector, "url", value, protocols), Effect.succeed)
 
 /**
- * Headers with their `Redacted` values revealed, for the wire.
+ * A header value for text that may go beyond Latin-1: its UTF-8 bytes, one character per byte, which is what an
+ * HTTP client can put on the wire (undici rejects a character above U+00FF) and what the EventSource spec sends
+ * as `Last-Event-ID`. ASCII comes out unchanged.
+ *
+ * @since 0.2.0
+ * @category options
+ */
+export const utf8HeaderValue = (text: string): string => {
+  if (!beyondAscii.test(text)) return text
+  let out = ""
+  for (const byte of utf8Encoder.encode(text)) out += String.fromCharCode(byte)
+  return out
+}
+
+const utf8Encoder = new TextEncoder()
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the range test is the point
+const beyondAscii = /[^\u0000-\u007f]/
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the range test is the point
+const beyondLatin1 = /[^\u0000-\u00ff]/
+
+/**
+ * Headers with their `Redacted` values revealed, for the wire. A value with a character above U+00FF, which no
+ * HTTP client can send as is, goes as its UTF-8 bytes (`utf8HeaderValue`).
  *
  * @since 0.1.0
  * @category options
  */
 export const revealHeaders = (headers: Headers): Record<string, string> => {
   const out: Record<string, string> = {}
-  for (const [key, value] of Object.entries(headers))
-    out[key] = Redacted.isRedacted(value) ? Redacted.value(value) : value
+  for (const [key, value] of Object.entries(headers)) {
+    const text = Redacted.isRedacted(value) ? Redacted.value(value) : value
+    out[key] = beyondLatin1.test(text) ? utf8HeaderValue(text) : text
+  }
   return out
 }
 

@@ -12,7 +12,6 @@ import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
-import { createParser } from "eventsource-parser"
 import { Agent, fetch } from "undici"
 
 const connector = "http-stream"
@@ -322,28 +321,65 @@ const framer = <A>(options: Resolved<A>, session: Connector.Session<A>, remember
       return textLines(onLine)
     }
     case "sse": {
+      // The event stream format over the same line splitter: an event's size is the sum of its data lines, and an
+      // oversized event (or line) is skipped up to its blank line, so no tail of it is ever delivered as an event.
+      let data: Array<string> = []
+      let size = 0
+      let eventType = ""
+      let id: string | undefined
+      let skipping = false
       let failed = false
-      const parser = createParser({
-        maxBufferSize: options.maxRecordSize,
-        onEvent: (event) => {
-          if (failed) return
-          emit({ id: event.id, event: event.event ?? "message", data: event.data } as unknown as A)
-        },
-        onRetry: (ms) => session.setReconnectFloor(Duration.millis(ms)),
-        onError: (parseError) => {
-          if (parseError.type !== "max-buffer-size-exceeded") return
-          if (options.skipOversized) {
-            session.skipped()
-            parser.reset()
-            return
+      const reset = () => {
+        data = []
+        size = 0
+        eventType = ""
+        id = undefined
+      }
+      const oversizedEvent = (lineNumber: number): boolean => {
+        reset()
+        if (oversized("event at line")(lineNumber)) skipping = true
+        else failed = true
+        return !failed
+      }
+      const onLine = (line: string, lineNumber: number) => {
+        if (failed) return
+        if (line === "") {
+          if (!skipping && data.length > 0) {
+            emit({ id, event: eventType === "" ? "message" : eventType, data: data.join("\n") } as unknown as A)
           }
-          failed = true
-          oversized("event")(0)
+          skipping = false
+          reset()
+          return
         }
-      })
+        // A comment (heartbeat), or the rest of an event being skipped.
+        if (skipping || line.charCodeAt(0) === 58) return
+        const colon = line.indexOf(":")
+        const field = colon === -1 ? line : line.slice(0, colon)
+        let value = colon === -1 ? "" : line.slice(colon + 1)
+        if (value.charCodeAt(0) === 32) value = value.slice(1)
+        switch (field) {
+          case "data": {
+            size += Buffer.byteLength(value) + (data.length > 0 ? 1 : 0)
+            if (size > options.maxRecordSize) oversizedEvent(lineNumber)
+            else data.push(value)
+            break
+          }
+          case "event":
+            eventType = value
+            break
+          case "id":
+            if (!value.includes("\0")) id = value
+            break
+          case "retry":
+            if (/^\d+$/.test(value)) session.setReconnectFloor(Duration.millis(Number(value)))
+            break
+        }
+      }
+      const lines = lineSplitter(options.maxRecordSize, onLine, oversizedEvent)
       return {
-        push: (chunk: Uint8Array) => parser.feed(decoder.decode(chunk, { stream: true })),
-        end: () => parser.feed(decoder.decode())
+        push: (chunk: Uint8Array) => lines.push(decoder.decode(chunk, { stream: true })),
+        // An event without its final blank line is incomplete: not dispatched (the spec's rule).
+        end: () => lines.push(decoder.decode())
       }
     }
   }

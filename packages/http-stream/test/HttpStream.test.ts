@@ -149,6 +149,61 @@ describe("HttpStream framing", () => {
     }).pipe(Effect.scoped)
   )
 
+  it.live("sse framing: maxRecordSize bounds a whole event, even one that arrives in a single chunk", () =>
+    Effect.gen(function* () {
+      // Three data lines of 60 bytes: each line fits, the event (182 bytes) does not.
+      const big = `data: ${"a".repeat(60)}\ndata: ${"b".repeat(60)}\ndata: ${"c".repeat(60)}\n\n`
+      const body = `data: first\n\n${big}data: after\n\n`
+      const server = yield* HttpServer.make({ contentType: "text/event-stream", reply: () => ({ body, end: true }) })
+      const error = errorOf(
+        yield* HttpStream.stream({ url: server.url, framing: "sse", maxRecordSize: 100, reconnect: false }).pipe(
+          Stream.runCollect,
+          Effect.exit
+        )
+      )
+      assert.strictEqual(error.reason._tag, "Protocol")
+      assert.include(error.message, "maxRecordSize (100 bytes)")
+      const name = `sse-skip-${Date.now()}`
+      const skipped = yield* HttpStream.stream({
+        url: server.url,
+        framing: "sse",
+        maxRecordSize: 100,
+        onOversized: "skip",
+        reconnect: false,
+        name
+      }).pipe(Stream.runCollect)
+      assert.deepStrictEqual(
+        skipped.map((e) => e.data),
+        ["first", "after"]
+      )
+      assert.strictEqual((yield* Metric.value(Metrics.forConnector("http-stream", name).decodeSkipped)).count, 1)
+    }).pipe(Effect.scoped)
+  )
+
+  it.live('sse framing with onOversized "skip": no tail of an oversized event is ever delivered as an event', () =>
+    Effect.gen(function* () {
+      const server = yield* HttpServer.make({ contentType: "text/event-stream" })
+      const received = yield* HttpStream.stream({
+        url: server.url,
+        framing: "sse",
+        maxRecordSize: 100,
+        onOversized: "skip"
+      }).pipe(Stream.take(2), Stream.runCollect, Effect.forkChild)
+      const exchange = yield* server.awaitExchanges(1)
+      // One line of 500 bytes, split over chunks, then more fields of the same event, then a good event.
+      exchange.response.write(`id: 7\ndata: ${"x".repeat(250)}`)
+      yield* Effect.sleep("20 millis")
+      exchange.response.write(`${"x".repeat(250)}\ndata: tail of the big one\nevent: big\n\n`)
+      yield* Effect.sleep("20 millis")
+      exchange.response.write("data: next\n\n: comment\n\nid: 9\ndata: last\n\n")
+      const events = yield* Fiber.join(received)
+      assert.deepStrictEqual(events, [
+        { id: undefined, event: "message", data: "next" },
+        { id: "9", event: "message", data: "last" }
+      ])
+    }).pipe(Effect.scoped)
+  )
+
   it.live("gzip bodies are decoded", () =>
     Effect.gen(function* () {
       const server = yield* HttpServer.make({
@@ -177,6 +232,24 @@ describe("HttpStream statuses and faults", () => {
       assert.include(missing.message, "404")
       assert.isFalse(missing.isRetryable)
       assert.strictEqual(server.exchanges.length, 2, "one request each: no retry")
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("503 with Retry-After as an HTTP-date is retried no sooner than that date", () =>
+    Effect.gen(function* () {
+      let date = ""
+      const server = yield* HttpServer.make({
+        contentType: "text/plain",
+        reply: (_request, index) =>
+          index === 0 ? { status: 503, headers: { "retry-after": date }, end: true } : { body: "ok\n" }
+      })
+      // HTTP-dates have whole seconds: 2 s ahead is at least 1 s away.
+      date = new Date(Date.now() + 2000).toUTCString()
+      const start = Date.now()
+      const out = yield* HttpStream.stream({ url: server.url, reconnect: fast }).pipe(Stream.take(1), Stream.runCollect)
+      assert.deepStrictEqual(out, ["ok"])
+      assert.isAtLeast(Date.now() - start, 950)
+      assert.strictEqual(server.exchanges.length, 2)
     }).pipe(Effect.scoped)
   )
 

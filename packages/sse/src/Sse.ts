@@ -48,7 +48,10 @@ export interface Options<A> extends Omit<Connector.CommonOptions<Event<A>>, "liv
   readonly headers?: Connector.PerAttempt<Connector.Headers> | undefined
   /** Event types to deliver; default: all of them. */
   readonly events?: ReadonlyArray<string> | undefined
-  /** Sent as `Last-Event-ID` on the first request (where to start); later requests send the last id seen. */
+  /**
+   * Sent as `Last-Event-ID` on the first request (where to start); later requests send the last id seen. Ids go
+   * on the wire as UTF-8, as the spec says (a server reading the header as Latin-1 decodes its bytes as UTF-8).
+   */
   readonly lastEventId?: string | undefined
   /** No byte for this long (`: ping` comments count) → stalled → reconnect. Default 45 s; `false` turns it off. */
   readonly idleTimeout?: Duration.Input | false | undefined
@@ -245,7 +248,8 @@ const driver = <A>(options: Resolved<A>): Connector.Driver<Connection, Event<A>>
               headers: {
                 ...headers,
                 ...init.headers,
-                ...(lastEventId === undefined ? {} : { "last-event-id": lastEventId })
+                // The spec sends the id as UTF-8: an id beyond Latin-1 must not make every reconnect fail.
+                ...(lastEventId === undefined ? {} : { "last-event-id": Connector.utf8HeaderValue(lastEventId) })
               },
               cache: "no-store",
               signal: init.signal as AbortSignal,

@@ -204,6 +204,27 @@ describe("Sse resume, statuses and faults", () => {
     }).pipe(Effect.scoped)
   )
 
+  it.live("an id beyond Latin-1 is sent as UTF-8 on every reconnect (and so is the lastEventId option)", () =>
+    Effect.gen(function* () {
+      const server = yield* HttpServer.make({
+        contentType: "text/event-stream",
+        reply: (_request, index) => ({ body: `id: ключ-${index + 1} ✓\ndata: ${index + 1}\n\n`, end: index < 2 })
+      })
+      const handle = yield* Sse.make({ url: server.url, reconnect: fast, lastEventId: "начало" })
+      const data = yield* handle.messages.pipe(Stream.take(3), Stream.runCollect)
+      assert.deepStrictEqual(
+        data.map((e) => e.data),
+        ["1", "2", "3"]
+      )
+      const sent = server.exchanges.map((e) => {
+        const header = e.request.headers["last-event-id"]
+        return typeof header === "string" ? Buffer.from(header, "latin1").toString("utf8") : undefined
+      })
+      assert.deepStrictEqual(sent.slice(0, 3), ["начало", "ключ-1 ✓", "ключ-2 ✓"])
+      assert.strictEqual(data[2].id, "ключ-3 ✓")
+    }).pipe(Effect.scoped)
+  )
+
   it.live("headers given as an Effect are evaluated on every attempt", () =>
     Effect.gen(function* () {
       const server = yield* HttpServer.make({
