@@ -2,7 +2,16 @@
 // resolves to a built file with its types, that no workspace/catalog protocol leaks, that publint is happy, and
 // that the built entry points load in Node next to their real dependencies.
 import { execFileSync } from "node:child_process"
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs"
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync
+} from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { pathToFileURL } from "node:url"
@@ -84,6 +93,42 @@ for (const { dir, manifest } of packages) {
     problems.push(`${name}: publint: ${error.stdout?.toString() ?? error.message}`)
   }
   console.log(`packed ${name}@${packed.version}: ${entries.length} entry points`)
+}
+
+// Type-check what a user of the published packages compiles against: a consumer importing every entry point of
+// every tarball, with skipLibCheck off, sees only the packages' declared dependencies (and Node's own types).
+const consumer = join(work, "consumer")
+mkdirSync(join(consumer, "node_modules", "@streamemit"), { recursive: true })
+mkdirSync(join(consumer, "node_modules", "@types"), { recursive: true })
+symlinkSync(join(root, "node_modules", "@types", "node"), join(consumer, "node_modules", "@types", "node"), "dir")
+const imports = []
+for (const { manifest } of packages) {
+  const pkgDir = join(work, manifest.name.replace("/", "__"), "package")
+  symlinkSync(pkgDir, join(consumer, "node_modules", manifest.name), "dir")
+  imports.push(`export * as ${manifest.name.replace(/\W/g, "_")} from "${manifest.name}"`)
+}
+writeFileSync(join(consumer, "index.ts"), `${imports.join("\n")}\n`)
+writeFileSync(
+  join(consumer, "tsconfig.json"),
+  JSON.stringify({
+    compilerOptions: {
+      strict: true,
+      skipLibCheck: false,
+      noEmit: true,
+      module: "NodeNext",
+      moduleResolution: "NodeNext",
+      target: "ES2022",
+      types: ["node"]
+    },
+    files: ["index.ts"]
+  })
+)
+writeFileSync(join(consumer, "package.json"), JSON.stringify({ type: "module" }))
+try {
+  execFileSync(join(root, "node_modules", ".bin", "tsc"), ["-p", consumer], { stdio: "pipe" })
+  console.log("type-check of the published packages (skipLibCheck: false) passed")
+} catch (error) {
+  problems.push(`a consumer does not type-check against the tarballs:\n${error.stdout?.toString() ?? error.message}`)
 }
 
 rmSync(work, { recursive: true, force: true })

@@ -13,7 +13,7 @@ import { Redis } from "ioredis"
 import pg from "pg"
 
 const bin = fileURLToPath(new URL("../src/bin.ts", import.meta.url))
-const PG_URL = process.env.PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
+const PG_URL = process.env.PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres"
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379"
 
 interface Tap {

@@ -20,7 +20,7 @@ import {
 } from "../harness.ts"
 
 const NOTIFICATIONS = Number(process.env.BENCH_PG_N ?? 100_000)
-const PG_URL = process.env.PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
+const PG_URL = process.env.PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres"
 const FLOOD_MS = 3000
 const PAYLOAD = "x".repeat(100)
 

@@ -136,9 +136,8 @@ const resolve = <A>(options: Options<A>): Effect.Effect<Resolved<A>, ConnectorEr
     const common = yield* Connector.resolve<Notification<A>>(connector, options, {
       liveness: { interval: "30 seconds", timeout: "10 seconds" },
       // Dropping was measured to lose 60% of a 100k-notification burst with a consumer that keeps up (libuv
-      // reads up to 2 MiB of a busy socket before the consumer's fiber runs). Pausing the socket is lossless; a
-      // consumer stalled past liveness.interval + timeout gets the connection recycled (Gap), so a stalled
-      // consumer never holds the server's shared NOTIFY queue for long.
+      // reads up to 2 MiB of a busy socket before the consumer's fiber runs). Pausing the socket is lossless; the
+      // probe rests while we hold it paused, so a stalled consumer keeps its connection (README: the NOTIFY queue).
       overflow: { strategy: "suspend", bufferSize: 16_384, hardCap: (size) => size + burstAfterPause }
     })
     const connection = Effect.isEffect(options.connection)
@@ -194,7 +193,13 @@ const driver = <A>(options: Resolved<A>, state: State): Connector.Driver<pg.Clie
     connect: (session) =>
       Effect.gen(function* () {
         const settings = yield* options.connection
-        const client = new pg.Client({ ...settings, application_name: settings.application_name ?? "streamemit" })
+        // TCP keepalive: while a slow consumer holds the socket paused, no probe can be answered; keepalive still
+        // finds a dead server.
+        const client = new pg.Client({
+          keepAlive: true,
+          ...settings,
+          application_name: settings.application_name ?? "streamemit"
+        })
         let healthy = true
         // Every path out of this connection closes the client: politely (UNLISTEN *, Terminate) when the caller
         // ends a healthy connection, by destroying the socket when it failed (dead, stalled, killed) or when the

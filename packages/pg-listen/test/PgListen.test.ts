@@ -1,11 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
 import { type ConnectorError, type Lifecycle, Metrics } from "@streamemit/core"
 import { Conformance, Expect, FaultProxy, Resources, Wait } from "@streamemit/testkit"
-import { Effect, Fiber, Metric, Schedule, Schema, Stream } from "effect"
+import { Deferred, Effect, Fiber, Metric, Schedule, Schema, Stream } from "effect"
 import pg from "pg"
 import { PgListen } from "../src/index.ts"
 
-const PG_URL = process.env.PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
+const PG_URL = process.env.PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres"
 const target = new URL(PG_URL)
 const fast = Schedule.spaced("50 millis")
 const errorOf = Expect.connectorError
@@ -269,6 +269,50 @@ describe("PgListen faults", () => {
       assert.strictEqual((signals[gap] as Lifecycle.Gap).delivery, "possible-loss")
       const disconnected = signals.find((s): s is Lifecycle.Disconnected => s._tag === "Disconnected")
       assert.include(disconnected?.error.message, "57P01")
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("30,000 NOTIFYs during a slow onResync, then 30,000 replayed rows: all delivered, in order, none lost", () =>
+    Effect.gen(function* () {
+      const { channel, application, url, admin: client } = yield* fixture
+      const release = yield* Deferred.make<void>()
+      let resyncing = false
+      const rows = Array.from({ length: 30_000 }, (_, i) => ({ channel, payload: `row-${i}`, processId: 0 }))
+      const handle = yield* PgListen.make({
+        connection: url(),
+        channels: [channel],
+        reconnect: fast,
+        overflow: { bufferSize: 1024 },
+        onResync: () =>
+          Effect.sync(() => {
+            resyncing = true
+          }).pipe(Effect.andThen(Deferred.await(release)), Effect.as(rows))
+      })
+      yield* Wait.status(handle, "Connected")
+      yield* Effect.promise(() =>
+        client.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", [
+          application
+        ])
+      )
+      yield* Wait.until(() => resyncing, "the resync running")
+      // Live traffic while the outbox is read: far past the buffer (1,024) and its hard cap (4,096).
+      yield* notifyRange(client, channel, 1, 30_000)
+      yield* Effect.sleep("300 millis")
+      assert.strictEqual((yield* handle.status)._tag, "Connected", "no Overflow: the held socket is paused")
+      assert.isAbove((yield* handle.stats).pauses, 0)
+      yield* Deferred.succeed(release, undefined)
+      const all = yield* handle.messages.pipe(Stream.take(60_000), Stream.runCollect)
+      assert.deepStrictEqual(
+        all.slice(0, 30_000).map((n) => n.payload),
+        rows.map((r) => r.payload)
+      )
+      assert.deepStrictEqual(
+        all.slice(30_000).map((n) => Number(n.payload)),
+        Array.from({ length: 30_000 }, (_, i) => i + 1)
+      )
+      const stats = yield* handle.stats
+      assert.strictEqual(stats.dropped, 0)
+      assert.strictEqual(stats.reconnects, 1)
     }).pipe(Effect.scoped)
   )
 

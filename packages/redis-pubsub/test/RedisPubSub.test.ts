@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { type ConnectorError, type Lifecycle, Metrics } from "@streamemit/core"
 import { Conformance, Expect, FaultProxy, Resources, Wait } from "@streamemit/testkit"
-import { Effect, Fiber, Metric, Schedule, Schema, Stream } from "effect"
+import { Deferred, Effect, Fiber, Metric, Schedule, Schema, Stream } from "effect"
 import { Redis } from "ioredis"
 import { RedisPubSub } from "../src/index.ts"
 
@@ -220,6 +220,40 @@ describe("RedisPubSub faults", () => {
       assert.deepStrictEqual(tags.slice(0, 5), ["Connecting", "Connected", "m:1", "m:2", "m:3"])
       assert.deepStrictEqual(tags.slice(gap - 1, gap + 5), ["Connected", "Gap", "m:resync-2", "m:4", "m:5", "m:6"])
       assert.strictEqual((signals[gap] as Lifecycle.Gap).delivery, "possible-loss")
+    }).pipe(Effect.scoped)
+  )
+
+  it.live('"dropping" during a slow onResync drops and counts what does not fit, instead of failing', () =>
+    Effect.gen(function* () {
+      const { connection, connectionName, channel, admin: client } = yield* fixture
+      const release = yield* Deferred.make<void>()
+      let resyncing = false
+      const handle = yield* RedisPubSub.make({
+        connection,
+        channels: [channel],
+        reconnect: fast,
+        overflow: { strategy: "dropping", bufferSize: 100 },
+        onResync: () =>
+          Effect.sync(() => {
+            resyncing = true
+          }).pipe(Effect.andThen(Deferred.await(release)), Effect.as([]))
+      })
+      yield* Wait.status(handle, "Connected")
+      yield* killClients(client, connectionName)
+      yield* Wait.until(() => resyncing, "the resync running")
+      yield* publishRange(client, channel, 1, 30_000)
+      yield* Wait.until(
+        () => Effect.runSync(Effect.map(handle.stats, (s) => s.dropped === 29_900)),
+        "29,900 dropped and counted"
+      )
+      assert.strictEqual((yield* handle.status)._tag, "Connected", "no Overflow failure")
+      yield* Deferred.succeed(release, undefined)
+      const kept = yield* handle.messages.pipe(Stream.take(100), Stream.runCollect)
+      assert.deepStrictEqual(
+        kept.map((m) => Number(m.payload)),
+        Array.from({ length: 100 }, (_, i) => i + 1),
+        "the first 100 are kept, the newest dropped"
+      )
     }).pipe(Effect.scoped)
   )
 
