@@ -15,7 +15,9 @@ import type { EmitOpsPush } from "./StreamEmit.ts"
 
 /**
  * - `"suspend"`: lossless. The source is paused at `bufferSize` and resumed once the consumer has taken what is
- *   buffered; what arrives while it pauses is kept up to `hardCap`, past which the stream fails with `Overflow`.
+ *   buffered. The batch that crosses `bufferSize` is taken whole (it was read before the pause); what arrives
+ *   after the pause was asked for, or from a source that cannot pause, is kept up to `hardCap`, past which the
+ *   stream fails with `Overflow`.
  * - `"dropping"`: drops the newest value when full; counted.
  * - `"sliding"`: drops the oldest value when full; counted.
  * - `"fail"`: fails the stream with `Overflow` when full.
@@ -34,7 +36,10 @@ export interface Options {
   readonly bufferSize?: number | undefined
   /** Default: the connector's, documented in its README. */
   readonly strategy?: Strategy | undefined
-  /** `"suspend"` only: the most values held while the source pauses, or for a source that cannot. Default `4 × bufferSize`. */
+  /**
+   * `"suspend"` only: the most values held once the source was asked to pause (what it still delivers), or from a
+   * source that cannot pause. Default `4 × bufferSize`.
+   */
   readonly hardCap?: number | undefined
 }
 

@@ -125,6 +125,50 @@ describe("the watchdog and a slow consumer", () => {
   )
 })
 
+describe('"suspend" and large batches', () => {
+  it.effect("a batch a pausable source read before the pause is taken whole; the hard cap counts from there", () =>
+    Effect.gen(function* () {
+      const pauses: Array<string> = []
+      const { driver, sessions } = scripted([
+        (session) =>
+          Effect.sync(() => {
+            session.flowControl({ pause: () => pauses.push("pause"), resume: () => pauses.push("resume") })
+            return "conn"
+          })
+      ])
+      const handle = yield* Connector.make(
+        driver,
+        yield* options({ reconnect: false, overflow: { strategy: "suspend", bufferSize: 10, hardCap: 20 } })
+      )
+      yield* Effect.yieldNow
+      // One HTTP body chunk after a stall: 1,000 records at once, far past the hard cap of 20.
+      assert.isTrue(sessions[0].emitAll(range(0, 1000)))
+      assert.deepStrictEqual(pauses, ["pause"])
+      // After the pause was asked for, 10 more fit (hard cap 20 − buffer 10), the next one is an overflow.
+      assert.isTrue(sessions[0].emitAll(range(1000, 10)))
+      assert.strictEqual((yield* handle.status)._tag, "Connected")
+      sessions[0].emit(1010)
+      const error = yield* Effect.flip(handle.messages.pipe(Stream.runCollect))
+      assert.strictEqual(error.reason._tag, "Overflow")
+    })
+  )
+
+  it.effect("a source that cannot pause is held to the hard cap, whatever the size of its batches", () =>
+    Effect.gen(function* () {
+      const { driver, sessions } = scripted([up])
+      const handle = yield* Connector.make(
+        driver,
+        yield* options({ reconnect: false, overflow: { strategy: "suspend", bufferSize: 10, hardCap: 20 } })
+      )
+      yield* Effect.yieldNow
+      sessions[0].emitAll(range(0, 1000))
+      const exit = yield* Effect.exit(handle.messages.pipe(Stream.runCollect))
+      assert.isTrue(exit._tag === "Failure")
+      assert.isAtMost((yield* handle.stats).delivered, 20)
+    })
+  )
+})
+
 describe("a long resync obeys the overflow policy", () => {
   it.effect('"suspend": live messages during a slow onResync pause the source; nothing fails, nothing is lost', () =>
     Effect.gen(function* () {

@@ -240,32 +240,43 @@ const watchError = (cause: unknown): ConnectorError.ConnectorError => {
 type Kind = "file" | "dir"
 
 interface Pending {
-  /** Whether the consumer last saw the path existing (before the first pending event). */
-  readonly existedBefore: boolean
+  /** What the consumer last saw of the path: its kind, or `undefined` when it did not exist for the consumer. */
+  readonly before: Kind | undefined
   kind: Kind
   exists: boolean
+  /** The path stopped existing at some point after the consumer last saw it (a delete, then maybe a re-create). */
+  vanished: boolean
+  /** Its first event came from the initial scan (before chokidar's `ready`). */
+  readonly initial: boolean
   stats: Fs.Stats | undefined
 }
 
 /**
- * Merges events per path into the final state the consumer has not seen yet: an `Add` then `Change` is an
- * `Add`; a `Change` then `Unlink` is an `Unlink`; an `Add` then `Unlink` is nothing. Insertion order of paths is kept.
+ * Merges events per path into what the consumer has not seen yet, never changing what happened: an `Add` then
+ * `Change` is an `Add`; a `Change` then `Unlink` is an `Unlink`; an `Add` then `Unlink` is nothing; a path that
+ * changed kind (file ↔ directory) is the removal of what the consumer knew, then the addition of what is there.
+ * Insertion order of paths is kept.
  */
 class Coalescer {
   readonly pending = new Map<string, Pending>()
   merged = 0
+  /** Paths pending whose first event came from the initial scan. */
+  initialPending = 0
 
-  add(change: Change): void {
+  add(change: Change, initial: boolean): void {
     const kind: Kind = change._tag === "AddDir" || change._tag === "UnlinkDir" ? "dir" : "file"
     const exists = change._tag === "Add" || change._tag === "Change" || change._tag === "AddDir"
     const stats = "stats" in change ? change.stats : undefined
     const previous = this.pending.get(change.path)
     if (previous === undefined) {
-      const existedBefore = change._tag === "Change" || change._tag === "Unlink" || change._tag === "UnlinkDir"
-      this.pending.set(change.path, { existedBefore, kind, exists, stats })
+      // A Change or an unlink tells what the consumer saw before; an Add or AddDir, that it saw nothing.
+      const before = exists && change._tag !== "Change" ? undefined : kind
+      this.pending.set(change.path, { before, kind, exists, vanished: !exists, initial, stats })
+      if (initial) this.initialPending++
       return
     }
     this.merged++
+    if (!exists) previous.vanished = true
     previous.kind = kind
     previous.exists = exists
     previous.stats = stats
@@ -275,21 +286,30 @@ class Coalescer {
   flush(emit: (change: Change) => boolean): void {
     for (const [path, state] of this.pending) {
       this.pending.delete(path)
-      const change = finalChange(path, state)
-      if (change !== undefined && !emit(change)) return
+      if (state.initial) this.initialPending--
+      let accepted = true
+      for (const change of finalChanges(path, state)) accepted = emit(change) && accepted
+      if (!accepted) return
     }
   }
 }
 
-const finalChange = (path: string, state: Pending): Change | undefined => {
+const unlinkOf = (path: string, kind: Kind): Change =>
+  kind === "dir" ? { _tag: "UnlinkDir", path } : { _tag: "Unlink", path }
+
+const addOf = (path: string, state: Pending, initial: boolean): Change => {
   const stats = state.stats === undefined ? {} : { stats: state.stats }
-  if (state.exists) {
-    if (state.kind === "dir")
-      return state.existedBefore ? undefined : { _tag: "AddDir", path, initial: false, ...stats }
-    return state.existedBefore ? { _tag: "Change", path, ...stats } : { _tag: "Add", path, initial: false, ...stats }
+  return state.kind === "dir" ? { _tag: "AddDir", path, initial, ...stats } : { _tag: "Add", path, initial, ...stats }
+}
+
+const finalChanges = (path: string, state: Pending): ReadonlyArray<Change> => {
+  if (state.before === undefined) return state.exists ? [addOf(path, state, state.initial && !state.vanished)] : []
+  if (!state.exists) return [unlinkOf(path, state.before)]
+  if (state.kind !== state.before || (state.kind === "dir" && state.vanished)) {
+    return [unlinkOf(path, state.before), addOf(path, state, false)]
   }
-  if (!state.existedBefore) return undefined
-  return state.kind === "dir" ? { _tag: "UnlinkDir", path } : { _tag: "Unlink", path }
+  if (state.kind === "dir") return []
+  return [{ _tag: "Change", path, ...(state.stats === undefined ? {} : { stats: state.stats }) }]
 }
 
 const driver = (options: Resolved): Connector.Driver<Watcher, Change> => ({
@@ -329,6 +349,8 @@ const driver = (options: Resolved): Connector.Driver<Watcher, Change> => ({
       yield* Effect.addFinalizer(() => Effect.sync(() => timer !== undefined && clearTimeout(timer)))
       let ready = false
       let windowStart: number | undefined
+      // Set at `ready` while merged changes of the initial scan wait: Connected comes once they are delivered.
+      let onInitialDelivered: (() => void) | undefined
       const flush = () => {
         if (timer !== undefined) clearTimeout(timer)
         timer = undefined
@@ -340,6 +362,11 @@ const driver = (options: Resolved): Connector.Driver<Watcher, Change> => ({
           return !coalescing
         })
         countMerged()
+        if (onInitialDelivered !== undefined && coalescer.initialPending === 0) {
+          const done = onInitialDelivered
+          onInitialDelivered = undefined
+          done()
+        }
       }
       let countedMerged = 0
       // Intermediate states merged away are counted as dropped (streamemit_dropped_total, stats.dropped).
@@ -353,14 +380,20 @@ const driver = (options: Resolved): Connector.Driver<Watcher, Change> => ({
             coalescing = true
           },
           resume: () => {
-            if (options.coalesce === undefined || ready) flush()
+            if (options.coalesce === undefined || !ready) return flush()
+            // With a coalesce window: what merged while paused goes out when the window closes.
+            coalescing = false
+            if (coalescer.pending.size > 0 && timer === undefined) {
+              windowStart = Date.now()
+              timer = setTimeout(flush, options.coalesce)
+            }
           }
         })
       }
       const push = (change: Change) => {
         session.received(0)
         if (coalescing || (options.coalesce !== undefined && ready)) {
-          coalescer.add(change)
+          coalescer.add(change, !ready)
           if (!coalescing && options.coalesce !== undefined) {
             // Trailing window: flushed once no event came for `coalesce`, but never held past 10 windows.
             const now = Date.now()
@@ -387,7 +420,10 @@ const driver = (options: Resolved): Connector.Driver<Watcher, Change> => ({
       yield* Effect.callback<void, ConnectorError.ConnectorError>((resume) => {
         watcher.once("ready", () => {
           ready = true
-          resume(Effect.void)
+          // The initial scan's Adds come before Connected, marked initial, even those a slow consumer made us
+          // merge: Connected waits until they are delivered.
+          if (coalescer.initialPending === 0) resume(Effect.void)
+          else onInitialDelivered = () => resume(Effect.void)
         })
         watcher.once("error", (cause) => resume(Effect.fail(watchError(cause))))
       })

@@ -170,9 +170,75 @@ describe("FsWatcher events", () => {
       assert.isAtLeast((yield* handle.stats).dropped, 2)
     }).pipe(Effect.scoped)
   )
+
+  it.live("merging never changes what happened: a path that changes kind is an unlink, then an add", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const file = Path.join(dir, "was-a-file")
+      const folder = Path.join(dir, "was-a-dir")
+      const recreated = Path.join(dir, "recreated-dir")
+      Fs.writeFileSync(file, "1")
+      Fs.mkdirSync(folder)
+      Fs.mkdirSync(recreated)
+      const { changes } = yield* watching({ paths: dir, coalesce: "1500 millis" })
+      const before = changes().length
+      // Inside one coalesce window, with time for chokidar to report each step (its unlinks wait 100 ms): the
+      // consumer sees only the merged result.
+      Fs.rmSync(file)
+      Fs.rmdirSync(folder)
+      Fs.rmdirSync(recreated)
+      yield* Effect.sleep("300 millis")
+      Fs.mkdirSync(file)
+      Fs.writeFileSync(folder, "now a file")
+      Fs.mkdirSync(recreated)
+      yield* Wait.until(() => changes().length >= before + 6, "the merged changes", 5000)
+      yield* Effect.sleep("300 millis")
+      const after = changes()
+        .slice(before)
+        .map((c) => label(c, dir))
+      assert.deepStrictEqual(
+        new Set(after),
+        new Set([
+          "Unlink was-a-file",
+          "AddDir was-a-file",
+          "UnlinkDir was-a-dir",
+          "Add was-a-dir",
+          "UnlinkDir recreated-dir",
+          "AddDir recreated-dir"
+        ])
+      )
+      assert.strictEqual(after.length, 6)
+      // Each path's removal comes before its addition.
+      for (const name of ["was-a-file", "was-a-dir", "recreated-dir"]) {
+        const removed = after.findIndex((l) => l.startsWith("Unlink") && l.endsWith(` ${name}`))
+        const added = after.findIndex((l) => l.startsWith("Add") && l.endsWith(` ${name}`))
+        assert.isBelow(removed, added, name)
+      }
+    }).pipe(Effect.scoped)
+  )
 })
 
 describe("FsWatcher overflow, errors and cleanup", () => {
+  it.live("a slow consumer still gets the whole initial scan before Connected, every Add marked initial", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const total = 2000
+      for (let i = 0; i < total; i++) Fs.writeFileSync(Path.join(dir, `f${i}`), "1")
+      const handle = yield* FsWatcher.make({ paths: dir, overflow: { bufferSize: 16 } })
+      const signals = yield* handle.signals.pipe(
+        Stream.tap((s) => (s._tag === "Message" ? Effect.sleep("1 millis") : Effect.void)),
+        Stream.takeUntil((s) => s._tag === "Connected"),
+        Stream.runCollect
+      )
+      const messages = signals.flatMap((s) => (s._tag === "Message" ? [s.message] : []))
+      assert.strictEqual(signals.at(-1)?._tag, "Connected")
+      assert.strictEqual(messages.length, total + 1, "every file and the root, before Connected")
+      assert.isTrue(messages.every((c) => (c._tag === "Add" || c._tag === "AddDir") && c.initial))
+      assert.strictEqual(new Set(messages.map((c) => c.path)).size, total + 1, "no path twice")
+      assert.isAbove((yield* handle.stats).pauses, 0, "the consumer was slow enough to make the watcher merge")
+    }).pipe(Effect.scoped)
+  )
+
   it.live(
     "5,000 files against a slow consumer: bounded buffer, merges counted, every final state arrives",
     () =>

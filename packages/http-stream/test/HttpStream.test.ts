@@ -204,6 +204,33 @@ describe("HttpStream framing", () => {
     }).pipe(Effect.scoped)
   )
 
+  it.live("a consumer stalled far longer than idleTimeout gets every record, in order, on one connection", () =>
+    Effect.gen(function* () {
+      const total = 100_000
+      const body = Array.from({ length: total }, (_, i) => `${i}\n`).join("")
+      const server = yield* HttpServer.make({ contentType: "text/plain", reply: () => ({ body }) })
+      const handle = yield* HttpStream.make({
+        url: server.url,
+        reconnect: fast,
+        idleTimeout: "150 millis",
+        overflow: { bufferSize: 512 }
+      })
+      yield* Wait.status(handle, "Connected")
+      yield* Effect.sleep("1500 millis")
+      let expected = 0
+      yield* handle.messages.pipe(
+        Stream.take(total),
+        Stream.runForEach((line) =>
+          Effect.sync(() => {
+            if (Number(line) === expected) expected++
+          })
+        )
+      )
+      assert.strictEqual(expected, total, "every record, in order")
+      assert.strictEqual(server.exchanges.length, 1, "no reconnect")
+    }).pipe(Effect.scoped)
+  )
+
   it.live("gzip bodies are decoded", () =>
     Effect.gen(function* () {
       const server = yield* HttpServer.make({

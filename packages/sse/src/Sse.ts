@@ -289,8 +289,10 @@ const driver = <A>(options: Resolved<A>): Connector.Driver<Connection, Event<A>>
             headers: res.headers,
             body: {
               getReader: () => ({
-                // Pull-based: the body is read only while the consumer keeps up.
+                // Pull-based: the body is read only while the consumer keeps up. The events of the last chunk go
+                // to the buffer first, so that the pause they may cause is seen before reading more.
                 read: async () => {
+                  session.flush()
                   if (paused) await new Promise<void>((resolve) => (wake = resolve))
                   const next = await reader.read()
                   if (!next.done) {
@@ -317,12 +319,13 @@ const driver = <A>(options: Resolved<A>): Connector.Driver<Connection, Event<A>>
           ) {
             return fail(oversized())
           }
+          // The events of one chunk enter the buffer as one batch (bytes are counted as the body is read).
           if (decode === undefined) {
-            session.emit({ id, event: message.type, data: text as unknown as A })
+            session.push({ id, event: message.type, data: text as unknown as A }, 0)
             return
           }
           const result = decode(text, `event ${id ?? "(no id)"}`, session)
-          if (Result.isSuccess(result)) session.emit({ id, event: message.type, data: result.success })
+          if (Result.isSuccess(result)) session.push({ id, event: message.type, data: result.success }, 0)
         }
         const oversized = () =>
           error(

@@ -225,6 +225,30 @@ describe("Sse resume, statuses and faults", () => {
     }).pipe(Effect.scoped)
   )
 
+  it.live("a consumer stalled far longer than idleTimeout gets every event, in order, on one connection", () =>
+    Effect.gen(function* () {
+      const { server, url } = yield* fixture
+      const total = 50_000
+      const handle = yield* Sse.make({ url, reconnect: fast, idleTimeout: "150 millis", overflow: { bufferSize: 512 } })
+      yield* Wait.status(handle, "Connected")
+      yield* publishNumbers(server, 1, total)
+      // Stalled for ten idle timeouts: the body is not read all that time, so no byte arrives.
+      yield* Effect.sleep("1500 millis")
+      let expected = 1
+      yield* handle.messages.pipe(
+        Stream.take(total),
+        Stream.runForEach((e) =>
+          Effect.sync(() => {
+            if (Number(e.data) === expected) expected++
+          })
+        )
+      )
+      assert.strictEqual(expected, total + 1, "every event, in order")
+      assert.strictEqual(server.http.exchanges.length, 1, "no reconnect")
+      assert.isAbove((yield* handle.stats).pauses, 0)
+    }).pipe(Effect.scoped)
+  )
+
   it.live("headers given as an Effect are evaluated on every attempt", () =>
     Effect.gen(function* () {
       const server = yield* HttpServer.make({

@@ -43,6 +43,8 @@ export class Buffer<A, E> {
   private taker: ((effect: Effect.Effect<void>) => void) | undefined = undefined
   private wakeScheduled = false
   private paused = false
+  /** How far past the capacity the batch that paused the source went: the hard cap counts from there. */
+  private overshoot = 0
   private pausedAt = 0
   private pausedTotal = 0
   private flow: { readonly pause: () => void; readonly resume: () => void } | undefined = undefined
@@ -149,19 +151,28 @@ export class Buffer<A, E> {
   /**
    * Push-side offer of many items; `false` when any item was dropped. `owned`: the caller hands the array over and
    * will not touch it again, so an empty buffer adopts it instead of copying.
+   *
+   * Under `"suspend"`, a batch from a source that can pause and was not paused is taken whole, however far it
+   * crosses the capacity: it was read before the source was asked to pause (an HTTP body chunk can hold hundreds
+   * of KB after a stall) and is in memory already; the source is paused after it. The hard cap bounds what arrives
+   * once the pause was asked for, and everything from a source that cannot pause.
    */
   offerAll(items: ReadonlyArray<A>, owned = false): boolean {
     if (this.state !== OPEN) return false
     const n = items.length
     if (n === 0) return true
     const size = this.size
-    // Everything that the strategy would accept one by one goes in at once: up to the capacity, and for "suspend"
-    // up to the hard cap (the source is asked to pause once the capacity is reached, as item by item).
-    if (
-      this.held === undefined &&
-      size + n <= (this.strategy === "suspend" ? Math.max(this.capacity, this.hardCap) : this.capacity)
-    ) {
-      if (this.items.length === this.head) {
+    const limit =
+      this.strategy !== "suspend"
+        ? this.capacity
+        : this.flow !== undefined && !this.paused
+          ? Number.POSITIVE_INFINITY
+          : this.hardLimit()
+    if (size + n <= limit) {
+      const held = this.held
+      if (held !== undefined) {
+        for (let i = 0; i < n; i++) held.push(items[i])
+      } else if (this.items.length === this.head) {
         this.items = owned ? (items as Array<A>) : items.slice()
         this.head = 0
       } else if (n <= 8192) {
@@ -170,7 +181,7 @@ export class Buffer<A, E> {
         for (let i = 0; i < n; i++) this.items.push(items[i])
       }
       if (size + n >= this.capacity) this.highWater()
-      this.wake()
+      if (held === undefined) this.wake()
       return true
     }
     let all = true
@@ -227,7 +238,7 @@ export class Buffer<A, E> {
         return false
       }
       case "suspend": {
-        if (this.size < this.hardCap) {
+        if (this.size < this.hardLimit()) {
           held.push(item)
           this.highWater()
           return true
@@ -325,7 +336,7 @@ export class Buffer<A, E> {
         return false
       }
       case "suspend": {
-        if (this.size >= this.hardCap) {
+        if (this.size >= this.hardLimit()) {
           this.failCause(Cause.fail(this.overflow(this.size + 1)))
           return false
         }
@@ -354,10 +365,16 @@ export class Buffer<A, E> {
     return false
   }
 
+  /** The most items a `"suspend"` buffer holds before `Overflow`: the hard cap, past a batch taken whole. */
+  private hardLimit(): number {
+    return Math.max(this.capacity, this.hardCap) + this.overshoot
+  }
+
   /** The buffer is full: a `"suspend"` buffer asks its source to pause. */
   private highWater(): void {
     if (this.strategy === "suspend" && !this.paused && this.flow !== undefined) {
       this.paused = true
+      this.overshoot = Math.max(0, this.size - this.capacity)
       this.pausedAt = this.now()
       this.pauses++
       this.flow.pause()
@@ -367,6 +384,7 @@ export class Buffer<A, E> {
   private unpause(): boolean {
     if (!this.paused) return false
     this.paused = false
+    this.overshoot = 0
     this.pausedTotal += this.now() - this.pausedAt
     return true
   }
