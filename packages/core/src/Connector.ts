@@ -95,9 +95,10 @@ export interface Driver<Conn, Item> {
   readonly delivery?: (() => Lifecycle.Delivery) | undefined
   /**
    * Messages flow while connecting, ahead of `Connected` (a file watcher's initial scan comes before its
-   * `ready`). Default `false`: messages of a new connection wait behind `Connected`, `Gap` and the resync.
+   * `ready`). Default `false`: messages of a new connection wait behind `Connected`, `Gap` and the resync. A
+   * function decides per attempt (a watcher's rescan after a lost event comes after its `Gap`).
    */
-  readonly ungated?: boolean | undefined
+  readonly ungated?: boolean | ((attempt: number) => boolean) | undefined
 }
 
 // -----------------------------------------------------------------------------------------------------------------
@@ -705,7 +706,8 @@ const runConnection = <Conn, Item>(
     yield* Effect.addFinalizer(() => Effect.sync(() => core.endSession(session)))
     // Messages of a connection that is not live yet (Connected, Gap, resync) wait behind a gate: they obey the
     // overflow policy (a full buffer pauses the source, or drops and counts) and follow those events.
-    if (driver.ungated !== true) core.buffer.closeGate()
+    const ungated = typeof driver.ungated === "function" ? driver.ungated(attempt) : driver.ungated === true
+    if (!ungated) core.buffer.closeGate()
     // A failure the driver reports while connecting ends the attempt at once: a reply that never comes (a
     // redirected subscribe, a half-open socket) must not hold it until the connect timeout. Time while the
     // consumer holds the source paused (an ungated watcher's initial scan) does not count against the timeout.

@@ -7,13 +7,14 @@
  *
  * @since 0.1.0
  */
-import type * as Fs from "node:fs"
+import * as Fs from "node:fs"
 import * as FsPromises from "node:fs/promises"
 import * as Path from "node:path"
 import { Connector, ConnectorError, type Overflow } from "@streamemit/core"
 import { type ChokidarOptions, watch } from "chokidar"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import picomatch from "picomatch"
@@ -111,6 +112,7 @@ interface Resolved {
   readonly coalesce: number | undefined
   readonly coalesceOnOverflow: boolean
   readonly waitForPaths: boolean
+  readonly stats: boolean
 }
 
 const config = (option: string, value: unknown, expected: string) =>
@@ -157,8 +159,8 @@ const resolve = (options: Options): Effect.Effect<Resolved, ConnectorError.Conne
       connector,
       {
         ...options,
-        // A watcher that broke is not dialed again: its error ends the stream.
-        reconnect: false,
+        // A watcher is not dialed again, but for a rescan after the kernel dropped events (see inotifyQueue).
+        reconnect: rescanOnOverflow,
         liveness: false,
         overflow: coalesceOnOverflow
           ? // Coalescing happens in the driver when the buffer pauses it (synchronously, at the high-water mark).
@@ -198,7 +200,6 @@ const resolve = (options: Options): Effect.Effect<Resolved, ConnectorError.Conne
     }
     const chokidar: ChokidarOptions = {
       ignored: ignored.length === 0 ? [] : [ignoreMatcher(roots, ignored as ReadonlyArray<Ignored>)],
-      ignoreInitial: options.initial === false,
       followSymlinks: options.followSymlinks ?? false,
       ...(depth === undefined ? {} : { depth }),
       ...(options.usePolling === true ? { backend: "polling", pollingInterval: Duration.toMillis(interval) } : {}),
@@ -213,7 +214,8 @@ const resolve = (options: Options): Effect.Effect<Resolved, ConnectorError.Conne
       initial: options.initial !== false,
       coalesce,
       coalesceOnOverflow,
-      waitForPaths: options.waitForPaths === true
+      waitForPaths: options.waitForPaths === true,
+      stats: options.stats === true
     }
   })
 
@@ -312,124 +314,263 @@ const finalChanges = (path: string, state: Pending): ReadonlyArray<Change> => {
   return [{ _tag: "Change", path, ...(state.stats === undefined ? {} : { stats: state.stats }) }]
 }
 
-const driver = (options: Resolved): Connector.Driver<Watcher, Change> => ({
-  connector,
-  // The initial scan's Adds come before Connected (chokidar's ready).
-  ungated: true,
-  connect: (session) =>
-    Effect.gen(function* () {
-      if (!options.waitForPaths) {
-        for (const root of options.roots) {
-          const readable = yield* Effect.promise(() =>
-            FsPromises.access(root, FsPromises.constants.R_OK).then(
-              () => undefined,
-              (cause: NodeJS.ErrnoException) => cause
-            )
-          )
-          if (readable !== undefined) {
-            return yield* Effect.fail(
-              error(
-                new ConnectorError.Config({
-                  option: "paths",
-                  value: root,
-                  message: `${root}: ${readable.code === "ENOENT" ? "does not exist" : `cannot be read (${readable.code})`}`,
-                  cause: readable
-                })
+// -----------------------------------------------------------------------------------------------------------------
+// Lost events: the kernel's inotify queue
+// -----------------------------------------------------------------------------------------------------------------
+
+/**
+ * When the process is busy, the kernel queues inotify events for it, up to `max_queued_events` (16,384 by default)
+ * for all the watches of the process; past that it drops them, and neither libuv nor chokidar says so. libuv drains
+ * the queue in one go when the process is back, so every `fs.watch` callback of that drain runs before the next
+ * `setImmediate`: a drain of `max_queued_events` raw events means the queue was full, and events were lost.
+ */
+const inotifyQueue = {
+  limit: 0,
+  inBurst: 0,
+  /** When the last drain ended: a change after it is in this drain or a later one. */
+  lastDrainEnd: Date.now(),
+  listeners: new Set<(lostSince: number) => void>()
+}
+
+const maxQueuedEvents = (): number => {
+  if (inotifyQueue.limit === 0) {
+    try {
+      inotifyQueue.limit = Number(Fs.readFileSync("/proc/sys/fs/inotify/max_queued_events", "utf8").trim()) || 16_384
+    } catch {
+      inotifyQueue.limit = 16_384
+    }
+  }
+  return inotifyQueue.limit
+}
+
+const endOfDrain = () => {
+  const count = inotifyQueue.inBurst
+  const lostSince = inotifyQueue.lastDrainEnd
+  inotifyQueue.inBurst = 0
+  inotifyQueue.lastDrainEnd = Date.now()
+  if (count >= maxQueuedEvents()) for (const listener of inotifyQueue.listeners) listener(lostSince)
+}
+
+const onRawEvent = () => {
+  if (inotifyQueue.inBurst++ === 0) setImmediate(endOfDrain)
+}
+
+const queueOverflow = (lostSince: number) =>
+  error(
+    new ConnectorError.Overflow({
+      bufferSize: maxQueuedEvents(),
+      strategy: "inotify",
+      message: `the kernel's inotify queue overflowed (max_queued_events ${maxQueuedEvents()}): events since ${new Date(lostSince).toISOString()} may be lost; rescanning`,
+      retryable: true
+    })
+  )
+
+/** Only the inotify queue overflow is retried: a rescan. Every other error ends the stream. */
+const rescanOnOverflow = Schedule.forever.pipe(
+  Schedule.setInputType<ConnectorError.ConnectorError>(),
+  Schedule.while(({ input }) => input.reason._tag === "Overflow")
+)
+
+/** A file changed at or after this moment may have lost its event (file-system timestamps are coarse). */
+const timestampSlack = 1000
+
+// -----------------------------------------------------------------------------------------------------------------
+// The driver
+// -----------------------------------------------------------------------------------------------------------------
+
+const kindOf = (change: Change): Kind => (change._tag === "AddDir" || change._tag === "UnlinkDir" ? "dir" : "file")
+
+const driver = (options: Resolved): Connector.Driver<Watcher, Change> => {
+  // Across connections (a rescan after lost events is a new connection): what chokidar has reported of each path,
+  // and the changes a slow consumer made us merge that it has not been given yet.
+  const reported = new Map<string, Kind>()
+  const coalescer = new Coalescer()
+  /** Since when events may have been lost (set by an overflow): the rescan reports changes from there. */
+  let lostSince = 0
+  const remember = (change: Change) => {
+    if (change._tag === "Add" || change._tag === "AddDir") reported.set(change.path, kindOf(change))
+    else if (change._tag === "Unlink") reported.delete(change.path)
+    else if (change._tag === "UnlinkDir") {
+      reported.delete(change.path)
+      const prefix = change.path + Path.sep
+      for (const path of reported.keys()) if (path.startsWith(prefix)) reported.delete(path)
+    }
+  }
+  return {
+    connector,
+    // The initial scan's Adds come before Connected (chokidar's ready); a rescan's changes come after its Gap.
+    ungated: (attempt) => attempt === 1,
+    connect: (session) =>
+      Effect.gen(function* () {
+        const rescan = session.attempt > 1
+        if (!options.waitForPaths) {
+          for (const root of options.roots) {
+            const readable = yield* Effect.promise(() =>
+              FsPromises.access(root, FsPromises.constants.R_OK).then(
+                () => undefined,
+                (cause: NodeJS.ErrnoException) => cause
               )
             )
-          }
-        }
-      }
-      const watcher = watch([...options.roots], options.chokidar)
-      yield* Effect.addFinalizer(() => Effect.promise(() => watcher.close().catch(() => {})))
-
-      const coalescer = new Coalescer()
-      let coalescing = false
-      let timer: ReturnType<typeof setTimeout> | undefined
-      yield* Effect.addFinalizer(() => Effect.sync(() => timer !== undefined && clearTimeout(timer)))
-      let ready = false
-      let windowStart: number | undefined
-      // Set at `ready` while merged changes of the initial scan wait: Connected comes once they are delivered.
-      let onInitialDelivered: (() => void) | undefined
-      const flush = () => {
-        if (timer !== undefined) clearTimeout(timer)
-        timer = undefined
-        windowStart = undefined
-        coalescing = false
-        coalescer.flush((change) => {
-          session.emit(change)
-          // The buffer paused us while flushing: keep the rest merged.
-          return !coalescing
-        })
-        countMerged()
-        if (onInitialDelivered !== undefined && coalescer.initialPending === 0) {
-          const done = onInitialDelivered
-          onInitialDelivered = undefined
-          done()
-        }
-      }
-      let countedMerged = 0
-      // Intermediate states merged away are counted as dropped (streamemit_dropped_total, stats.dropped).
-      const countMerged = () => {
-        session.dropped(coalescer.merged - countedMerged)
-        countedMerged = coalescer.merged
-      }
-      if (options.coalesceOnOverflow) {
-        session.flowControl({
-          pause: () => {
-            coalescing = true
-          },
-          resume: () => {
-            if (options.coalesce === undefined || !ready) return flush()
-            // With a coalesce window: what merged while paused goes out when the window closes.
-            coalescing = false
-            if (coalescer.pending.size > 0 && timer === undefined) {
-              windowStart = Date.now()
-              timer = setTimeout(flush, options.coalesce)
+            if (readable !== undefined) {
+              return yield* Effect.fail(
+                error(
+                  new ConnectorError.Config({
+                    option: "paths",
+                    value: root,
+                    message: `${root}: ${readable.code === "ENOENT" ? "does not exist" : `cannot be read (${readable.code})`}`,
+                    cause: readable
+                  })
+                )
+              )
             }
           }
-        })
-      }
-      const push = (change: Change) => {
-        session.received(0)
-        if (coalescing || (options.coalesce !== undefined && ready)) {
-          coalescer.add(change, !ready)
-          if (!coalescing && options.coalesce !== undefined) {
-            // Trailing window: flushed once no event came for `coalesce`, but never held past 10 windows.
-            const now = Date.now()
-            windowStart ??= now
-            if (timer !== undefined) clearTimeout(timer)
-            timer = setTimeout(
-              flush,
-              Math.max(0, Math.min(options.coalesce, windowStart + 10 * options.coalesce - now))
-            )
-          }
-          return
         }
-        session.emit(change)
-      }
-      // Stats only when asked for (`alwaysStat`): an item's shape must not depend on how chokidar found the file.
-      const withStats = (stats: Fs.Stats | undefined) =>
-        stats === undefined || !options.chokidar.alwaysStat ? {} : { stats }
-      watcher.on("add", (path, stats) => push({ _tag: "Add", path, initial: !ready, ...withStats(stats) }))
-      watcher.on("addDir", (path, stats) => push({ _tag: "AddDir", path, initial: !ready, ...withStats(stats) }))
-      watcher.on("change", (path, stats) => push({ _tag: "Change", path, ...withStats(stats) }))
-      watcher.on("unlink", (path) => push({ _tag: "Unlink", path }))
-      watcher.on("unlinkDir", (path) => push({ _tag: "UnlinkDir", path }))
-      watcher.on("error", (cause) => session.fail(watchError(cause)))
-      yield* Effect.callback<void, ConnectorError.ConnectorError>((resume) => {
-        watcher.once("ready", () => {
-          ready = true
-          // The initial scan's Adds come before Connected, marked initial, even those a slow consumer made us
-          // merge: Connected waits until they are delivered.
-          if (coalescer.initialPending === 0) resume(Effect.void)
-          else onInitialDelivered = () => resume(Effect.void)
+        // The initial scan is always read, to know what exists (it is delivered only with `initial`); a rescan
+        // lists everything with stats, to compare modification times, and reports only the difference.
+        const watcher = watch([...options.roots], {
+          ...options.chokidar,
+          ignoreInitial: false,
+          ...(rescan ? { alwaysStat: true } : {})
         })
-        watcher.once("error", (cause) => resume(Effect.fail(watchError(cause))))
+        yield* Effect.addFinalizer(() => Effect.promise(() => watcher.close().catch(() => {})))
+        const detectsOverflow = process.platform === "linux" && options.chokidar.backend !== "polling"
+        if (detectsOverflow) {
+          const startedAt = Date.now()
+          const onOverflow = (since: number) => {
+            lostSince = Math.max(since, startedAt)
+            session.fail(queueOverflow(lostSince))
+          }
+          watcher.on("raw", onRawEvent)
+          inotifyQueue.listeners.add(onOverflow)
+          yield* Effect.addFinalizer(() => Effect.sync(() => inotifyQueue.listeners.delete(onOverflow)))
+        }
+
+        let coalescing = false
+        let timer: ReturnType<typeof setTimeout> | undefined
+        yield* Effect.addFinalizer(() => Effect.sync(() => timer !== undefined && clearTimeout(timer)))
+        let ready = false
+        let windowStart: number | undefined
+        // Set at `ready` while merged changes of the initial scan wait: Connected comes once they are delivered.
+        let onInitialDelivered: (() => void) | undefined
+        const flush = () => {
+          if (timer !== undefined) clearTimeout(timer)
+          timer = undefined
+          windowStart = undefined
+          coalescing = false
+          coalescer.flush((change) => {
+            session.emit(change)
+            // The buffer paused us while flushing: keep the rest merged.
+            return !coalescing
+          })
+          countMerged()
+          if (onInitialDelivered !== undefined && coalescer.initialPending === 0) {
+            const done = onInitialDelivered
+            onInitialDelivered = undefined
+            done()
+          }
+        }
+        let countedMerged = coalescer.merged
+        // Intermediate states merged away are counted as dropped (streamemit_dropped_total, stats.dropped).
+        const countMerged = () => {
+          session.dropped(coalescer.merged - countedMerged)
+          countedMerged = coalescer.merged
+        }
+        if (options.coalesceOnOverflow) {
+          session.flowControl({
+            pause: () => {
+              coalescing = true
+            },
+            resume: () => {
+              if (options.coalesce === undefined || !ready) return flush()
+              // With a coalesce window: what merged while paused goes out when the window closes.
+              coalescing = false
+              if (coalescer.pending.size > 0 && timer === undefined) {
+                windowStart = Date.now()
+                timer = setTimeout(flush, options.coalesce)
+              }
+            }
+          })
+        }
+        const push = (change: Change) => {
+          session.received(0)
+          remember(change)
+          // Merged changes still waiting go first: a path's changes never overtake each other.
+          if (coalescing || coalescer.pending.size > 0 || (options.coalesce !== undefined && ready)) {
+            coalescer.add(change, !ready && !rescan)
+            if (!coalescing && options.coalesce !== undefined && ready) {
+              // Trailing window: flushed once no event came for `coalesce`, but never held past 10 windows.
+              const now = Date.now()
+              windowStart ??= now
+              if (timer !== undefined) clearTimeout(timer)
+              timer = setTimeout(
+                flush,
+                Math.max(0, Math.min(options.coalesce, windowStart + 10 * options.coalesce - now))
+              )
+            } else if (!coalescing && timer === undefined) timer = setTimeout(flush, 0)
+            return
+          }
+          session.emit(change)
+        }
+        // What survived from the last connection is delivered first (behind this one's Gap).
+        if (coalescer.pending.size > 0) flush()
+
+        // A rescan: the scan's entries against what was reported. Changes since `lostSince` (the drain before the
+        // overflow) are reported again: a few may be reported twice, none is lost.
+        const changedSince = lostSince - timestampSlack
+        const scanned = new Set<string>()
+        const found = (change: Change & { readonly _tag: "Add" | "AddDir" }, stats: Fs.Stats | undefined) => {
+          scanned.add(change.path)
+          const before = reported.get(change.path)
+          const kind = kindOf(change)
+          if (before === undefined) return push({ ...change, initial: false })
+          if (before !== kind) {
+            push(before === "dir" ? { _tag: "UnlinkDir", path: change.path } : { _tag: "Unlink", path: change.path })
+            return push({ ...change, initial: false })
+          }
+          if (kind === "file" && (stats === undefined || stats.mtimeMs >= changedSince)) {
+            push({ _tag: "Change", path: change.path, ...withStats(stats) })
+          }
+        }
+        // Stats only when asked for (`stats`): an item's shape must not depend on how chokidar found the file.
+        const withStats = (stats: Fs.Stats | undefined) => (stats === undefined || !options.stats ? {} : { stats })
+        const add = (change: Change & { readonly _tag: "Add" | "AddDir" }, stats: Fs.Stats | undefined) => {
+          if (ready) push(change)
+          else if (rescan) found(change, stats)
+          else if (options.initial) push(change)
+          else remember(change)
+        }
+        watcher.on("add", (path, stats) => add({ _tag: "Add", path, initial: !ready, ...withStats(stats) }, stats))
+        watcher.on("addDir", (path, stats) =>
+          add({ _tag: "AddDir", path, initial: !ready, ...withStats(stats) }, stats)
+        )
+        watcher.on("change", (path, stats) => push({ _tag: "Change", path, ...withStats(stats) }))
+        watcher.on("unlink", (path) => push({ _tag: "Unlink", path }))
+        watcher.on("unlinkDir", (path) => push({ _tag: "UnlinkDir", path }))
+        watcher.on("error", (cause) => session.fail(watchError(cause)))
+        yield* Effect.callback<void, ConnectorError.ConnectorError>((resume) => {
+          watcher.once("ready", () => {
+            ready = true
+            if (rescan) {
+              // Reported but not found: removed while events were lost. Parents first, so children follow them.
+              const missing = [...reported]
+                .filter(([path]) => !scanned.has(path))
+                .sort(([a], [b]) => a.length - b.length)
+              for (const [path, kind] of missing) {
+                if (reported.has(path)) push(kind === "dir" ? { _tag: "UnlinkDir", path } : { _tag: "Unlink", path })
+              }
+              return resume(Effect.void)
+            }
+            // The initial scan's Adds come before Connected, marked initial, even those a slow consumer made us
+            // merge: Connected waits until they are delivered.
+            if (coalescer.initialPending === 0) resume(Effect.void)
+            else onInitialDelivered = () => resume(Effect.void)
+          })
+          watcher.once("error", (cause) => resume(Effect.fail(watchError(cause))))
+        })
+        return { watched: () => watcher.getWatched() }
       })
-      return { watched: () => watcher.getWatched() }
-    })
-})
+  }
+}
 
 /**
  * Starts watching in the current Scope and returns the handle.

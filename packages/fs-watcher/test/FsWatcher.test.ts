@@ -1,3 +1,4 @@
+import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -271,6 +272,74 @@ describe("FsWatcher overflow, errors and cleanup", () => {
         assert.isAbove((yield* handle.stats).pauses, 0, "the slow consumer switched the watcher to coalescing")
       }).pipe(Effect.scoped),
     60_000
+  )
+
+  it.live(
+    "the kernel's inotify queue overflows while the process is busy: Gap, then a rescan that reports what changed",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir
+        // Known before: one file that will be modified, one that will be removed, one left alone.
+        Fs.writeFileSync(Path.join(dir, "modified"), "1")
+        Fs.writeFileSync(Path.join(dir, "removed"), "1")
+        Fs.writeFileSync(Path.join(dir, "untouched"), "1")
+        const old = Date.now() / 1000 - 3600
+        Fs.utimesSync(Path.join(dir, "untouched"), old, old)
+        const { handle, signals, changes } = yield* watching({ paths: dir, initial: false })
+        const script = [
+          `const fs = require("fs"), path = require("path"), dir = ${JSON.stringify(dir)}`,
+          "for (let i = 0; i < 10000; i++) fs.writeFileSync(path.join(dir, 'f' + i), 'x')",
+          "fs.appendFileSync(path.join(dir, 'modified'), '2')",
+          "fs.rmSync(path.join(dir, 'removed'))"
+        ].join("; ")
+        // The event loop is blocked while another process writes 10,000 files: 20,000+ inotify events, more
+        // than the kernel queues (16,384).
+        ChildProcess.execFileSync(process.execPath, ["-e", script])
+        // The consumer's view: every file on disk but "untouched", which it was never told about (initial: false)
+        // and which did not change.
+        const expected = new Set(
+          Fs.readdirSync(dir)
+            .filter((name) => name !== "untouched")
+            .map((name) => Path.join(dir, name))
+        )
+        const seen = () => view(changes().filter((c) => c.path !== dir))
+        yield* Wait.until(
+          () => {
+            const v = seen()
+            return v.size === expected.size && [...v].every((p) => expected.has(p))
+          },
+          "every file written reported, the modified one too",
+          30_000
+        )
+        const tags = signals.map((s) => s._tag)
+        const disconnected = signals.find((s): s is Lifecycle.Disconnected => s._tag === "Disconnected")
+        assert.isDefined(disconnected, "the overflow is said, not silent")
+        assert.strictEqual(disconnected!.error.reason._tag, "Overflow")
+        assert.include(disconnected!.error.message, "inotify")
+        const gap = signals.findIndex((s) => s._tag === "Gap")
+        assert.isAbove(gap, tags.indexOf("Disconnected"))
+        assert.strictEqual((signals[gap] as Lifecycle.Gap).delivery, "possible-loss")
+        const afterGap = signals.slice(gap + 1).flatMap((s) => (s._tag === "Message" ? [label(s.message, dir)] : []))
+        assert.include(afterGap, "Change modified", "a change lost with the queue is reported by the rescan")
+        assert.include(afterGap, "Unlink removed", "a removal lost with the queue is reported by the rescan")
+        assert.notInclude(afterGap, "Change untouched", "what did not change is not reported")
+        assert.notInclude(afterGap, "Add untouched")
+        assert.strictEqual((yield* handle.status)._tag, "Connected")
+      }).pipe(Effect.scoped),
+    60_000
+  )
+
+  it.live("a burst the kernel queue holds (3,000 files) is no overflow: no Gap, every file once", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const { signals, changes } = yield* watching({ paths: dir, initial: false })
+      const script = `const fs = require("fs"); for (let i = 0; i < 3000; i++) fs.writeFileSync(${JSON.stringify(dir)} + "/f" + i, "x")`
+      ChildProcess.execFileSync(process.execPath, ["-e", script])
+      yield* Wait.until(() => changes().length >= 3000, "3,000 Adds", 30_000)
+      yield* Effect.sleep("300 millis")
+      assert.strictEqual(changes().length, 3000)
+      assert.isFalse(signals.some((s) => s._tag === "Gap" || s._tag === "Disconnected"))
+    }).pipe(Effect.scoped)
   )
 
   it.live("a missing root is a Config error naming it; waitForPaths waits for it to appear", () =>
