@@ -193,6 +193,9 @@ export const run = <Item>(harness: Harness<Item>): void => {
             "every message delivered or counted as dropped",
             20_000
           )
+          // Messages only: lifecycle events are neither delivered messages nor drops.
+          const stats = yield* handle.stats
+          assert.strictEqual(stats.delivered + stats.dropped, total, "received = delivered + dropped, exactly")
         }
         yield* Fiber.interrupt(consumer)
         assert.isAtMost(maxDepth, overflow.strategy === "suspend" ? overflow.hardCap : overflow.bufferSize)
