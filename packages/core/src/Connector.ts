@@ -749,8 +749,8 @@ const runConnection = <Conn, Item>(
 /**
  * The watchdog of one connection; it reports death through `session.fail`. It runs on the `activeNow` clock:
  * while our buffer holds the transport paused (a slow consumer), the silence is ours, so it neither counts nor
- * probes (a paused socket cannot read the answer). A dead peer is then found by TCP keepalive, which the drivers
- * turn on, or once the consumer catches up.
+ * probes (a paused socket cannot read the answer). A dead peer is then found by TCP keepalive (on in the ws and
+ * pg drivers, and by default in undici and ioredis), or once the consumer catches up.
  */
 const liveness = <Conn, Item>(
   driver: Driver<Conn, Item>,

@@ -387,14 +387,11 @@ const driver = (options: Resolved): Connector.Driver<Watcher, Change> => {
   const coalescer = new Coalescer()
   /** Since when events may have been lost (set by an overflow): the rescan reports changes from there. */
   let lostSince = 0
+  // chokidar reports the children of a removed directory one by one, so no subtree walk is needed here (one left
+  // behind would only be reported removed by a rescan, which is true).
   const remember = (change: Change) => {
     if (change._tag === "Add" || change._tag === "AddDir") reported.set(change.path, kindOf(change))
-    else if (change._tag === "Unlink") reported.delete(change.path)
-    else if (change._tag === "UnlinkDir") {
-      reported.delete(change.path)
-      const prefix = change.path + Path.sep
-      for (const path of reported.keys()) if (path.startsWith(prefix)) reported.delete(path)
-    }
+    else if (change._tag === "Unlink" || change._tag === "UnlinkDir") reported.delete(change.path)
   }
   return {
     connector,

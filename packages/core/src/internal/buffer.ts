@@ -67,8 +67,6 @@ export class Buffer<A, E> {
   pauses = 0
   /** Called with every drop, for metrics. */
   onDrop: ((count: number) => void) | undefined = undefined
-  /** Called when the source is asked to resume. */
-  onResume: (() => void) | undefined = undefined
   /** Marked items (`pushMarked`) in the last batch taken: a consumer seeing 0 need not look for them. */
   markedInLastTake = 0
   /** Marked items buffered now: they are never dropped and take no room. */
@@ -435,10 +433,7 @@ export class Buffer<A, E> {
     this.delivered += out.length - this.marked
     this.marked = 0
     // Messages still behind the gate keep the source paused while they fill the buffer.
-    if (this.paused && this.size < this.capacity && this.unpause()) {
-      if (this.state === OPEN) this.flow?.resume()
-      if (this.onResume !== undefined) this.onResume()
-    }
+    if (this.paused && this.size < this.capacity && this.unpause() && this.state === OPEN) this.flow?.resume()
     if (this.onSpace !== undefined) this.onSpace()
     this.wakeRoomWaiters()
     return out
