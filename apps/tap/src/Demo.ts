@@ -8,6 +8,7 @@ import * as Http from "node:http"
 import type * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import { ConnectorError } from "@streamemit/core"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import { Redis } from "ioredis"
@@ -121,7 +122,7 @@ const postgresSource = (url: string) =>
     const connected = yield* reachable(() => client.connect())
     if (!connected) {
       client.end().catch(() => {})
-      return { note: `postgres: not reachable at ${url} (set PG_URL): skipped` }
+      return { note: `postgres: not reachable at ${ConnectorError.redactUrl(url)} (set PG_URL): skipped` }
     }
     yield* Effect.addFinalizer(() => Effect.promise(() => client.end().catch(() => {})))
     yield* every(500, (n) => {
@@ -131,7 +132,7 @@ const postgresSource = (url: string) =>
     })
     const tap = new URL(url)
     tap.searchParams.append("channel", "streamemit_demo")
-    return { uri: tap.toString(), note: `postgres: NOTIFY streamemit_demo at ${url}` }
+    return { uri: tap.toString(), note: `postgres: NOTIFY streamemit_demo at ${ConnectorError.redactUrl(url)}` }
   })
 
 const redisSource = (url: string) =>
@@ -146,7 +147,7 @@ const redisSource = (url: string) =>
     const connected = yield* reachable(() => client.connect())
     if (!connected) {
       client.disconnect()
-      return { note: `redis: not reachable at ${url} (set REDIS_URL): skipped` }
+      return { note: `redis: not reachable at ${ConnectorError.redactUrl(url)} (set REDIS_URL): skipped` }
     }
     yield* Effect.addFinalizer(() => Effect.sync(() => client.disconnect()))
     yield* every(450, (n) => {
@@ -154,7 +155,7 @@ const redisSource = (url: string) =>
     })
     const tap = new URL(url)
     tap.searchParams.append("pattern", "streamemit:demo:*")
-    return { uri: tap.toString(), note: `redis: PUBLISH streamemit:demo:* at ${url}` }
+    return { uri: tap.toString(), note: `redis: PUBLISH streamemit:demo:* at ${ConnectorError.redactUrl(url)}` }
   })
 
 export const start: Effect.Effect<Demo, never, Scope.Scope> = Effect.gen(function* () {

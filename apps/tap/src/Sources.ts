@@ -4,7 +4,7 @@
  */
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
-import { type Connector, ConnectorError } from "@streamemit/core"
+import { Connector, ConnectorError } from "@streamemit/core"
 import { FsWatcher } from "@streamemit/fs-watcher"
 import { HttpStream } from "@streamemit/http-stream"
 import { PgListen } from "@streamemit/pg-listen"
@@ -13,7 +13,9 @@ import { Sse } from "@streamemit/sse"
 import { WebSocket } from "@streamemit/websocket"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
+import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 
 export type Framing = HttpStream.Framing
@@ -34,6 +36,34 @@ export interface Source {
   readonly handle: Connector.Handle<unknown, unknown>
   /** The record's fields for one item: `data` plus the connector's own (channel, id, path…). */
   readonly fields: (item: unknown) => Record<string, unknown>
+  /** Sends a text message to the source (ws only): waits for the connection. */
+  readonly send?: ((text: string) => Effect.Effect<void, ConnectorError.ConnectorError>) | undefined
+}
+
+/** How every source of a tap opens. */
+export interface Settings {
+  readonly framing: Framing
+  /** Labels the metrics. */
+  readonly name: string
+  /** The reconnect option of every connector (`true`: the connector's default). */
+  readonly reconnect: Connector.CommonOptions<unknown>["reconnect"]
+}
+
+/**
+ * The reconnect policy of the tap's flags: the connectors' default backoff, ending after `giveUpAfter` failed
+ * attempts in a row, and at once on an unknown host with `failFast` (DNS can come back, so that is the user's call).
+ */
+export const reconnect = (flags: {
+  readonly giveUpAfter: Option.Option<number>
+  readonly failFast: boolean
+}): Connector.CommonOptions<unknown>["reconnect"] => {
+  if (Option.isNone(flags.giveUpAfter) && !flags.failFast) return true
+  let schedule = Connector.defaultReconnect.pipe(Schedule.setInputType<ConnectorError.ConnectorError>())
+  if (Option.isSome(flags.giveUpAfter)) schedule = schedule.pipe(Schedule.upTo({ times: flags.giveUpAfter.value - 1 }))
+  if (flags.failFast) {
+    schedule = schedule.pipe(Schedule.while(({ input }) => Connector.systemCode(input) !== "ENOTFOUND"))
+  }
+  return schedule
 }
 
 /** JSON when the text is JSON, the text otherwise. */
@@ -75,8 +105,9 @@ const source = <A>(
   }))
 
 /** Names a source by its URI and picks its connector; a bad URI is a `UsageError` naming it. */
-export const parse = (uri: string, framing: Framing, name: string): Effect.Effect<Spec, UsageError> =>
+export const parse = (uri: string, settings: Settings): Effect.Effect<Spec, UsageError> =>
   Effect.gen(function* () {
+    const { name, reconnect } = settings
     const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(uri)?.[1]?.toLowerCase()
     if (scheme === undefined || /^[a-z]$/i.test(scheme)) {
       // A plain path (a Windows drive letter is a path too): the file-system watcher.
@@ -96,7 +127,11 @@ export const parse = (uri: string, framing: Framing, name: string): Effect.Effec
         return {
           label,
           connector: "websocket",
-          open: source(WebSocket.make({ url: uri, name }), (text: string) => ({ data: jsonOrText(text) }))
+          open: Effect.map(WebSocket.make({ url: uri, name, reconnect }), (handle) => ({
+            handle: handle as Connector.Handle<unknown, unknown>,
+            fields: (text: unknown) => ({ data: jsonOrText(text as string) }),
+            send: (text: string) => handle.send(text)
+          }))
         }
       case "sse+http":
       case "sse+https": {
@@ -104,7 +139,7 @@ export const parse = (uri: string, framing: Framing, name: string): Effect.Effec
         return {
           label,
           connector: "sse",
-          open: source(Sse.make({ url: target, name }), (e: Sse.Event) => ({
+          open: source(Sse.make({ url: target, name, reconnect }), (e: Sse.Event) => ({
             id: e.id,
             event: e.event,
             data: jsonOrText(e.data)
@@ -113,10 +148,10 @@ export const parse = (uri: string, framing: Framing, name: string): Effect.Effec
       }
       case "ndjson+http":
       case "ndjson+https":
-        return httpSpec(label, uri.slice("ndjson+".length), "ndjson", name)
+        return httpSpec(label, uri.slice("ndjson+".length), { ...settings, framing: "ndjson" })
       case "http":
       case "https":
-        return httpSpec(label, uri, framing, name)
+        return httpSpec(label, uri, settings)
       case "postgres":
       case "postgresql": {
         const channels = url.searchParams.getAll("channel")
@@ -127,11 +162,14 @@ export const parse = (uri: string, framing: Framing, name: string): Effect.Effec
         return {
           label,
           connector: "pg-listen",
-          open: source(PgListen.make({ connection: url.toString(), channels, name }), (n: PgListen.Notification) => ({
-            channel: n.channel,
-            processId: n.processId,
-            data: jsonOrText(n.payload)
-          }))
+          open: source(
+            PgListen.make({ connection: url.toString(), channels, name, reconnect }),
+            (n: PgListen.Notification) => ({
+              channel: n.channel,
+              processId: n.processId,
+              data: jsonOrText(n.payload)
+            })
+          )
         }
       }
       case "redis":
@@ -147,7 +185,7 @@ export const parse = (uri: string, framing: Framing, name: string): Effect.Effec
           label,
           connector: "redis-pubsub",
           open: source(
-            RedisPubSub.make({ connection: connection.toString(), channels, patterns, name }),
+            RedisPubSub.make({ connection: connection.toString(), channels, patterns, name, reconnect }),
             (m: RedisPubSub.Message) => ({
               channel: m.channel,
               ...(m.pattern === undefined ? {} : { pattern: m.pattern }),
@@ -175,32 +213,34 @@ export const parse = (uri: string, framing: Framing, name: string): Effect.Effec
     }
   })
 
-const httpSpec = (label: string, url: string, framing: Framing, name: string): Spec => ({
+const httpSpec = (label: string, url: string, { framing, name, reconnect }: Settings): Spec => ({
   label,
   connector: "http-stream",
   open:
     framing === "bytes"
-      ? source(HttpStream.make({ url, framing: "bytes", name }), (chunk: Uint8Array) => ({
+      ? source(HttpStream.make({ url, framing: "bytes", name, reconnect }), (chunk: Uint8Array) => ({
           bytes: chunk.byteLength,
           data: Buffer.from(chunk).toString("base64")
         }))
       : framing === "sse"
-        ? source(HttpStream.make({ url, framing: "sse", name }), (e: HttpStream.SseEvent) => ({
+        ? source(HttpStream.make({ url, framing: "sse", name, reconnect }), (e: HttpStream.SseEvent) => ({
             id: e.id,
             event: e.event,
             data: jsonOrText(e.data)
           }))
         : framing === "ndjson"
-          ? source(HttpStream.make<unknown>({ url, framing: "ndjson", name }), (value: unknown) => ({ data: value }))
-          : source(HttpStream.make({ url, name }), (line: string) => ({ data: jsonOrText(line) }))
+          ? source(HttpStream.make<unknown>({ url, framing: "ndjson", name, reconnect }), (value: unknown) => ({
+              data: value
+            }))
+          : source(HttpStream.make({ url, name, reconnect }), (line: string) => ({ data: jsonOrText(line) }))
 })
 
 const fsSpec = (label: string, path: string, name: string): Spec => ({
   label,
   connector: "fs-watcher",
+  // The change and the path say it all: no `data` repeating the change.
   open: source(FsWatcher.make({ paths: path, initial: false, name }), (change: FsWatcher.Change) => ({
     change: change._tag,
-    path: change.path,
-    data: change._tag
+    path: change.path
   }))
 })

@@ -1,16 +1,20 @@
 /**
- * The tap: opens every source, merges their streams and writes one record per message — NDJSON on stdout by
- * default — with lifecycle events on stderr (or in-band with `events`), and stats per source.
+ * The tap: opens every source, merges their streams and writes one line per message — readable, NDJSON or from a
+ * template — with lifecycle events on stderr (or in-band with `events`), and a status table per source.
  */
+import * as Readline from "node:readline"
+import { styleText } from "node:util"
 import { type ConnectorError, Lifecycle } from "@streamemit/core"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
 import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Demo from "./Demo.ts"
+import * as Screen from "./Screen.ts"
 import * as Sources from "./Sources.ts"
 
 export interface Options {
@@ -18,17 +22,22 @@ export interface Options {
   readonly framing: Sources.Framing
   readonly events: boolean
   readonly pretty: boolean
+  readonly format: Option.Option<string>
   readonly count: Option.Option<number>
   readonly duration: Option.Option<Duration.Duration>
   readonly stats: boolean
   readonly keepGoing: boolean
+  readonly giveUpAfter: Option.Option<number>
+  readonly failFast: boolean
+  readonly sendStdin: boolean
   readonly demo: boolean
 }
 
-/** Where the tap writes: the process's streams, or a test's. */
+/** Where the tap reads and writes: the process's streams, or a test's. */
 export interface Output {
   readonly stdout: NodeJS.WritableStream & { readonly isTTY?: boolean | undefined }
   readonly stderr: NodeJS.WritableStream & { readonly isTTY?: boolean | undefined }
+  readonly stdin?: NodeJS.ReadableStream | undefined
 }
 
 /** A source failed for good: exit code 1 (already reported on stderr). */
@@ -43,32 +52,30 @@ export class SourceFailed extends Data.TaggedError("SourceFailed")<{
   }
 }
 
+/** Sources that never connected while the tap ran (`--duration`, Ctrl-C): exit code 1. */
+export class NeverConnected extends Data.TaggedError("NeverConnected")<{ readonly sources: ReadonlyArray<string> }> {
+  override readonly [Runtime.errorExitCode]: number = 1
+  override readonly [Runtime.errorReported] = true
+  override get message() {
+    return `never connected: ${this.sources.join(", ")}`
+  }
+}
+
+/** One line of output: a message's record, or (with --events) a lifecycle event's. */
+interface Line {
+  readonly message: boolean
+  readonly record: Record<string, unknown>
+}
+
 interface Running {
   readonly spec: Sources.Spec
   readonly source: Sources.Source
   total: number
   state: string
+  everConnected: boolean
 }
 
-const colors = { dim: "\x1b[2m", cyan: "\x1b[36m", yellow: "\x1b[33m", red: "\x1b[31m", reset: "\x1b[0m" }
-
-/** Writes a line, waiting for `drain` when the stream's buffer is full (a slow pipe slows the tap down). */
-const writeLine = (stream: Output["stdout"], line: string) =>
-  Effect.suspend(() =>
-    stream.write(`${line}\n`)
-      ? Effect.void
-      : Effect.callback<void>((resume) => {
-          const done = () => resume(Effect.void)
-          stream.once("drain", done)
-          stream.once("error", done)
-          return Effect.sync(() => {
-            stream.removeListener("drain", done)
-            stream.removeListener("error", done)
-          })
-        })
-  )
-
-const eventFields = (event: Lifecycle.Event): Record<string, unknown> => {
+export const eventFields = (event: Lifecycle.Event): Record<string, unknown> => {
   switch (event._tag) {
     case "Connecting":
     case "Connected":
@@ -87,8 +94,7 @@ const eventFields = (event: Lifecycle.Event): Record<string, unknown> => {
   }
 }
 
-const describe = (event: Lifecycle.Event) => {
-  const fields = eventFields(event)
+const describe = (fields: Record<string, unknown>) => {
   const { event: name, ...rest } = fields
   const details = Object.entries(rest)
     .map(([k, v]) => `${k}=${typeof v === "string" ? JSON.stringify(v) : String(v)}`)
@@ -96,23 +102,47 @@ const describe = (event: Lifecycle.Event) => {
   return `${String(name)}${details === "" ? "" : ` ${details}`}`
 }
 
+/**
+ * The stderr line of a lifecycle event, or none. The error that ends a source is printed once, by the line that
+ * says it failed: the final `Disconnected` and `Closed` leave it out.
+ */
+const lifecycleLine = (event: Lifecycle.Event): string | undefined => {
+  if (event._tag === "Disconnected" && event.retryIn === undefined) return undefined
+  if (event._tag === "Closed") return event.error === undefined ? "closed" : undefined
+  return describe(eventFields(event))
+}
+
+/** `{at} {source} {data.price}`: the record's fields by dotted path; objects as JSON; a missing field is empty. */
+export const renderTemplate = (template: string, record: Record<string, unknown>): string =>
+  template.replace(/\{([^{}]+)\}/g, (_, path: string) => {
+    let value: unknown = record
+    for (const key of path.trim().split(".")) {
+      value = typeof value === "object" && value !== null ? (value as Record<string, unknown>)[key] : undefined
+    }
+    return value === undefined ? "" : typeof value === "string" ? value : JSON.stringify(value)
+  })
+
 export const run = (
   options: Options,
   output: Output
-): Effect.Effect<void, Sources.UsageError | SourceFailed, Scope.Scope> =>
+): Effect.Effect<void, Sources.UsageError | SourceFailed | NeverConnected, Scope.Scope> =>
   Effect.gen(function* () {
+    const screen = yield* Screen.make(output, options.stats)
     const uris = [...options.sources]
     if (options.demo) {
       const demo = yield* Demo.start
-      for (const note of demo.notes) yield* writeLine(output.stderr, `tap: demo: ${note}`)
+      for (const note of demo.notes) yield* screen.line("stderr", `tap: demo: ${note}`)
       uris.push(...demo.uris)
     }
     if (uris.length === 0) {
       return yield* Effect.fail(new Sources.UsageError({ message: "no sources: give one or more URIs, or --demo" }))
     }
-    const specs = yield* Effect.forEach(uris, (uri, i) => Sources.parse(uri, options.framing, `tap-${i + 1}`))
-    const color = options.pretty && output.stdout.isTTY === true
-    const paint = (code: keyof typeof colors, text: string) => (color ? `${colors[code]}${text}${colors.reset}` : text)
+    const reconnect = Sources.reconnect({ giveUpAfter: options.giveUpAfter, failFast: options.failFast })
+    const specs = yield* Effect.forEach(uris, (uri, i) =>
+      Sources.parse(uri, { framing: options.framing, name: `tap-${i + 1}`, reconnect })
+    )
+    const paint = (format: Parameters<typeof styleText>[0], text: string, stream: "stdout" | "stderr" = "stdout") =>
+      styleText(format, text, { stream: output[stream] as NodeJS.WriteStream })
 
     const running: Array<Running> = []
     for (const spec of specs) {
@@ -123,22 +153,30 @@ export const run = (
             : new SourceFailed({ source: spec.label, error })
         )
       )
-      running.push({ spec, source, total: 0, state: "connecting" })
-    }
-
-    // Lifecycle out of band: stderr, unless in-band with --events.
-    for (const entry of running) {
+      const entry: Running = { spec, source, total: 0, state: "connecting", everConnected: false }
+      running.push(entry)
+      // Subscribed at once: the first attempt's events are all there (the subscription starts with the status).
       yield* entry.source.handle.events.pipe(
         Stream.runForEach((event) =>
           Effect.suspend(() => {
             if (event._tag !== "Gap") entry.state = event._tag.toLowerCase()
-            return options.events
-              ? Effect.void
-              : writeLine(output.stderr, `tap: [${entry.spec.label}] ${describe(event)}`)
+            if (event._tag === "Connected") entry.everConnected = true
+            const line = options.events ? undefined : lifecycleLine(event)
+            return line === undefined ? Effect.void : screen.line("stderr", `tap: [${entry.spec.label}] ${line}`)
           })
         ),
-        Effect.forkScoped
+        Effect.forkScoped({ startImmediately: true })
       )
+    }
+
+    if (options.sendStdin) {
+      const senders = running.flatMap((entry) =>
+        entry.source.send === undefined ? [] : [{ label: entry.spec.label, send: entry.source.send }]
+      )
+      if (senders.length === 0) {
+        return yield* Effect.fail(new Sources.UsageError({ message: "--send-stdin: no ws:// source to send to" }))
+      }
+      yield* sendLines(output.stdin ?? process.stdin, senders, (line) => screen.line("stderr", line))
     }
 
     const failures: Array<SourceFailed> = []
@@ -148,13 +186,14 @@ export const run = (
         entry.total++
         return { ...base, at: new Date().toISOString(), ...entry.source.fields(item) }
       }
-      const signals: Stream.Stream<Record<string, unknown>, ConnectorError.ConnectorError> = options.events
+      // Each output line knows whether it is a message (for --count) or a lifecycle event (--events).
+      const signals: Stream.Stream<Line, ConnectorError.ConnectorError> = options.events
         ? Stream.map(entry.source.handle.signals, (signal) =>
             Lifecycle.isEvent(signal)
-              ? { ...base, at: new Date().toISOString(), ...eventFields(signal) }
-              : message(signal.message)
+              ? { message: false, record: { ...base, at: new Date().toISOString(), ...eventFields(signal) } }
+              : { message: true, record: message(signal.message) }
           )
-        : Stream.map(entry.source.handle.messages, message)
+        : Stream.map(entry.source.handle.messages, (item) => ({ message: true, record: message(item) }))
       return signals.pipe(
         Stream.catch(
           (error: ConnectorError.ConnectorError): Stream.Stream<never, Sources.UsageError | SourceFailed> => {
@@ -165,7 +204,7 @@ export const run = (
             const failed = new SourceFailed({ source: entry.spec.label, error })
             failures.push(failed)
             return Stream.fromEffect(
-              writeLine(output.stderr, paint("red", `tap: [${entry.spec.label}] failed: ${error.message}`))
+              screen.line("stderr", paint("red", `tap: [${entry.spec.label}] failed: ${error.message}`, "stderr"))
             ).pipe(Stream.flatMap(() => (options.keepGoing ? Stream.empty : Stream.fail(failed))))
           }
         )
@@ -173,7 +212,12 @@ export const run = (
     })
 
     let merged = Stream.mergeAll(records, { concurrency: "unbounded" })
-    if (Option.isSome(options.count)) merged = Stream.take(merged, options.count.value)
+    // --count counts messages, not the lifecycle events that --events puts in-band.
+    if (Option.isSome(options.count)) {
+      const limit = options.count.value
+      let seen = 0
+      merged = Stream.takeUntil(merged, (line) => line.message && ++seen >= limit)
+    }
     if (Option.isSome(options.duration)) merged = Stream.interruptWhen(merged, Effect.sleep(options.duration.value))
     // The reader went away (`| head`): end quietly, closing every source.
     merged = Stream.interruptWhen(
@@ -186,49 +230,100 @@ export const run = (
     )
 
     const started = Date.now()
-    const summary = () =>
+    const rows = () =>
       Effect.forEach(running, (entry) =>
-        Effect.map(entry.source.handle.stats, (stats) => {
-          const seconds = Math.max(0.001, (Date.now() - started) / 1000)
-          return `${entry.spec.label}  ${entry.state}  total=${entry.total}  rate=${(entry.total / seconds).toFixed(1)}/s  dropped=${stats.dropped}  reconnects=${stats.reconnects}`
-        })
-      )
-    if (options.stats && output.stderr.isTTY === true) {
-      // A live status block on the terminal, redrawn every second.
-      let lines = 0
-      yield* Effect.forkScoped(
-        Effect.forever(
-          Effect.gen(function* () {
-            yield* Effect.sleep("1 second")
-            const text = yield* summary()
-            output.stderr.write(`${lines > 0 ? `\x1b[${lines}A` : ""}${text.map((l) => `\x1b[2K${l}`).join("\n")}\n`)
-            lines = text.length
+        Effect.map(
+          entry.source.handle.stats,
+          (stats): Screen.Row => ({
+            source: entry.spec.label,
+            state: entry.state,
+            total: entry.total,
+            dropped: stats.dropped,
+            reconnects: stats.reconnects
           })
         )
       )
-    }
+    if (options.stats) yield* screen.statusTable(rows())
 
-    const print = (record: Record<string, unknown>) => {
-      if (!options.pretty) return writeLine(output.stdout, JSON.stringify(record))
+    const print = ({ record }: Line) => {
+      if (Option.isSome(options.format)) return screen.line("stdout", renderTemplate(options.format.value, record))
+      if (!options.pretty) return screen.line("stdout", JSON.stringify(record))
       const { source, connector, at, data, ...rest } = record
-      const time = String(at).slice(11, 23)
+      // UTC, marked as such.
+      const time = `${String(at).slice(11, 23)}Z`
       const extra = Object.entries(rest)
         .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
         .join(" ")
-      const body = typeof data === "string" ? data : JSON.stringify(data)
-      return writeLine(
-        output.stdout,
+      const body = data === undefined ? undefined : typeof data === "string" ? data : JSON.stringify(data)
+      return screen.line(
+        "stdout",
         `${paint("dim", time)} ${paint("cyan", String(source))} ${paint("yellow", String(connector))}${extra === "" ? "" : ` ${extra}`}${body === undefined ? "" : ` ${body}`}`
       )
     }
 
-    const result = yield* Stream.runForEach(merged, print).pipe(Effect.exit)
-    if (options.stats) {
-      for (const line of yield* summary()) yield* writeLine(output.stderr, `tap: stats: ${line}`)
-    }
+    // The summary comes however the tap ends: sources done, --count, --duration, a failure, or a signal.
+    const summary = Effect.gen(function* () {
+      if (!options.stats) return
+      yield* screen.stop
+      const seconds = Math.max(0.001, (Date.now() - started) / 1000)
+      for (const row of yield* rows()) {
+        yield* screen.line(
+          "stderr",
+          `tap: stats: ${row.source}  ${row.state}  total=${row.total}  rate=${(row.total / seconds).toFixed(1)}/s  dropped=${row.dropped}  reconnects=${row.reconnects}`
+        )
+      }
+    })
+    const result = yield* Stream.runForEach(merged, print).pipe(Effect.ensuring(summary), Effect.exit)
     if (result._tag === "Failure") return yield* result
     // With --keep-going, failures were reported as they came; the tap fails only when no source is left.
     if (failures.length > 0 && (!options.keepGoing || failures.length === running.length)) {
       return yield* Effect.fail(failures[0]!)
     }
+    // A failed source was reported as such (with --keep-going); the others must have connected at least once.
+    const failed = new Set(failures.map((f) => f.source))
+    const never = running
+      .filter((entry) => !entry.everConnected && entry.total === 0 && !failed.has(entry.spec.label))
+      .map((entry) => entry.spec.label)
+    if (never.length > 0) {
+      yield* screen.line("stderr", paint("red", `tap: never connected: ${never.join(", ")}`, "stderr"))
+      return yield* Effect.fail(new NeverConnected({ sources: never }))
+    }
+  })
+
+/** Sends each line of `input` to every sender, in order; a failed send is reported, the tap goes on. */
+const sendLines = (
+  input: NodeJS.ReadableStream,
+  senders: ReadonlyArray<{ readonly label: string; readonly send: (line: string) => Effect.Effect<void, unknown> }>,
+  report: (line: string) => Effect.Effect<void>
+): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    // Lines come at human (or pipe) speed and are few: an unbounded queue never drops one.
+    const lines = Stream.callback<string>((queue) =>
+      Effect.acquireRelease(
+        Effect.sync(() => {
+          const reader = Readline.createInterface({ input, terminal: false })
+          reader.on("line", (line) => Queue.offerUnsafe(queue, line))
+          reader.on("close", () => Queue.endUnsafe(queue))
+          return reader
+        }),
+        (reader) => Effect.sync(() => reader.close())
+      )
+    )
+    yield* lines.pipe(
+      Stream.runForEach((line) =>
+        Effect.forEach(
+          senders,
+          (sender) =>
+            sender
+              .send(line)
+              .pipe(
+                Effect.catch((error) =>
+                  report(`tap: [${sender.label}] send failed: ${String((error as Error).message ?? error)}`)
+                )
+              ),
+          { discard: true }
+        )
+      ),
+      Effect.forkScoped
+    )
   })

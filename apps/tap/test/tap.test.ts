@@ -18,20 +18,27 @@ const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379"
 
 interface Tap {
   readonly records: () => ReadonlyArray<Record<string, unknown>>
+  readonly stdout: () => string
   readonly stderr: () => string
   readonly exit: Promise<{ readonly code: number | null; readonly signal: NodeJS.Signals | null }>
   readonly child: ChildProcess.ChildProcess
 }
 
 /** Spawns the CLI with this Node (24); killed with the test's Scope if still running. */
-const tap = (args: ReadonlyArray<string>) =>
+const tap = (
+  args: ReadonlyArray<string>,
+  options: { readonly stdin?: boolean; readonly env?: NodeJS.ProcessEnv } = {}
+) =>
   Effect.acquireRelease(
     Effect.sync((): Tap => {
-      const child = ChildProcess.spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"] })
+      const child = ChildProcess.spawn(process.execPath, [bin, ...args], {
+        stdio: [options.stdin === true ? "pipe" : "ignore", "pipe", "pipe"],
+        env: { ...process.env, ...options.env }
+      })
       let out = ""
       let err = ""
-      child.stdout.setEncoding("utf8").on("data", (chunk: string) => (out += chunk))
-      child.stderr.setEncoding("utf8").on("data", (chunk: string) => (err += chunk))
+      child.stdout!.setEncoding("utf8").on("data", (chunk: string) => (out += chunk))
+      child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (err += chunk))
       const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
         child.on("exit", (code, signal) => resolve({ code, signal }))
       )
@@ -41,6 +48,7 @@ const tap = (args: ReadonlyArray<string>) =>
             .split("\n")
             .filter((line) => line !== "")
             .map((line) => JSON.parse(line) as Record<string, unknown>),
+        stdout: () => out,
         stderr: () => err,
         exit,
         child
@@ -183,7 +191,7 @@ describe("streamemit-tap", () => {
         const { code } = yield* exitOf(failing)
         assert.strictEqual(code, 1)
         assert.include(failing.stderr(), `${broken.url}/missing`)
-        assert.include(failing.stderr(), "HTTP 404")
+        assert.strictEqual(failing.stderr().split("HTTP 404").length - 1, 1, `the error once: ${failing.stderr()}`)
 
         const going = yield* tap(["--keep-going", "--count", "2", `${broken.url}/missing`, healthy.url])
         assert.strictEqual((yield* exitOf(going)).code, 0, going.stderr())
@@ -233,6 +241,182 @@ describe("streamemit-tap", () => {
           .filter((line) => line.startsWith("tap: stats:"))
         assert.strictEqual(stats.length, 6, t.stderr())
         for (const line of stats) assert.notInclude(line, " total=0 ", line)
+      }).pipe(Effect.scoped),
+    30_000
+  )
+
+  it.live(
+    "bad flags exit 2 with one line and a hint on stderr, nothing on stdout",
+    () =>
+      Effect.gen(function* () {
+        for (const args of [["--bogus"], ["--count", "abc", "ws://127.0.0.1:1"], ["--pretty", "--json", "ws://x"]]) {
+          const t = yield* tap(args)
+          const { code } = yield* exitOf(t)
+          assert.strictEqual(code, 2, args.join(" "))
+          assert.strictEqual(t.records().length, 0, "no help on stdout (it would go into | jq)")
+          const lines = t.stderr().trim().split("\n")
+          assert.strictEqual(lines.length, 2, t.stderr())
+          assert.include(lines[1], "--help")
+        }
+      }).pipe(Effect.scoped),
+    30_000
+  )
+
+  it.live(
+    "SIGTERM and SIGHUP close everything (the demo's directory too), print the summary, exit 143 and 129",
+    () =>
+      Effect.gen(function* () {
+        for (const [signal, expected] of [
+          ["SIGTERM", 143],
+          ["SIGHUP", 129]
+        ] as const) {
+          const t = yield* tap(["--demo", "--stats", "--duration", "30s"])
+          yield* Wait.until(() => connectedCount(t) >= 4, "the embedded sources connected", 15_000)
+          const dir = /(\/\S*streamemit-demo-\w+)/.exec(t.stderr())?.[1]
+          assert.isDefined(dir, t.stderr())
+          assert.isTrue(Fs.existsSync(dir!))
+          t.child.kill(signal)
+          const { code } = yield* exitOf(t)
+          assert.strictEqual(code, expected, t.stderr())
+          assert.include(t.stderr(), "tap: stats:", "the summary is printed on a signal too")
+          assert.isFalse(Fs.existsSync(dir!), "the demo's temp directory is removed")
+        }
+      }).pipe(Effect.scoped),
+    60_000
+  )
+
+  it.live(
+    "flags after a `--` (as pnpm passes them through) are flags, and the last --duration wins",
+    () =>
+      Effect.gen(function* () {
+        const ws = yield* WsServer.make()
+        const started = Date.now()
+        const t = yield* tap(["--duration", "30s", "--", "--duration", "1s", ws.url])
+        const { code } = yield* exitOf(t)
+        assert.strictEqual(code, 0, t.stderr())
+        assert.isBelow(Date.now() - started, 15_000, "ran about 1 s, not 30 s")
+        assert.notInclude(t.stderr(), "--duration", "no source named after a flag")
+      }).pipe(Effect.scoped),
+    30_000
+  )
+
+  it.live(
+    "the demo masks the passwords of PG_URL and REDIS_URL",
+    () =>
+      Effect.gen(function* () {
+        const pgUrl = new URL(PG_URL)
+        pgUrl.password = "s3cret-pg"
+        const t = yield* tap(["--demo", "--duration", "2s"], {
+          env: { PG_URL: pgUrl.toString(), REDIS_URL: "redis://:s3cret-redis@127.0.0.1:1" }
+        })
+        yield* exitOf(t)
+        assert.include(t.stderr(), "postgres:")
+        assert.notInclude(t.stderr(), "s3cret")
+        assert.notInclude(JSON.stringify(t.records()), "s3cret")
+      }).pipe(Effect.scoped),
+    30_000
+  )
+
+  it.live(
+    "a source that never connects: exit 1 at the end of --duration, or after --give-up-after attempts",
+    () =>
+      Effect.gen(function* () {
+        const refused = "ws://127.0.0.1:1/feed"
+        const t = yield* tap(["--duration", "1s", refused])
+        assert.strictEqual((yield* exitOf(t)).code, 1, t.stderr())
+        assert.include(t.stderr(), `never connected: ${refused}`)
+        assert.include(t.stderr(), "connecting attempt=1", "the first attempt's lifecycle is on stderr")
+
+        const giveUp = yield* tap(["--give-up-after", "2", refused])
+        assert.strictEqual((yield* exitOf(giveUp)).code, 1, giveUp.stderr())
+        assert.include(giveUp.stderr(), "connecting attempt=2")
+        assert.notInclude(giveUp.stderr(), "connecting attempt=3")
+        assert.strictEqual(giveUp.stderr().split("ECONNREFUSED").length - 1, 2, "each failed attempt once")
+      }).pipe(Effect.scoped),
+    30_000
+  )
+
+  it.live(
+    "wss:// against a plain server and --fail-fast on an unknown host end at once with a readable error",
+    () =>
+      Effect.gen(function* () {
+        const ws = yield* WsServer.make()
+        const tls = yield* tap([ws.url.replace("ws:", "wss:")])
+        assert.strictEqual((yield* exitOf(tls)).code, 1)
+        assert.include(tls.stderr(), "does not speak TLS")
+        assert.notInclude(tls.stderr(), "SSL routines")
+        assert.notInclude(tls.stderr(), "connecting attempt=2", "not retried")
+
+        const dns = yield* tap(["--fail-fast", "ws://no-such-host.invalid/feed"])
+        assert.strictEqual((yield* exitOf(dns)).code, 1)
+        assert.include(dns.stderr(), "ENOTFOUND")
+        assert.notInclude(dns.stderr(), "connecting attempt=2", "not retried")
+      }).pipe(Effect.scoped),
+    30_000
+  )
+
+  it.live(
+    "--count counts messages, not the lifecycle events --events puts in-band",
+    () =>
+      Effect.gen(function* () {
+        const lines = yield* HttpServer.make({ contentType: "text/plain", reply: () => ({ body: "a\nb\nc\nd\n" }) })
+        const t = yield* tap(["--events", "--count", "3", lines.url])
+        assert.strictEqual((yield* exitOf(t)).code, 0, t.stderr())
+        const records = t.records()
+        assert.deepStrictEqual(
+          records.filter((r) => r.event === undefined).map((r) => r.data),
+          ["a", "b", "c"]
+        )
+        assert.include(
+          records.map((r) => r.event),
+          "connected"
+        )
+      }).pipe(Effect.scoped),
+    30_000
+  )
+
+  it.live(
+    "--send-stdin sends each line of stdin to the ws:// sources; --format writes a line from a template",
+    () =>
+      Effect.gen(function* () {
+        const ws = yield* WsServer.make({
+          onConnection: (connection) =>
+            connection.socket.on("message", (data) =>
+              connection.socket.send(JSON.stringify({ echo: String(data), price: 42 }))
+            )
+        })
+        const t = yield* tap(
+          ["--send-stdin", "--count", "2", "--format", "{connector} {data.echo} {data.price}", ws.url],
+          {
+            stdin: true
+          }
+        )
+        t.child.stdin!.write("hello\n")
+        t.child.stdin!.write("world\n")
+        const { code } = yield* exitOf(t)
+        assert.strictEqual(code, 0, t.stderr())
+        const connection = yield* ws.awaitConnections(1)
+        assert.deepStrictEqual(connection.received, ["hello", "world"])
+        assert.deepStrictEqual(t.stdout().trim().split("\n"), ["websocket hello 42", "websocket world 42"])
+      }).pipe(Effect.scoped),
+    30_000
+  )
+
+  it.live(
+    "--pretty: times in UTC marked Z, fs lines without the change repeated",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* Effect.acquireRelease(
+          Effect.sync(() => Fs.realpathSync(Fs.mkdtempSync(Path.join(Os.tmpdir(), "tap-")))),
+          (d) => Effect.sync(() => Fs.rmSync(d, { recursive: true, force: true }))
+        )
+        const t = yield* tap(["--pretty", "--count", "1", dir])
+        yield* Wait.until(() => connectedCount(t) === 1, "watching", 15_000)
+        Fs.writeFileSync(Path.join(dir, "new.txt"), "x")
+        assert.strictEqual((yield* exitOf(t)).code, 0, t.stderr())
+        const line = t.stdout().trim()
+        assert.match(line, /^\d\d:\d\d:\d\d\.\d\d\dZ /)
+        assert.match(line, /change=Add path=\S+new\.txt$/, "no trailing Add")
       }).pipe(Effect.scoped),
     30_000
   )

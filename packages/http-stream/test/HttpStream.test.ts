@@ -1,6 +1,6 @@
 import * as Zlib from "node:zlib"
 import { assert, describe, it } from "@effect/vitest"
-import { type ConnectorError, type Lifecycle, Metrics } from "@streamemit/core"
+import { Connector, type ConnectorError, type Lifecycle, Metrics } from "@streamemit/core"
 import { Conformance, Expect, FaultProxy, HttpServer, Resources, Wait } from "@streamemit/testkit"
 import { Effect, Fiber, Metric, Schedule, Schema, Stream } from "effect"
 import { HttpStream } from "../src/index.ts"
@@ -259,6 +259,29 @@ describe("HttpStream statuses and faults", () => {
       assert.include(missing.message, "404")
       assert.isFalse(missing.isRetryable)
       assert.strictEqual(server.exchanges.length, 2, "one request each: no retry")
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("https:// against a plain server fails at once, not retried; an unknown host keeps its system code", () =>
+    Effect.gen(function* () {
+      const server = yield* HttpServer.make({ contentType: "text/plain", reply: () => ({ body: "x\n", end: true }) })
+      const tls = errorOf(
+        yield* HttpStream.stream({ url: server.url.replace("http:", "https:"), reconnect: fast }).pipe(
+          Stream.runDrain,
+          Effect.exit
+        )
+      )
+      assert.isFalse(tls.isRetryable)
+      assert.include(tls.message, "does not speak TLS")
+      const handle = yield* HttpStream.make({ url: "http://no-such-host.invalid/feed", reconnect: fast })
+      const disconnected = yield* handle.events.pipe(
+        Stream.filter((e): e is Lifecycle.Disconnected => e._tag === "Disconnected"),
+        Stream.runHead
+      )
+      assert.strictEqual(disconnected._tag, "Some")
+      const error = (disconnected as { value: Lifecycle.Disconnected }).value.error
+      assert.strictEqual(Connector.systemCode(error), "ENOTFOUND")
+      assert.isTrue(error.isRetryable, "DNS may come back: retried unless the caller decides otherwise")
     }).pipe(Effect.scoped)
   )
 

@@ -192,7 +192,7 @@ const classify = (error: Error & { readonly code?: string }): ConnectorError.Con
     case "ERR_INVALID_URL":
       return ConnectorError.make(connector, new ConnectorError.Config({ option: "url", message, cause: error }))
     default:
-      return ConnectorError.make(connector, new ConnectorError.Connect({ message, cause: error }))
+      return Connector.socketError(connector, error)
   }
 }
 

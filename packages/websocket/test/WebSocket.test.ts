@@ -318,6 +318,22 @@ describe("WebSocket", () => {
     }).pipe(Effect.scoped)
   )
 
+  it.live("wss:// against a plain server fails at once, not retried, with a message that says why", () =>
+    Effect.gen(function* () {
+      const { server } = yield* fixture()
+      const error = errorOf(
+        yield* WebSocket.stream({ url: `wss://127.0.0.1:${server.port}/feed`, reconnect: fast }).pipe(
+          Stream.runDrain,
+          Effect.exit
+        )
+      )
+      assert.strictEqual(error.reason._tag, "Connect")
+      assert.isFalse(error.isRetryable)
+      assert.include(error.message, "does not speak TLS")
+      assert.notInclude(error.message, "SSL routines")
+    }).pipe(Effect.scoped)
+  )
+
   it.live("headers given as an Effect are evaluated on every attempt; Redacted values are sent in clear", () =>
     Effect.gen(function* () {
       const { server, proxy, url } = yield* fixture()
