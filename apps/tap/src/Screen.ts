@@ -25,8 +25,8 @@ export interface Screen {
   readonly stop: Effect.Effect<void>
 }
 
-/** Redraw at most this often after output, and at least this often for the rates. */
-const redrawAfterOutput = 250
+/** How often the table's numbers are refreshed, and the window of its rates. */
+const refresh = 250
 const rateWindow = 1000
 
 const write = (stream: Output["stdout"], text: string): Effect.Effect<void> =>
@@ -78,8 +78,18 @@ export const make = (output: Output, stats: boolean): Effect.Effect<Screen, neve
     // stdout on a terminal too: assume the same one, so its lines also pass above the table.
     const sharesTerminal = { stderr: true, stdout: output.stdout.isTTY === true }
     let drawn = 0
-    let dirty = false
     let stopped = false
+    /** The table as last rendered: drawn again below new lines at the end of the tick that wrote them. */
+    let table: ReadonlyArray<string> = []
+    let redrawScheduled = false
+
+    const drawTable = () => {
+      redrawScheduled = false
+      if (stopped || table.length === 0) return
+      erase()
+      output.stderr.write(`${table.join("\n")}\n`)
+      drawn = table.length
+    }
 
     const erase = () => {
       if (drawn === 0) return
@@ -92,7 +102,11 @@ export const make = (output: Output, stats: boolean): Effect.Effect<Screen, neve
       Effect.suspend(() => {
         if (pinned && sharesTerminal[stream]) {
           erase()
-          dirty = true
+          // Every line written in this tick goes above the table, which comes back below them at its end.
+          if (!redrawScheduled && !stopped) {
+            redrawScheduled = true
+            setImmediate(drawTable)
+          }
         }
         return write(output[stream], `${text}\n`)
       })
@@ -116,21 +130,11 @@ export const make = (output: Output, stats: boolean): Effect.Effect<Screen, neve
           }
           if (stopped) return
           const columns = (output.stderr as { columns?: number }).columns ?? 80
-          const table = renderTable(current, rates, columns)
-          erase()
-          output.stderr.write(`${table.join("\n")}\n`)
-          drawn = table.length
-          dirty = false
+          table = renderTable(current, rates, columns)
+          drawTable()
         })
         yield* draw
-        yield* Effect.forkScoped(
-          Effect.forever(
-            Effect.gen(function* () {
-              yield* Effect.sleep(redrawAfterOutput)
-              if (dirty || Date.now() - lastRates >= rateWindow) yield* draw
-            })
-          )
-        )
+        yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(refresh), draw)))
         yield* Effect.addFinalizer(() => stop)
       })
 
