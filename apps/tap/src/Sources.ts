@@ -61,7 +61,7 @@ export const reconnect = (flags: {
   let schedule = Connector.defaultReconnect.pipe(Schedule.setInputType<ConnectorError.ConnectorError>())
   if (Option.isSome(flags.giveUpAfter)) schedule = schedule.pipe(Schedule.upTo({ times: flags.giveUpAfter.value - 1 }))
   if (flags.failFast) {
-    schedule = schedule.pipe(Schedule.while(({ input }) => Connector.systemCode(input) !== "ENOTFOUND"))
+    schedule = schedule.pipe(Schedule.while(({ input }) => ConnectorError.systemCode(input) !== "ENOTFOUND"))
   }
   return schedule
 }

@@ -251,3 +251,69 @@ export const redactUrl = (url: string | URL): string => {
   }
   return parsed.toString().replace(/%2A%2A%2A/g, "***")
 }
+
+/** TLS failures that retrying cannot fix: the peer does not speak TLS, or its certificate is refused. */
+const tlsMismatch = /wrong version number|ERR_SSL_WRONG_VERSION_NUMBER|packet length too long|unknown protocol/i
+const certificateCodes = new Set([
+  "CERT_HAS_EXPIRED",
+  "CERT_NOT_YET_VALID",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "ERR_TLS_CERT_ALTNAME_INVALID"
+])
+
+/**
+ * A socket-level failure (dial, DNS, TLS) as a `Connect` error whose message starts with the system code
+ * (`ECONNREFUSED: …`, `ENOTFOUND: …`) and whose `cause` is the native error. A TLS handshake with a peer that does
+ * not speak TLS (`wss://`/`https://` against a plain server) or a refused certificate is not retryable, with a
+ * message that says so instead of OpenSSL's.
+ *
+ * @since 0.2.0
+ * @category classification
+ */
+export const socketError = (connector: string, cause: unknown): ConnectorError => {
+  const native = cause as { code?: string; message?: string }
+  const code = native.code
+  const text = String(native.message ?? cause)
+  if (
+    code === "ERR_SSL_WRONG_VERSION_NUMBER" ||
+    ((code === "EPROTO" || code === undefined) && tlsMismatch.test(text))
+  ) {
+    return make(
+      connector,
+      new Connect({
+        message:
+          "TLS handshake failed: the server does not speak TLS (wrong version number); use ws:// or http:// for a plain server",
+        cause,
+        retryable: false
+      })
+    )
+  }
+  if (code !== undefined && certificateCodes.has(code)) {
+    return make(
+      connector,
+      new Connect({ message: `TLS certificate refused (${code}): ${text}`, cause, retryable: false })
+    )
+  }
+  const message = code === undefined || text.includes(code) ? text : `${code}: ${text}`
+  return make(connector, new Connect({ message, cause }))
+}
+
+/**
+ * The system code of an error's native cause (`ENOTFOUND`, `ECONNREFUSED`, …), when it has one: for callers that
+ * decide from data (e.g. give up on an unknown host), not from messages.
+ *
+ * @since 0.2.0
+ * @category classification
+ */
+export const systemCode = (error: ConnectorError): string | undefined => {
+  let cause: unknown = error.reason.cause
+  for (let depth = 0; depth < 3 && typeof cause === "object" && cause !== null; depth++) {
+    const code = (cause as { code?: unknown }).code
+    if (typeof code === "string") return code
+    cause = (cause as { cause?: unknown }).cause
+  }
+  return undefined
+}

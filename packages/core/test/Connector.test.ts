@@ -5,7 +5,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Exit, Fiber, Metric, Schedule, Schema, Stream } from "effect"
 import { TestClock } from "effect/testing"
-import { Connector, ConnectorError, type Lifecycle, Metrics } from "../src/index.ts"
+import { Connector, ConnectorError, Decode, type Driver, Http, type Lifecycle, Metrics } from "../src/index.ts"
 import { collectSignals, connectError, options, refused, scripted, tags, up } from "./Scripted.ts"
 
 describe("Connector.resolve", () => {
@@ -558,24 +558,24 @@ describe("Connector.make", () => {
   )
 })
 
-describe("Connector.retryAfter and httpStatusError", () => {
+describe("Http.retryAfter and Http.statusError", () => {
   it("Retry-After: delay-seconds or an HTTP-date in the future; anything else is no delay", () => {
     const now = Date.parse("2026-12-01T12:00:00Z")
-    assert.strictEqual(Duration.toMillis(Connector.retryAfter("120", now)!), 120_000)
-    assert.strictEqual(Duration.toMillis(Connector.retryAfter("Tue, 01 Dec 2026 12:00:30 GMT", now)!), 30_000)
-    assert.isUndefined(Connector.retryAfter("Tue, 01 Dec 2026 11:59:00 GMT", now), "a date in the past")
-    assert.isUndefined(Connector.retryAfter("0", now))
-    assert.isUndefined(Connector.retryAfter("soon", now))
-    assert.isUndefined(Connector.retryAfter(null, now))
+    assert.strictEqual(Duration.toMillis(Http.retryAfter("120", now)!), 120_000)
+    assert.strictEqual(Duration.toMillis(Http.retryAfter("Tue, 01 Dec 2026 12:00:30 GMT", now)!), 30_000)
+    assert.isUndefined(Http.retryAfter("Tue, 01 Dec 2026 11:59:00 GMT", now), "a date in the past")
+    assert.isUndefined(Http.retryAfter("0", now))
+    assert.isUndefined(Http.retryAfter("soon", now))
+    assert.isUndefined(Http.retryAfter(null, now))
   })
 
   it("one classifier: 401/403 Auth, 408/429/5xx retried with the Retry-After floor, other 4xx not retried", () => {
     const floors: Array<number> = []
     const session = {
       setReconnectFloor: (d: Duration.Input) => floors.push(Duration.toMillis(Duration.fromInputUnsafe(d)))
-    } as unknown as Connector.Session<never>
+    } as unknown as Driver.Session<never>
     const classify = (status: number, retryAfter: string | null = null) =>
-      Connector.httpStatusError("scripted", status, retryAfter, session)
+      Http.statusError("scripted", status, retryAfter, session)
     assert.strictEqual(classify(401).reason._tag, "Auth")
     assert.isFalse(classify(403).isRetryable)
     for (const status of [408, 429, 500, 503]) {
@@ -590,17 +590,17 @@ describe("Connector.retryAfter and httpStatusError", () => {
     assert.strictEqual(notFound.reason._tag, "Protocol")
     assert.isFalse(notFound.isRetryable)
     assert.include(
-      Connector.httpStatusError("scripted", 404, null, session, "handshake refused with HTTP 404").message,
+      Http.statusError("scripted", 404, null, session, "handshake refused with HTTP 404").message,
       "handshake"
     )
   })
 })
 
-describe("Connector.jsonDecoder", () => {
+describe("Decode.jsonDecoder", () => {
   const Payload = Schema.Struct({ id: Schema.Number })
-  const decodedDriver = (texts: ReadonlyArray<string>, onError: Connector.OnDecodeError) => {
-    const decode = Connector.jsonDecoder("scripted", Payload, onError)
-    const driver: Connector.Driver<string, { readonly id: number }> = {
+  const decodedDriver = (texts: ReadonlyArray<string>, onError: Decode.OnDecodeError) => {
+    const decode = Decode.jsonDecoder("scripted", Payload, onError)
+    const driver: Driver.Driver<string, { readonly id: number }> = {
       connector: "scripted",
       connect: (session) =>
         Effect.sync(() => {

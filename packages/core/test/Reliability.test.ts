@@ -4,7 +4,7 @@
  * to the out-of-band events that reads late, a defect in `onResync`.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Fiber, Schedule, Stream } from "effect"
+import { Deferred, Duration, Effect, Fiber, Schedule, Stream, Tracer } from "effect"
 import { TestClock } from "effect/testing"
 import { Connector, Lifecycle } from "../src/index.ts"
 import { collectSignals, connectError, options, type Script, scripted, tags, up } from "./Scripted.ts"
@@ -459,6 +459,46 @@ describe("awaitConnection", () => {
       yield* TestClock.adjust("1 second")
       const error = yield* Fiber.join(closed)
       assert.strictEqual(error.message.includes("auth"), true)
+    })
+  )
+})
+
+describe("tracing", () => {
+  it.effect("a span per connection attempt (with its outcome) and one around the resync", () =>
+    Effect.gen(function* () {
+      const spans: Array<Tracer.NativeSpan> = []
+      const tracer = Tracer.make({
+        span(options) {
+          const span = new Tracer.NativeSpan(options)
+          spans.push(span)
+          return span
+        }
+      })
+      const { driver, sessions } = scripted([up, () => Effect.fail(connectError("refused")), up])
+      yield* Effect.gen(function* () {
+        yield* Connector.make(driver, yield* options({ name: "traced", onResync: () => Effect.succeed([1, 2]) }))
+        yield* Effect.yieldNow
+        sessions[0].fail(connectError("reset"))
+        yield* Effect.yieldNow
+        yield* TestClock.adjust("1 second") // attempt 2: refused
+        yield* TestClock.adjust("1 second") // attempt 3: connected, resync
+      }).pipe(Effect.provideService(Tracer.Tracer, tracer))
+      const summary = spans.map((span) => [
+        span.name,
+        span.attributes.get("streamemit.attempt"),
+        span.attributes.get("streamemit.outcome") ?? span.attributes.get("streamemit.replayed")
+      ])
+      assert.deepStrictEqual(summary, [
+        ["streamemit.connect", 1, "connected"],
+        ["streamemit.connect", 2, "Connect"],
+        ["streamemit.connect", 3, "connected"],
+        ["streamemit.resync", 3, 2]
+      ])
+      assert.strictEqual(spans[0]!.attributes.get("streamemit.connector"), "scripted")
+      assert.strictEqual(spans[0]!.attributes.get("streamemit.name"), "traced")
+      assert.strictEqual(spans[1]!.status._tag, "Ended")
+      assert.isTrue(spans.every((span) => span.status._tag === "Ended"))
+      assert.strictEqual(spans[3]!.attributes.get("streamemit.downtime_ms"), 2000)
     })
   )
 })

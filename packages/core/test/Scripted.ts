@@ -3,11 +3,11 @@
  * ordering, timeouts, overflow) is driven from here under TestClock.
  */
 import { Effect, Schedule, type Scope, Stream } from "effect"
-import { Connector, ConnectorError, type Lifecycle } from "../src/index.ts"
+import { Connector, ConnectorError, type Driver, type Lifecycle } from "../src/index.ts"
 
 /** One scripted connection: what `connect` does for an attempt. */
 export type Script = (
-  session: Connector.Session<number>
+  session: Driver.Session<number>
 ) => Effect.Effect<string, ConnectorError.ConnectorError, Scope.Scope>
 
 export const connectError = (message: string, retryable?: boolean) =>
@@ -17,10 +17,10 @@ export const connectError = (message: string, retryable?: boolean) =>
   )
 
 /** A driver whose attempts follow `scripts` (the last one repeats); it records what happened. */
-export const scripted = (scripts: ReadonlyArray<Script>, extra: Partial<Connector.Driver<string, number>> = {}) => {
+export const scripted = (scripts: ReadonlyArray<Script>, extra: Partial<Driver.Driver<string, number>> = {}) => {
   const log: Array<string> = []
-  const sessions: Array<Connector.Session<number>> = []
-  const driver: Connector.Driver<string, number> = {
+  const sessions: Array<Driver.Session<number>> = []
+  const driver: Driver.Driver<string, number> = {
     connector: "scripted",
     connect: (session) => {
       sessions.push(session)

@@ -10,7 +10,7 @@
 import * as Fs from "node:fs"
 import * as FsPromises from "node:fs/promises"
 import * as Path from "node:path"
-import { Connector, ConnectorError, type Overflow } from "@streamemit/core"
+import { Connector, ConnectorError, type Driver, type Overflow } from "@streamemit/core"
 import { type ChokidarOptions, watch } from "chokidar"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -380,7 +380,7 @@ const timestampSlack = 1000
 
 const kindOf = (change: Change): Kind => (change._tag === "AddDir" || change._tag === "UnlinkDir" ? "dir" : "file")
 
-const driver = (options: Resolved): Connector.Driver<Watcher, Change> => {
+const driver = (options: Resolved): Driver.Driver<Watcher, Change> => {
   // Across connections (a rescan after lost events is a new connection): what chokidar has reported of each path,
   // and the changes a slow consumer made us merge that it has not been given yet.
   const reported = new Map<string, Kind>()

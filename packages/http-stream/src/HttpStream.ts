@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { Connector, ConnectorError } from "@streamemit/core"
+import { Connector, ConnectorError, type Decode, type Driver, Http } from "@streamemit/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
@@ -48,7 +48,7 @@ export interface SseEvent {
  */
 export interface Resume {
   readonly url?: string | URL | undefined
-  readonly headers?: Connector.Headers | undefined
+  readonly headers?: Http.Headers | undefined
   readonly body?: string | Uint8Array | undefined
 }
 
@@ -64,7 +64,7 @@ export interface Options<A> extends Omit<Connector.CommonOptions<A>, "liveness">
   /** Default `"GET"`. */
   readonly method?: string | undefined
   /** Request headers; values may be `Redacted`; an Effect is evaluated on every attempt. */
-  readonly headers?: Connector.PerAttempt<Connector.Headers> | undefined
+  readonly headers?: Connector.PerAttempt<Http.Headers> | undefined
   readonly body?: string | Uint8Array | undefined
   /** Default `"lines"`. */
   readonly framing?: Framing | undefined
@@ -83,7 +83,7 @@ export interface Options<A> extends Omit<Connector.CommonOptions<A>, "liveness">
   /** NDJSON only: decode each value with this Schema. */
   readonly schema?: Schema.Decoder<A> | undefined
   /** NDJSON only: an invalid line fails the stream (`Decode`, naming the line) or is skipped and counted. Default `"fail"`. */
-  readonly onDecodeError?: Connector.OnDecodeError | undefined
+  readonly onDecodeError?: Decode.OnDecodeError | undefined
 }
 
 /**
@@ -141,8 +141,8 @@ const resolve = <A>(options: Options<A>): Effect.Effect<Resolved<A>, ConnectorEr
         overflow: { strategy: "suspend", bufferSize: 16_384, hardCap: (size) => size + burstAfterPause }
       }
     )
-    const url = yield* Connector.urlOption(connector, options.url, httpProtocols)
-    const headers = Connector.headersOption(options.headers)
+    const url = yield* Http.urlOption(connector, options.url, httpProtocols)
+    const headers = Http.headersOption(options.headers)
     const method = options.method ?? "GET"
     if (typeof method !== "string" || !/^[A-Za-z]+$/.test(method)) {
       return yield* Effect.fail(config("method", method, "an HTTP method"))
@@ -180,10 +180,10 @@ const resolve = <A>(options: Options<A>): Effect.Effect<Resolved<A>, ConnectorEr
 
 const error = (reason: ConnectorError.Reason) => ConnectorError.make(connector, reason)
 
-const statusError = (status: number, retryAfter: string | null, session: Connector.Session<never>) =>
-  Connector.httpStatusError(connector, status, retryAfter, session)
+const statusError = (status: number, retryAfter: string | null, session: Driver.Session<never>) =>
+  Http.statusError(connector, status, retryAfter, session)
 
-const fetchError = (cause: unknown) => Connector.fetchError(connector, cause)
+const fetchError = (cause: unknown) => Http.fetchError(connector, cause)
 
 /** Splits text into lines at LF, CRLF or CR, across chunks; the partial line is bounded by `maxRecordSize`. */
 const lineSplitter = (
@@ -250,7 +250,7 @@ const lineSplitter = (
 }
 
 /** Feeds decoded chunks into records for `framing`, pushing into the session; returns what tracks the last record. */
-const framer = <A>(options: Resolved<A>, session: Connector.Session<A>, remember: (record: A) => void) => {
+const framer = <A>(options: Resolved<A>, session: Driver.Session<A>, remember: (record: A) => void) => {
   // The records of one chunk enter the stream as one batch: the read loop flushes after each chunk (its bytes
   // are counted there).
   const emit = (record: A) => {
@@ -385,7 +385,7 @@ const framer = <A>(options: Resolved<A>, session: Connector.Session<A>, remember
   }
 }
 
-const driver = <A>(options: Resolved<A>): Connector.Driver<Response, A> => {
+const driver = <A>(options: Resolved<A>): Driver.Driver<Response, A> => {
   let last: A | undefined
   const remember = (record: A) => {
     last = record
@@ -401,9 +401,8 @@ const driver = <A>(options: Resolved<A>): Connector.Driver<Response, A> => {
         if (options.resume !== undefined && session.attempt > 1) {
           const resumed = options.resume(last)
           const next = Effect.isEffect(resumed) ? yield* resumed : resumed
-          if (next.url !== undefined)
-            url = yield* Connector.checkUrl(connector, "resume().url", next.url, httpProtocols)
-          if (next.headers !== undefined) Object.assign(headers, Connector.revealHeaders(next.headers))
+          if (next.url !== undefined) url = yield* Http.checkUrl(connector, "resume().url", next.url, httpProtocols)
+          if (next.headers !== undefined) Object.assign(headers, Http.revealHeaders(next.headers))
           if (next.body !== undefined) body = next.body
         }
         const controller = new AbortController()

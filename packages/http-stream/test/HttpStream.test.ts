@@ -1,6 +1,6 @@
 import * as Zlib from "node:zlib"
 import { assert, describe, it } from "@effect/vitest"
-import { Connector, type ConnectorError, type Lifecycle, Metrics } from "@streamemit/core"
+import { ConnectorError, type Lifecycle, Metrics } from "@streamemit/core"
 import { Conformance, Expect, FaultProxy, HttpServer, Resources, Wait } from "@streamemit/testkit"
 import { Effect, Fiber, Metric, Schedule, Schema, Stream } from "effect"
 import { HttpStream } from "../src/index.ts"
@@ -280,7 +280,7 @@ describe("HttpStream statuses and faults", () => {
       )
       assert.strictEqual(disconnected._tag, "Some")
       const error = (disconnected as { value: Lifecycle.Disconnected }).value.error
-      assert.strictEqual(Connector.systemCode(error), "ENOTFOUND")
+      assert.strictEqual(ConnectorError.systemCode(error), "ENOTFOUND")
       assert.isTrue(error.isRetryable, "DNS may come back: retried unless the caller decides otherwise")
     }).pipe(Effect.scoped)
   )

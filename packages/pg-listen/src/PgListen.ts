@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { Connector, ConnectorError } from "@streamemit/core"
+import { Connector, ConnectorError, Decode, type Driver } from "@streamemit/core"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import type * as Schema from "effect/Schema"
@@ -56,7 +56,7 @@ export interface Options<A> extends Connector.CommonOptions<Notification<A>> {
   /** Decode payloads as JSON with this Schema. */
   readonly schema?: Schema.Decoder<A> | undefined
   /** A payload the Schema rejects fails the stream (`Decode`) or is skipped and counted. Default `"fail"`. */
-  readonly onDecodeError?: Connector.OnDecodeError | undefined
+  readonly onDecodeError?: Decode.OnDecodeError | undefined
 }
 
 /**
@@ -81,7 +81,7 @@ interface Resolved<A> {
   readonly connection: Effect.Effect<pg.ClientConfig, ConnectorError.ConnectorError>
   readonly channels: ReadonlyArray<string>
   readonly schema: Schema.Decoder<A> | undefined
-  readonly onDecodeError: Connector.OnDecodeError
+  readonly onDecodeError: Decode.OnDecodeError
 }
 
 const config = (option: string, value: unknown, expected: string) =>
@@ -180,9 +180,9 @@ interface State {
   client: pg.Client | undefined
 }
 
-const driver = <A>(options: Resolved<A>, state: State): Connector.Driver<pg.Client, Notification<A>> => {
+const driver = <A>(options: Resolved<A>, state: State): Driver.Driver<pg.Client, Notification<A>> => {
   const decode =
-    options.schema === undefined ? undefined : Connector.decodeJson(connector, options.schema, options.onDecodeError)
+    options.schema === undefined ? undefined : Decode.decodeJson(connector, options.schema, options.onDecodeError)
   return {
     connector,
     probe: (client) =>

@@ -7,7 +7,7 @@
  *
  * @since 0.1.0
  */
-import { Connector, ConnectorError } from "@streamemit/core"
+import { Connector, ConnectorError, Decode, type Driver } from "@streamemit/core"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import type * as Schema from "effect/Schema"
@@ -68,7 +68,7 @@ export interface Options<A> extends Connector.CommonOptions<Message<A>> {
   /** Decode payloads as JSON with this Schema (not with `binary`). */
   readonly schema?: Schema.Decoder<A> | undefined
   /** A payload the Schema rejects fails the stream (`Decode`) or is skipped and counted. Default `"fail"`. */
-  readonly onDecodeError?: Connector.OnDecodeError | undefined
+  readonly onDecodeError?: Decode.OnDecodeError | undefined
 }
 
 /**
@@ -117,7 +117,7 @@ interface Resolved<A> {
   readonly sharded: boolean
   readonly binary: boolean
   readonly schema: Schema.Decoder<A> | undefined
-  readonly onDecodeError: Connector.OnDecodeError
+  readonly onDecodeError: Decode.OnDecodeError
 }
 
 const config = (option: string, value: unknown, expected: string) =>
@@ -281,11 +281,11 @@ interface Attempt {
   readonly broken: Promise<never>
 }
 
-const driver = <A>(options: Resolved<A>, state: State): Connector.Driver<Subscribers, Message<A>> => {
+const driver = <A>(options: Resolved<A>, state: State): Driver.Driver<Subscribers, Message<A>> => {
   const decode =
-    options.schema === undefined ? undefined : Connector.decodeJson(connector, options.schema, options.onDecodeError)
+    options.schema === undefined ? undefined : Decode.decodeJson(connector, options.schema, options.onDecodeError)
   const deliver = (
-    session: Connector.Session<Message<A>>,
+    session: Driver.Session<Message<A>>,
     channel: string,
     pattern: string | undefined,
     payload: Buffer
@@ -308,7 +308,7 @@ const driver = <A>(options: Resolved<A>, state: State): Connector.Driver<Subscri
     if (Result.isSuccess(result)) session.emit({ channel, pattern, payload: result.success })
   }
 
-  const connect = (session: Connector.Session<Message<A>>) =>
+  const connect = (session: Driver.Session<Message<A>>) =>
     Effect.gen(function* () {
       const target = yield* options.target
       // Every connection dialled (closed with the attempt) and, among them, the subscribers (probed, paused).

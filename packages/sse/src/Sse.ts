@@ -7,7 +7,7 @@
  *
  * @since 0.1.0
  */
-import { Connector, ConnectorError } from "@streamemit/core"
+import { Connector, ConnectorError, Decode, type Driver, Http } from "@streamemit/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
@@ -45,7 +45,7 @@ export interface Options<A> extends Omit<Connector.CommonOptions<Event<A>>, "liv
   /** `http://` or `https://` URL; an Effect is evaluated on every attempt. */
   readonly url: Connector.PerAttempt<string | URL>
   /** Request headers; values may be `Redacted`; an Effect is evaluated on every attempt (fresh tokens). */
-  readonly headers?: Connector.PerAttempt<Connector.Headers> | undefined
+  readonly headers?: Connector.PerAttempt<Http.Headers> | undefined
   /** Event types to deliver; default: all of them. */
   readonly events?: ReadonlyArray<string> | undefined
   /**
@@ -60,7 +60,7 @@ export interface Options<A> extends Omit<Connector.CommonOptions<Event<A>>, "liv
   /** Decode `data` as JSON with this Schema. */
   readonly schema?: Schema.Decoder<A> | undefined
   /** A `data` the Schema rejects fails the stream (`Decode`) or is skipped and counted. Default `"fail"`. */
-  readonly onDecodeError?: Connector.OnDecodeError | undefined
+  readonly onDecodeError?: Decode.OnDecodeError | undefined
 }
 
 /**
@@ -88,7 +88,7 @@ interface Resolved<A> {
   readonly lastEventId: string | undefined
   readonly maxEventSize: number
   readonly schema: Schema.Decoder<A> | undefined
-  readonly onDecodeError: Connector.OnDecodeError
+  readonly onDecodeError: Decode.OnDecodeError
 }
 
 const config = (option: string, value: unknown, expected: string) =>
@@ -111,7 +111,7 @@ const resolve = <A>(options: Options<A>): Effect.Effect<Resolved<A>, ConnectorEr
         overflow: { strategy: "suspend", bufferSize: 16_384, hardCap: (size) => size + burstAfterPause }
       }
     )
-    const url = yield* Connector.urlOption(connector, options.url, ["http:", "https:"])
+    const url = yield* Http.urlOption(connector, options.url, ["http:", "https:"])
     const events = options.events
     if (
       events !== undefined &&
@@ -131,7 +131,7 @@ const resolve = <A>(options: Options<A>): Effect.Effect<Resolved<A>, ConnectorEr
     return {
       common,
       url,
-      headers: Connector.headersOption(options.headers),
+      headers: Http.headersOption(options.headers),
       events: events === undefined ? undefined : new Set(events),
       lastEventId: lastEventId === "" ? undefined : lastEventId,
       maxEventSize,
@@ -142,10 +142,10 @@ const resolve = <A>(options: Options<A>): Effect.Effect<Resolved<A>, ConnectorEr
 
 const error = (reason: ConnectorError.Reason) => ConnectorError.make(connector, reason)
 
-const statusError = (status: number, retryAfter: string | null, session: Connector.Session<never>) =>
-  Connector.httpStatusError(connector, status, retryAfter, session)
+const statusError = (status: number, retryAfter: string | null, session: Driver.Session<never>) =>
+  Http.statusError(connector, status, retryAfter, session)
 
-const fetchError = (cause: unknown) => Connector.fetchError(connector, cause)
+const fetchError = (cause: unknown) => Http.fetchError(connector, cause)
 
 const LF = 10
 const CR = 13
@@ -191,11 +191,11 @@ export const retryScanner = (onRetry: (millis: number) => void) => {
   }
 }
 
-const driver = <A>(options: Resolved<A>): Connector.Driver<Connection, Event<A>> => {
+const driver = <A>(options: Resolved<A>): Driver.Driver<Connection, Event<A>> => {
   // The id of the last event delivered: sent as Last-Event-ID on every reconnect.
   let lastEventId = options.lastEventId
   const decode =
-    options.schema === undefined ? undefined : Connector.decodeJson(connector, options.schema, options.onDecodeError)
+    options.schema === undefined ? undefined : Decode.decodeJson(connector, options.schema, options.onDecodeError)
   return {
     connector,
     delivery: () => (lastEventId !== undefined ? "resumed" : "possible-loss"),
@@ -249,7 +249,7 @@ const driver = <A>(options: Resolved<A>): Connector.Driver<Connection, Event<A>>
                 ...headers,
                 ...init.headers,
                 // The spec sends the id as UTF-8: an id beyond Latin-1 must not make every reconnect fail.
-                ...(lastEventId === undefined ? {} : { "last-event-id": Connector.utf8HeaderValue(lastEventId) })
+                ...(lastEventId === undefined ? {} : { "last-event-id": Http.utf8HeaderValue(lastEventId) })
               },
               cache: "no-store",
               signal: init.signal as AbortSignal,

@@ -4,9 +4,9 @@
  *
  * @since 0.1.0
  */
-import type * as Http from "node:http"
+import type * as NodeHttp from "node:http"
 import type * as Net from "node:net"
-import { Connector, ConnectorError, type Lifecycle } from "@streamemit/core"
+import { Connector, ConnectorError, Decode, type Driver, Http, type Lifecycle } from "@streamemit/core"
 import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -36,7 +36,7 @@ export interface Options<A = string> extends Omit<Connector.CommonOptions<A>, "l
   /** Subprotocols offered in the handshake. */
   readonly protocols?: string | ReadonlyArray<string> | undefined
   /** Handshake headers; values may be `Redacted`; an Effect is evaluated on every attempt. */
-  readonly headers?: Connector.PerAttempt<Connector.Headers> | undefined
+  readonly headers?: Connector.PerAttempt<Http.Headers> | undefined
   /** Dial + handshake + `onOpen` must finish within this. Default 10 seconds. */
   readonly handshakeTimeout?: Duration.Input | undefined
   /** Ping after `interval` without traffic; no pong within `timeout` → dead → reconnect. Default 30 s / 10 s. */
@@ -57,7 +57,7 @@ export interface Options<A = string> extends Omit<Connector.CommonOptions<A>, "l
   /** Decodes each text message as JSON with this Schema. */
   readonly schema?: Schema.Decoder<A> | undefined
   /** What to do with a message the Schema rejects (or, in text mode, a binary frame that is not UTF-8). Default `"fail"`. */
-  readonly onDecodeError?: Connector.OnDecodeError | undefined
+  readonly onDecodeError?: Decode.OnDecodeError | undefined
 }
 
 /**
@@ -92,7 +92,7 @@ interface Resolved<A> {
   readonly skipUndecodable: boolean
   readonly sendTimeout: Duration.Duration
   readonly heartbeatInterval: Duration.Duration
-  readonly decode: ((text: string, session: Connector.Session<A>) => boolean) | undefined
+  readonly decode: ((text: string, session: Driver.Session<A>) => boolean) | undefined
 }
 
 // After `pause()`, ws still emits the frames of the socket read it is parsing: up to 64 KiB, at most 32,768
@@ -132,8 +132,8 @@ const resolve = <A>(options: Options<A>): Effect.Effect<Resolved<A>, ConnectorEr
       },
       defaults
     )
-    const url = yield* Connector.urlOption(connector, options.url, ["ws:", "wss:", "http:", "https:"])
-    const headers = Connector.headersOption(options.headers)
+    const url = yield* Http.urlOption(connector, options.url, ["ws:", "wss:", "http:", "https:"])
+    const headers = Http.headersOption(options.headers)
     const protocols =
       options.protocols === undefined
         ? []
@@ -169,7 +169,7 @@ const resolve = <A>(options: Options<A>): Effect.Effect<Resolved<A>, ConnectorEr
       skipUndecodable: onDecodeError === "skip",
       sendTimeout,
       heartbeatInterval: common.liveness?.interval ?? Duration.seconds(30),
-      decode: options.schema === undefined ? undefined : Connector.jsonDecoder(connector, options.schema, onDecodeError)
+      decode: options.schema === undefined ? undefined : Decode.jsonDecoder(connector, options.schema, onDecodeError)
     }
   })
 
@@ -192,21 +192,21 @@ const classify = (error: Error & { readonly code?: string }): ConnectorError.Con
     case "ERR_INVALID_URL":
       return ConnectorError.make(connector, new ConnectorError.Config({ option: "url", message, cause: error }))
     default:
-      return Connector.socketError(connector, error)
+      return ConnectorError.socketError(connector, error)
   }
 }
 
-/** A refused handshake, classified as every HTTP status is (core's `httpStatusError`). */
+/** A refused handshake, classified as every HTTP status is (core's `Http.statusError`). */
 const handshakeError = (
-  response: Http.IncomingMessage,
-  session: Connector.Session<unknown>
+  response: NodeHttp.IncomingMessage,
+  session: Driver.Session<unknown>
 ): ConnectorError.ConnectorError => {
   const status = response.statusCode ?? 0
-  return Connector.httpStatusError(
+  return Http.statusError(
     connector,
     status,
     response.headers["retry-after"],
-    session as Connector.Session<never>,
+    session as Driver.Session<never>,
     `handshake refused with HTTP ${status}${response.statusMessage ? ` ${response.statusMessage}` : ""}`
   )
 }
@@ -241,7 +241,7 @@ const sendOn =
       )
     })
 
-const driver = <A>(options: Resolved<A>): Connector.Driver<WS, A> => ({
+const driver = <A>(options: Resolved<A>): Driver.Driver<WS, A> => ({
   connector,
   connect: (session) =>
     Effect.gen(function* () {
@@ -288,9 +288,9 @@ const driver = <A>(options: Resolved<A>): Connector.Driver<WS, A> => ({
       yield* Effect.callback<void, ConnectorError.ConnectorError>((resume) => {
         const onOpen = () => resume(Effect.void)
         const onError = (error: Error) => resume(Effect.fail(classify(error)))
-        const onResponse = (request: Http.ClientRequest, response: Http.IncomingMessage) => {
+        const onResponse = (request: NodeHttp.ClientRequest, response: NodeHttp.IncomingMessage) => {
           request.destroy()
-          resume(Effect.fail(handshakeError(response, session as Connector.Session<unknown>)))
+          resume(Effect.fail(handshakeError(response, session as Driver.Session<unknown>)))
         }
         socket.once("open", () => {
           // While the consumer holds the socket paused no ping can be answered: TCP keepalive finds a dead peer.
@@ -330,7 +330,7 @@ const driver = <A>(options: Resolved<A>): Connector.Driver<WS, A> => ({
 const utf8 = new TextDecoder("utf-8", { fatal: true })
 
 /** A binary frame in text mode: its text when valid UTF-8; otherwise a `Decode` error (or a counted skip). */
-const binaryAsText = (data: Buffer, session: Connector.Session<never>, skip: boolean): string | undefined => {
+const binaryAsText = (data: Buffer, session: Driver.Session<never>, skip: boolean): string | undefined => {
   try {
     return utf8.decode(data)
   } catch (cause) {

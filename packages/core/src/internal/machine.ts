@@ -1,0 +1,655 @@
+/**
+ * The runtime of one connector handle: the connection loop (connect, reconnect with the schedule, `Gap`, resync,
+ * live), the sessions drivers feed, the liveness watchdog, lifecycle publication and the handle's streams.
+ * `Connector.make` is its only entry point.
+ *
+ * @internal
+ */
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as PubSub from "effect/PubSub"
+import * as Result from "effect/Result"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type * as Connector from "../Connector.ts"
+import * as ConnectorError from "../ConnectorError.ts"
+import type * as Driver from "../Driver.ts"
+import * as Lifecycle from "../Lifecycle.ts"
+import * as Metrics from "../Metrics.ts"
+import * as Overflow from "../Overflow.ts"
+import { Buffer } from "./buffer.ts"
+
+class SessionState<Item> implements Driver.Session<Item> {
+  active = true
+  /** Traffic seen (messages, bytes, pongs): a count, so the hot path reads no clock. */
+  activity = 0
+  private seenActivity = 0
+  private lastActivity: number
+  ended: { readonly _tag: "End" } | { readonly _tag: "Fail"; readonly error: ConnectorError.ConnectorError } | undefined
+  notify: (() => void) | undefined = undefined
+  messages = 0
+  bytes = 0
+  readonly attempt: number
+  private readonly core: Machine<Item>
+
+  constructor(core: Machine<Item>, attempt: number, now: number) {
+    this.core = core
+    this.attempt = attempt
+    this.lastActivity = now
+  }
+
+  private pending: Array<Item> = []
+  private pendingBytes = 0
+
+  push = (item: Item, bytes: number): void => {
+    if (this.pending.length === 0) queueMicrotask(this.flush)
+    this.pending.push(item)
+    this.pendingBytes += bytes
+  }
+
+  readonly flush = (): void => {
+    if (this.pending.length === 0) return
+    const items = this.pending
+    this.pending = []
+    this.received(this.pendingBytes)
+    this.pendingBytes = 0
+    this.deliver(items, true)
+  }
+
+  emit = (item: Item): boolean => {
+    if (this.pending.length > 0) this.flush()
+    // Nothing after the connection's end or failure, even from the rest of a chunk being split.
+    if (!this.active || this.ended !== undefined) return false
+    this.messages++
+    this.activity++
+    return this.core.buffer.offer(item)
+  }
+
+  emitAll = (items: ReadonlyArray<Item>): boolean => {
+    if (this.pending.length > 0) this.flush()
+    return this.deliver(items, false)
+  }
+
+  /** `owned`: the array is ours to hand over (the `push` batch), so the buffer may keep it without a copy. */
+  private deliver(items: ReadonlyArray<Item>, owned: boolean): boolean {
+    if (!this.active || this.ended !== undefined) return false
+    this.messages += items.length
+    this.activity++
+    return this.core.buffer.offerAll(items, owned)
+  }
+
+  received = (bytes: number): void => {
+    this.bytes += bytes
+    // Liveness from payload is counted, not timed: the watchdog reads the count (no clock on the hot path).
+    this.activity++
+  }
+
+  alive = (): void => {
+    this.activity++
+  }
+
+  /**
+   * When traffic was last seen, on the clock of `activeNow` (time paused by our buffer does not pass): moved
+   * forward when the activity count changed since the last look.
+   */
+  lastSeen(): number {
+    if (this.activity !== this.seenActivity) {
+      this.seenActivity = this.activity
+      this.lastActivity = this.core.activeNow()
+    }
+    return this.lastActivity
+  }
+
+  skipped = (): void => {
+    this.core.update(this.core.metrics.decodeSkipped, 1)
+  }
+
+  dropped = (count: number): void => {
+    if (!this.active || count <= 0) return
+    this.core.buffer.dropped += count
+    this.core.update(this.core.metrics.dropped, count)
+  }
+
+  end = (): void => this.settle({ _tag: "End" })
+
+  fail = (error: ConnectorError.ConnectorError): void => this.settle({ _tag: "Fail", error })
+
+  private settle(outcome: NonNullable<SessionState<Item>["ended"]>): void {
+    if (!this.active || this.ended !== undefined) return
+    // What arrived before the end is delivered before it.
+    if (this.pending.length > 0) this.flush()
+    this.ended = outcome
+    this.notify?.()
+  }
+
+  setReconnectFloor = (delay: Duration.Input): void => {
+    const decoded = Duration.fromInput(delay)
+    if (Option.isSome(decoded)) this.core.reconnectFloor = decoded.value
+  }
+
+  flowControl = (control: Overflow.FlowControl): void => {
+    if (this.active) this.core.buffer.setFlowControl(control)
+  }
+
+  /** Fails with the error the driver reports; never succeeds (an end is not a failure). */
+  readonly awaitFailure: Effect.Effect<never, ConnectorError.ConnectorError> = Effect.flatMap(
+    Effect.suspend(() => this.awaitEnd),
+    () => Effect.never
+  )
+
+  /** Waits until the driver reports the end or failure of the connection. */
+  readonly awaitEnd: Effect.Effect<void, ConnectorError.ConnectorError> = Effect.callback((resume) => {
+    const check = () => {
+      const outcome = this.ended
+      if (outcome === undefined) return false
+      this.notify = undefined
+      resume(outcome._tag === "End" ? Effect.void : Effect.fail(outcome.error))
+      return true
+    }
+    if (!check()) this.notify = check
+    return Effect.sync(() => {
+      this.notify = undefined
+    })
+  })
+}
+
+/** An event with its place in the sequence of published events. */
+interface Sequenced {
+  readonly seq: number
+  readonly event: Lifecycle.Event
+}
+
+class Machine<Item> {
+  readonly buffer: Buffer<Item | Lifecycle.Event, ConnectorError.ConnectorError>
+  readonly options: Connector.Resolved<Item>
+  readonly metrics: Metrics.ConnectorMetrics
+  readonly now: () => number
+  reconnectFloor: Duration.Duration = Duration.zero
+  reconnects = 0
+  status: Lifecycle.Status = new Lifecycle.Connecting({ attempt: 1 })
+  current: unknown = undefined
+  /** When the current connection went live (announced, resynced, delivering): `undefined` until then. */
+  liveAt: number | undefined = undefined
+  /** Events published so far: an `events` subscriber skips those its first status already covers. */
+  published = 0
+  /** Called on every status change (`awaitConnection`); a waiter returns `true` when it is done. */
+  readonly statusWaiters = new Set<() => boolean>()
+  private readonly pubsub: PubSub.PubSub<Sequenced>
+  private readonly context: Parameters<Metrics.ConnectorMetrics["messages"]["updateUnsafe"]>[1]
+  private session: SessionState<Item> | undefined = undefined
+
+  constructor(
+    buffer: Buffer<Item | Lifecycle.Event, ConnectorError.ConnectorError>,
+    options: Connector.Resolved<Item>,
+    pubsub: PubSub.PubSub<Sequenced>,
+    clock: Clock.Clock,
+    context: Machine<Item>["context"]
+  ) {
+    this.buffer = buffer
+    this.options = options
+    this.pubsub = pubsub
+    this.now = () => clock.currentTimeMillisUnsafe()
+    this.context = context
+    this.metrics = Metrics.forConnector(options.connector, options.name)
+    buffer.onDrop = (count) => this.metrics.dropped.updateUnsafe(count, context)
+    buffer.onSpace = () => this.flushCounts()
+  }
+
+  /**
+   * The clock of liveness and connect timeouts: time while our buffer holds the source paused does not pass (the
+   * silence of a paused transport is ours, not the peer's).
+   */
+  activeNow(): number {
+    return this.now() - this.buffer.pausedMillis()
+  }
+
+  /** Message and byte counts are kept in plain numbers on the hot path and moved to the metrics per batch. */
+  flushCounts(): void {
+    const session = this.session
+    if (session === undefined) return
+    if (session.messages > 0) {
+      this.metrics.messages.updateUnsafe(session.messages, this.context)
+      session.messages = 0
+    }
+    if (session.bytes > 0) {
+      this.metrics.bytes.updateUnsafe(session.bytes, this.context)
+      session.bytes = 0
+    }
+  }
+
+  observeDepth(depth: number): void {
+    this.metrics.bufferDepth.updateUnsafe(depth, this.context)
+  }
+
+  newSession(attempt: number): SessionState<Item> {
+    this.flushCounts()
+    if (this.session !== undefined) this.session.active = false
+    this.session = new SessionState(this, attempt, this.now())
+    return this.session
+  }
+
+  endSession(session: SessionState<Item>): void {
+    this.flushCounts()
+    session.active = false
+    this.current = undefined
+    // Messages of a connection that died before it went live never reach the consumer: counted as dropped.
+    this.buffer.discardHeld()
+  }
+
+  /** Publishes an event in-band (never dropped: it bypasses the overflow strategy) and out of band. */
+  publish(event: Lifecycle.Event): void {
+    this.buffer.pushMarked(event)
+    this.publishOutOfBand(event)
+  }
+
+  publishOutOfBand(event: Lifecycle.Event): void {
+    this.published++
+    PubSub.publishUnsafe(this.pubsub, { seq: this.published, event })
+    if (event._tag === "Gap") return
+    this.status = event
+    for (const waiter of this.statusWaiters) if (waiter()) this.statusWaiters.delete(waiter)
+  }
+
+  update(metric: { readonly updateUnsafe: (n: number, context: Machine<Item>["context"]) => void }, n: number) {
+    metric.updateUnsafe(n, this.context)
+  }
+}
+
+const asConnectorError = (
+  connector: string,
+  cause: Cause.Cause<unknown>
+): ConnectorError.ConnectorError | undefined => {
+  const failure = cause.reasons.find((reason) => reason._tag === "Fail")
+  if (failure !== undefined && ConnectorError.isConnectorError(failure.error)) return failure.error
+  if (failure !== undefined) {
+    return ConnectorError.make(
+      connector,
+      new ConnectorError.Connect({ message: String(failure.error), cause: failure.error })
+    )
+  }
+  return undefined
+}
+
+const connectTimeoutError = (connector: string, timeout: Duration.Duration) =>
+  ConnectorError.make(
+    connector,
+    new ConnectorError.Timeout({ message: `connect did not finish within ${Duration.format(timeout)}` })
+  )
+
+const livenessError = (connector: string, message: string) =>
+  ConnectorError.make(connector, new ConnectorError.Timeout({ message }))
+
+const closedError = (connector: string) =>
+  ConnectorError.make(connector, new ConnectorError.Closed({ message: "the connector is closed" }))
+
+/** A defect as the error of the `Disconnected`/`Closed` events it causes (the stream itself fails with the defect). */
+const diedError = (connector: string, cause: Cause.Cause<unknown>) => {
+  const defect = Cause.squash(cause)
+  return ConnectorError.make(
+    connector,
+    new ConnectorError.Closed({
+      message: `died: ${defect instanceof Error ? defect.message : String(defect)}`,
+      cause: defect,
+      retryable: false
+    })
+  )
+}
+
+/**
+ * Sleeps until `millis` have passed on the `activeNow` clock: time while our buffer holds the source paused
+ * does not count. Looks at least every quarter of `millis`, so a resume is noticed soon.
+ */
+const activeSleep = <Item>(core: Machine<Item>, millis: number): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const until = core.activeNow() + millis
+    const step = Math.max(1, millis / 4)
+    const loop: Effect.Effect<void> = Effect.suspend(() => {
+      const left = until - core.activeNow()
+      return left <= 0 ? Effect.void : Effect.flatMap(Effect.sleep(Math.min(left, step)), () => loop)
+    })
+    return loop
+  })
+
+/** `effect`, failing with `onTimeout` once `duration` has passed on the `activeNow` clock. */
+const activeTimeout = <A, Item>(
+  core: Machine<Item>,
+  effect: Effect.Effect<A, ConnectorError.ConnectorError, Scope.Scope>,
+  duration: Duration.Duration,
+  onTimeout: () => ConnectorError.ConnectorError
+): Effect.Effect<A, ConnectorError.ConnectorError, Scope.Scope> =>
+  Duration.isFinite(duration)
+    ? Effect.raceFirst(
+        effect,
+        Effect.flatMap(activeSleep(core, Duration.toMillis(duration)), () => Effect.fail(onTimeout()))
+      )
+    : effect
+
+/**
+ * Hands a resync's replay to the buffer: ahead of the live messages held behind the gate, pulled as the consumer
+ * takes under `"suspend"`/`"fail"` (a replay of any length is delivered in full, memory stays at the buffer's
+ * size), offered as live traffic under `"dropping"`/`"sliding"` (what does not fit is counted).
+ */
+const replay = <Item>(core: Machine<Item>, items: ReadonlyArray<Item>): Effect.Effect<void> => {
+  const buffer = core.buffer
+  let from = 0
+  const loop: Effect.Effect<void> = Effect.suspend(() => {
+    from += buffer.pushReplay(items, from)
+    if (from >= items.length || !buffer.isOpen) return Effect.void
+    return Effect.flatMap(buffer.awaitRoom, () => loop)
+  })
+  return loop
+}
+
+/** Runs one connection until it ends: `true` when the source ended normally. */
+const runConnection = <Conn, Item>(
+  driver: Driver.Driver<Conn, Item>,
+  core: Machine<Item>,
+  attempt: number,
+  downSince: number | undefined
+): Effect.Effect<void, ConnectorError.ConnectorError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const { options } = core
+    const session = core.newSession(attempt)
+    yield* Effect.addFinalizer(() => Effect.sync(() => core.endSession(session)))
+    // Messages of a connection that is not live yet (Connected, Gap, resync) wait behind a gate: they obey the
+    // overflow policy (a full buffer pauses the source, or drops and counts) and follow those events.
+    const ungated = typeof driver.ungated === "function" ? driver.ungated(attempt) : driver.ungated === true
+    if (!ungated) core.buffer.closeGate()
+    // A failure the driver reports while connecting ends the attempt at once: a reply that never comes (a
+    // redirected subscribe, a half-open socket) must not hold it until the connect timeout. Time while the
+    // consumer holds the source paused (an ungated watcher's initial scan) does not count against the timeout.
+    // A span per attempt (not per connection: a connection can live for days): a trace shows each outage as its
+    // failed attempts, with the reason, and the attempt that ended it.
+    const attributes = {
+      "streamemit.connector": options.connector,
+      "streamemit.name": options.name,
+      "streamemit.attempt": attempt
+    }
+    const conn = yield* activeTimeout(
+      core,
+      Effect.raceFirst(driver.connect(session), session.awaitFailure),
+      options.connectTimeout,
+      () => connectTimeoutError(options.connector, options.connectTimeout)
+    ).pipe(
+      Effect.onExit((exit) =>
+        Effect.annotateCurrentSpan(
+          "streamemit.outcome",
+          Exit.isSuccess(exit)
+            ? "connected"
+            : (asConnectorError(options.connector, exit.cause)?.reason._tag ?? "interrupted")
+        )
+      ),
+      Effect.withSpan("streamemit.connect", { attributes, kind: "client" })
+    )
+    const connectedAt = core.now()
+    core.current = conn
+    core.reconnectFloor = Duration.zero
+    core.update(core.metrics.connected, 1)
+    yield* Effect.addFinalizer(() => Effect.sync(() => core.update(core.metrics.connected, 0)))
+    core.publish(new Lifecycle.Connected({ attempt }))
+    if (downSince !== undefined) {
+      const downtime = Duration.millis(Math.max(0, connectedAt - downSince))
+      core.update(core.metrics.downtimeMillis, Duration.toMillis(downtime))
+      core.publish(new Lifecycle.Gap({ downtime, delivery: driver.delivery?.() ?? "possible-loss" }))
+      if (options.onResync !== undefined) {
+        const onResync = options.onResync
+        // A connection that dies during a long resync ends the attempt at once.
+        yield* Effect.raceFirst(
+          Effect.flatMap(
+            Effect.suspend(() => onResync({ attempt, downtime })),
+            (items) =>
+              Effect.andThen(Effect.annotateCurrentSpan("streamemit.replayed", items.length), replay(core, items))
+          ),
+          session.awaitFailure
+        ).pipe(
+          Effect.withSpan("streamemit.resync", {
+            attributes: { ...attributes, "streamemit.downtime_ms": Duration.toMillis(downtime) }
+          })
+        )
+      }
+    }
+    core.liveAt = core.now()
+    core.buffer.openGate()
+    const watchdog = liveness(driver, core, session, conn)
+    if (watchdog !== undefined) yield* Effect.forkScoped(watchdog)
+    yield* session.awaitEnd
+  })
+
+/**
+ * The watchdog of one connection; it reports death through `session.fail`. It runs on the `activeNow` clock:
+ * while our buffer holds the transport paused (a slow consumer), the silence is ours, so it neither counts nor
+ * probes (a paused socket cannot read the answer). A dead peer is then found by TCP keepalive (on in the ws and
+ * pg drivers, and by default in undici and ioredis), or once the consumer catches up.
+ */
+const liveness = <Conn, Item>(
+  driver: Driver.Driver<Conn, Item>,
+  core: Machine<Item>,
+  session: SessionState<Item>,
+  conn: Conn
+): Effect.Effect<void, never, Scope.Scope> | undefined => {
+  const settings = core.options.liveness
+  if (settings === undefined) return undefined
+  const interval = Duration.toMillis(settings.interval)
+  const timeout = Duration.toMillis(settings.timeout)
+  const connector = core.options.connector
+  if (driver.probe === undefined) {
+    // Idle timer: any traffic counts; silence for `timeout` is death.
+    return Effect.gen(function* () {
+      while (session.active) {
+        const wait = session.lastSeen() + timeout - core.activeNow()
+        if (wait <= 0) {
+          session.fail(livenessError(connector, `no data for ${Duration.format(settings.timeout)}: connection stalled`))
+          return
+        }
+        yield* Effect.sleep(Math.min(wait, Math.max(1, timeout / 4)))
+      }
+    })
+  }
+  const probe = driver.probe
+  return Effect.gen(function* () {
+    while (session.active) {
+      const wait = session.lastSeen() + interval - core.activeNow()
+      if (wait > 0) {
+        // Traffic is noticed when the watchdog looks, so it looks at least every quarter interval.
+        yield* Effect.sleep(Math.min(wait, Math.max(1, interval / 4)))
+        continue
+      }
+      const result = yield* activeTimeout(core, probe(conn), settings.timeout, () =>
+        livenessError(connector, `liveness probe unanswered within ${Duration.format(settings.timeout)}`)
+      ).pipe(Effect.result)
+      if (Result.isFailure(result)) {
+        session.fail(result.failure)
+        return
+      }
+      session.alive()
+    }
+  })
+}
+
+/**
+ * Builds the handle: connects in the background of the current Scope and keeps the connection alive until the
+ * Scope closes or the connector ends for good.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <Conn, Item>(
+  driver: Driver.Driver<Conn, Item>,
+  options: Connector.Resolved<Item>
+): Effect.Effect<Connector.Handle<Conn, Item>, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const clock = yield* Clock.Clock
+    const context = yield* Effect.context<never>()
+    const policy = options.policy
+    const buffer = new Buffer<Item | Lifecycle.Event, ConnectorError.ConnectorError>({
+      capacity: policy.bufferSize,
+      strategy: policy.strategy,
+      hardCap: policy.hardCap,
+      overflow: Overflow.overflowError(options.connector, policy),
+      isMarked: Lifecycle.isEvent,
+      now: () => clock.currentTimeMillisUnsafe()
+    })
+    // Unbounded: a subscriber that reads slowly misses nothing, and lifecycle events are few.
+    const pubsub = yield* Effect.acquireRelease(PubSub.unbounded<Sequenced>(), PubSub.shutdown)
+    const core = new Machine<Item>(buffer, options, pubsub, clock, context)
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        if (core.status._tag !== "Closed") core.publishOutOfBand(new Lifecycle.Closed({ error: undefined }))
+        buffer.shutdown()
+      })
+    )
+
+    const close = (error: ConnectorError.ConnectorError | undefined) =>
+      Effect.sync(() => {
+        core.publish(new Lifecycle.Closed({ error }))
+        if (error === undefined) buffer.end()
+        else buffer.failCause(Cause.fail(error))
+      })
+
+    const loop = Effect.gen(function* () {
+      const stepFrom = (schedule: Schedule.Schedule<unknown, ConnectorError.ConnectorError>) =>
+        Schedule.toStep(schedule)
+      let step = options.schedule === undefined ? undefined : yield* stepFrom(options.schedule)
+      // When the source was last live: the downtime of the next Gap counts from there, across attempts that
+      // connected but failed before going live (e.g. in onResync).
+      let downSince: number | undefined
+      for (let attempt = 1; ; attempt++) {
+        core.publish(new Lifecycle.Connecting({ attempt }))
+        core.liveAt = undefined
+        const exit = yield* Effect.exit(Effect.scoped(runConnection(driver, core, attempt, downSince)))
+        const liveAt = core.liveAt
+        if (Exit.isSuccess(exit)) return yield* close(undefined)
+        const error = asConnectorError(options.connector, exit.cause)
+        if (error === undefined) {
+          // A defect (a bug in a driver or in onResync): the stream fails with it, and the status says so.
+          if (!Cause.hasInterruptsOnly(exit.cause)) {
+            const died = diedError(options.connector, exit.cause)
+            core.publish(new Lifecycle.Disconnected({ attempt, error: died, retryIn: undefined }))
+            core.publish(new Lifecycle.Closed({ error: died }))
+          }
+          return yield* Effect.failCause(exit.cause)
+        }
+        core.update(core.metrics.errors(error.reason._tag), 1)
+        if (liveAt !== undefined) {
+          // A live connection was lost: the next one opens with a Gap.
+          downSince = core.now()
+          const uptime = downSince - liveAt
+          if (step !== undefined && uptime >= Duration.toMillis(options.stableAfter)) {
+            step = yield* stepFrom(options.schedule!)
+          }
+        }
+        if (step === undefined || !error.isRetryable) {
+          core.publish(new Lifecycle.Disconnected({ attempt, error, retryIn: undefined }))
+          return yield* close(error)
+        }
+        const next = yield* Effect.result(step(core.now(), error))
+        if (Result.isFailure(next)) {
+          core.publish(new Lifecycle.Disconnected({ attempt, error, retryIn: undefined }))
+          return yield* close(error)
+        }
+        const retryIn = Duration.max(next.success[1], core.reconnectFloor)
+        core.publish(new Lifecycle.Disconnected({ attempt, error, retryIn }))
+        core.reconnects++
+        core.update(core.metrics.reconnects, 1)
+        yield* Effect.sleep(retryIn)
+      }
+    })
+    yield* Effect.forkScoped(
+      loop.pipe(
+        Effect.catchCause((cause) =>
+          Cause.hasInterruptsOnly(cause) ? Effect.void : Effect.sync(() => buffer.failCause(cause as never))
+        )
+      ),
+      { startImmediately: true }
+    )
+
+    const signals = Stream.fromPull(
+      Effect.succeed(
+        Effect.map(buffer.take, (batch) => {
+          core.observeDepth(batch.length)
+          const signals =
+            buffer.markedInLastTake === 0
+              ? batch.map((x) => new Lifecycle.Message({ message: x as Item }))
+              : batch.map((x) => (Lifecycle.isEvent(x) ? x : new Lifecycle.Message({ message: x as Item })))
+          return signals as unknown as readonly [Lifecycle.Signal<Item>, ...Array<Lifecycle.Signal<Item>>]
+        })
+      )
+    )
+    const takeMessages: Effect.Effect<readonly [Item, ...Array<Item>], ConnectorError.ConnectorError | Cause.Done> =
+      Effect.flatMap(buffer.take, (batch) => {
+        core.observeDepth(batch.length)
+        // Lifecycle events are counted as they enter the buffer: most batches have none and are not scanned.
+        if (buffer.markedInLastTake === 0) return Effect.succeed(batch as unknown as readonly [Item, ...Array<Item>])
+        const messages = onlyMessages(batch)
+        // A batch of lifecycle events only: take again.
+        return messages === undefined ? takeMessages : Effect.succeed(messages)
+      })
+    const messages = Stream.fromPull(Effect.succeed(takeMessages))
+    const events = Stream.unwrap(
+      Effect.map(PubSub.subscribe(pubsub), (subscription) => {
+        // The status now stands for every event published so far; the subscription may hold some of those.
+        const seen = core.published
+        return Stream.concat(
+          Stream.succeed<Lifecycle.Event>(core.status),
+          Stream.fromSubscription(subscription).pipe(
+            Stream.filter((sequenced) => sequenced.seq > seen),
+            Stream.map((sequenced) => sequenced.event)
+          )
+        )
+      })
+    )
+    const awaitConnection = Effect.callback<Conn, ConnectorError.ConnectorError>((resume) => {
+      const check = (): boolean => {
+        const status = core.status
+        if (status._tag === "Connected" && core.current !== undefined) resume(Effect.succeed(core.current as Conn))
+        else if (status._tag === "Closed") resume(Effect.fail(status.error ?? closedError(options.connector)))
+        else return false
+        return true
+      }
+      if (check()) return
+      core.statusWaiters.add(check)
+      return Effect.sync(() => {
+        core.statusWaiters.delete(check)
+      })
+    })
+    return {
+      messages,
+      signals,
+      events,
+      awaitConnection,
+      status: Effect.sync(() => core.status),
+      connection: Effect.suspend(() =>
+        core.current === undefined || core.status._tag !== "Connected"
+          ? Effect.fail(
+              ConnectorError.make(
+                options.connector,
+                new ConnectorError.Closed({ message: `not connected (${core.status._tag.toLowerCase()})` })
+              )
+            )
+          : Effect.succeed(core.current as Conn)
+      ),
+      stats: Effect.sync(() => ({
+        delivered: buffer.delivered,
+        dropped: buffer.dropped,
+        depth: buffer.size,
+        reconnects: core.reconnects,
+        pauses: buffer.pauses
+      }))
+    }
+  })
+
+/** The messages of a batch, without its lifecycle events; `undefined` when there are none. */
+const onlyMessages = <Item>(
+  batch: ReadonlyArray<Item | Lifecycle.Event>
+): readonly [Item, ...Array<Item>] | undefined => {
+  let events = 0
+  for (let i = 0; i < batch.length; i++) if (Lifecycle.isEvent(batch[i])) events++
+  if (events === 0) return batch as unknown as readonly [Item, ...Array<Item>]
+  if (events === batch.length) return undefined
+  return batch.filter((x) => !Lifecycle.isEvent(x)) as unknown as readonly [Item, ...Array<Item>]
+}
