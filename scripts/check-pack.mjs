@@ -50,6 +50,9 @@ for (const { dir, manifest } of packages) {
   if (raw.includes("workspace:") || raw.includes("catalog:"))
     problems.push(`${name}: a workspace:/catalog: range leaked`)
   if (!packed.engines?.node) problems.push(`${name}: no engines.node`)
+  if (!existsSync(join(pkgDir, "LICENSE"))) problems.push(`${name}: no LICENSE in the tarball`)
+  const built = existsSync(join(pkgDir, "dist")) ? readdirSync(join(pkgDir, "dist")) : []
+  if (built.some((file) => file.endsWith(".tsbuildinfo"))) problems.push(`${name}: a .tsbuildinfo in the tarball`)
   if (!packed.peerDependencies?.effect) problems.push(`${name}: effect is not a peer dependency`)
   const entries = []
   for (const [key, target] of Object.entries(packed.exports ?? {})) {

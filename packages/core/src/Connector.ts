@@ -265,6 +265,8 @@ export interface Handle<Conn, Item> {
   readonly events: Stream.Stream<Lifecycle.Event>
   /** The state now. */
   readonly status: Effect.Effect<Lifecycle.Status>
+  /** The state now, then every change of it (`events` without `Gap`): to wait for a state without polling. */
+  readonly statusChanges: Stream.Stream<Lifecycle.Status>
   /** The live connection, or a `Closed` error while there is none. */
   readonly connection: Effect.Effect<Conn, ConnectorError.ConnectorError>
   /**

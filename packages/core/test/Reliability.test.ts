@@ -381,6 +381,31 @@ describe("lifecycle events are never lost and never counted as messages", () => 
   )
 })
 
+describe("statusChanges", () => {
+  it.effect("the status now, then every change, without Gap: a wait that cannot miss a short-lived state", () =>
+    Effect.gen(function* () {
+      const { driver, sessions } = scripted([up, () => Effect.fail(connectError("refused")), up])
+      const handle = yield* Connector.make(driver, yield* options())
+      const fiber = yield* handle.statusChanges.pipe(Stream.take(6), Stream.runCollect, Effect.forkChild)
+      yield* Effect.yieldNow
+      sessions[0].fail(connectError("reset"))
+      yield* Effect.yieldNow
+      yield* TestClock.adjust("1 second")
+      yield* TestClock.adjust("1 second")
+      const statuses = (yield* Fiber.join(fiber)).map((s) => `${s._tag}${"attempt" in s ? s.attempt : ""}`)
+      // The Gap after Connected3 is not a status.
+      assert.deepStrictEqual(statuses, [
+        "Connected1",
+        "Disconnected1",
+        "Connecting2",
+        "Disconnected2",
+        "Connecting3",
+        "Connected3"
+      ])
+    })
+  )
+})
+
 describe("onResync failures", () => {
   it.effect("a defect in onResync: Disconnected and Closed are published, the stream fails with the defect", () =>
     Effect.gen(function* () {

@@ -28,6 +28,8 @@ const watching = (options: FsWatcher.Options) =>
       Effect.forkChild({ startImmediately: true })
     )
     yield* Wait.status(handle, "Connected")
+    // The collector has taken everything up to the in-band Connected (the status says it, the stream may lag).
+    yield* Wait.until(() => signals.some((s) => s._tag === "Connected"), "Connected in-band")
     const changes = () => signals.flatMap((s) => (s._tag === "Message" ? [s.message] : []))
     return { handle, signals, changes }
   })

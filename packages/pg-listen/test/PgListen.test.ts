@@ -164,7 +164,8 @@ describe("PgListen channels and payloads", () => {
       yield* handle.unlisten(channel)
       assert.deepStrictEqual(yield* handle.channels, [extra])
       yield* proxy.reset
-      yield* Wait.until(() => Effect.runPromise(Effect.map(handle.status, (s) => s._tag === "Connecting")), "down")
+      // The reconnect itself, not a Connecting state that may last only milliseconds.
+      yield* Wait.until(() => Effect.runPromise(Effect.map(handle.stats, (s) => s.reconnects >= 1)), "a reconnect")
       yield* Wait.status(handle, "Connected")
       yield* Effect.promise(() => client.query("SELECT pg_notify($1, 'gone'), pg_notify($2, '2')", [channel, extra]))
       yield* Wait.until(() => seen.includes(`${extra}:2`), "the added channel after a reconnect")

@@ -248,10 +248,11 @@ class Machine<Item> {
   }
 
   publishOutOfBand(event: Lifecycle.Event): void {
+    // The state changes before anyone is told: a subscriber may run within the publish and read `status`.
+    if (event._tag !== "Gap") this.status = event
     this.published++
     PubSub.publishUnsafe(this.pubsub, { seq: this.published, event })
     if (event._tag === "Gap") return
-    this.status = event
     for (const waiter of this.statusWaiters) if (waiter()) this.statusWaiters.delete(waiter)
   }
 
@@ -621,6 +622,7 @@ export const make = <Conn, Item>(
       messages,
       signals,
       events,
+      statusChanges: Stream.filter(events, (event): event is Lifecycle.Status => event._tag !== "Gap"),
       awaitConnection,
       status: Effect.sync(() => core.status),
       connection: Effect.suspend(() =>
