@@ -86,6 +86,13 @@ export interface ResyncInfo {
  * @category options
  */
 export interface Defaults {
+  /**
+   * The names the connector's users write for options that core knows under another (websocket: `heartbeat`,
+   * `handshakeTimeout`; sse and http-stream: `idleTimeout`): a `Config` error names the option the user wrote.
+   */
+  readonly optionNames?:
+    | { readonly liveness?: string | undefined; readonly connectTimeout?: string | undefined }
+    | undefined
   readonly overflow?: Overflow.Defaults | undefined
   readonly liveness: false | { readonly interval: Duration.Input; readonly timeout: Duration.Input }
 }
@@ -168,9 +175,16 @@ export const idleTimeout = (
   fallback: Duration.Input
 ): Effect.Effect<false | Liveness, ConnectorError.ConnectorError> => {
   if (value === false) return Effect.succeed(false)
-  if (value !== undefined && Option.isNone(Duration.fromInput(value))) {
+  const decoded = value === undefined ? undefined : Duration.fromInput(value)
+  // Zero would declare every connection dead at once: only a positive duration is a timeout.
+  if (decoded !== undefined && (Option.isNone(decoded) || !Duration.isGreaterThan(decoded.value, Duration.zero))) {
     return Effect.fail(
-      ConnectorError.config(connector, "idleTimeout", value, 'a duration such as 30000 or "30 seconds", or false')
+      ConnectorError.config(
+        connector,
+        "idleTimeout",
+        value,
+        'a positive duration such as 30000 or "30 seconds", or false'
+      )
     )
   }
   return Effect.succeed({ interval: value ?? fallback, timeout: value ?? fallback })
@@ -196,29 +210,37 @@ export const resolve = <Item>(
     if (typeof reconnect !== "boolean" && !Schedule.isSchedule(reconnect)) {
       return yield* Effect.fail(ConnectorError.config(connector, "reconnect", reconnect, "a boolean or a Schedule"))
     }
+    const livenessName = defaults.optionNames?.liveness ?? "liveness"
     const stableAfter = yield* duration(connector, "stableAfter", options.stableAfter, "10 seconds")
-    const connectTimeout = yield* duration(connector, "connectTimeout", options.connectTimeout, "10 seconds")
+    const connectTimeout = yield* duration(
+      connector,
+      defaults.optionNames?.connectTimeout ?? "connectTimeout",
+      options.connectTimeout,
+      "10 seconds"
+    )
     let liveness: Resolved<Item>["liveness"]
-    if (options.liveness !== false && defaults.liveness !== false) {
+    // The connector's watchdog, or one the caller asked for where the connector has none by default.
+    const livenessDefaults: { readonly interval: Duration.Input; readonly timeout: Duration.Input } =
+      defaults.liveness !== false ? defaults.liveness : { interval: "30 seconds", timeout: "10 seconds" }
+    if (options.liveness !== false && (defaults.liveness !== false || options.liveness !== undefined)) {
       liveness = {
         interval: yield* duration(
           connector,
-          "liveness.interval",
+          `${livenessName}.interval`,
           options.liveness?.interval,
-          defaults.liveness.interval
+          livenessDefaults.interval
         ),
-        timeout: yield* duration(connector, "liveness.timeout", options.liveness?.timeout, defaults.liveness.timeout)
+        timeout: yield* duration(
+          connector,
+          `${livenessName}.timeout`,
+          options.liveness?.timeout,
+          livenessDefaults.timeout
+        )
       }
       if (Duration.isZero(liveness.interval) || Duration.isZero(liveness.timeout)) {
         return yield* Effect.fail(
-          ConnectorError.config(connector, "liveness", options.liveness, "positive interval and timeout")
+          ConnectorError.config(connector, livenessName, options.liveness, "positive interval and timeout")
         )
-      }
-    } else if (options.liveness !== false && options.liveness !== undefined) {
-      // The connector has no watchdog by default, but the caller asked for one.
-      liveness = {
-        interval: yield* duration(connector, "liveness.interval", options.liveness.interval, "30 seconds"),
-        timeout: yield* duration(connector, "liveness.timeout", options.liveness.timeout, "10 seconds")
       }
     }
     if (options.onResync !== undefined && typeof options.onResync !== "function") {

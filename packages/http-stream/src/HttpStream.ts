@@ -135,6 +135,7 @@ const resolve = <A>(options: Options<A>): Effect.Effect<Resolved<A>, ConnectorEr
         liveness
       },
       {
+        optionNames: { liveness: "idleTimeout" },
         liveness: false,
         // Every pause stops reading the body for an event-loop turn; 16,384 records make pauses rare for a
         // consumer that keeps up (measured: 1,024 → 0.4–0.55× raw, 4,096 → 0.70×, 16,384 → 0.85×).

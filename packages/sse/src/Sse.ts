@@ -107,6 +107,7 @@ const resolve = <A>(options: Options<A>): Effect.Effect<Resolved<A>, ConnectorEr
         liveness
       },
       {
+        optionNames: { liveness: "idleTimeout" },
         liveness: false,
         overflow: { strategy: "suspend", bufferSize: 16_384, hardCap: (size) => size + burstAfterPause }
       }

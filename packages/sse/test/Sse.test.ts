@@ -425,6 +425,7 @@ describe("Sse resume, statuses and faults", () => {
         [{ url: "ws://x" }, "url"],
         [{ url: "http://127.0.0.1:1", events: [] }, "events"],
         [{ url: "http://127.0.0.1:1", lastEventId: "a\nb" }, "lastEventId"],
+        [{ url: "http://127.0.0.1:1", idleTimeout: 0 }, "idleTimeout"],
         [{ url: "http://127.0.0.1:1", maxEventSize: 0 }, "maxEventSize"],
         [{ url: "http://127.0.0.1:1", idleTimeout: "soon" as never }, "idleTimeout"],
         [{ url: "http://127.0.0.1:1", onDecodeError: "ignore" as never }, "onDecodeError"]

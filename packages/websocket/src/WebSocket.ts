@@ -100,6 +100,7 @@ interface Resolved<A> {
 const burstAfterPause = 32_768
 
 const defaults: Connector.Defaults = {
+  optionNames: { liveness: "heartbeat", connectTimeout: "handshakeTimeout" },
   overflow: { strategy: "suspend", bufferSize: 8192, hardCap: (bufferSize) => bufferSize + burstAfterPause },
   liveness: { interval: "30 seconds", timeout: "10 seconds" }
 }

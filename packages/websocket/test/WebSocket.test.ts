@@ -398,7 +398,8 @@ describe("WebSocket", () => {
         [{ url: "ftp://example.com" }, "url"],
         [{ url: "ws://127.0.0.1:1", maxPayload: 0 }, "maxPayload"],
         [{ url: "ws://127.0.0.1:1", closeCodes: { fatal: [99] } }, "closeCodes.fatal"],
-        [{ url: "ws://127.0.0.1:1", heartbeat: { interval: "often" as Duration.Input } }, "liveness.interval"],
+        [{ url: "ws://127.0.0.1:1", heartbeat: { interval: "often" as Duration.Input } }, "heartbeat.interval"],
+        [{ url: "ws://127.0.0.1:1", handshakeTimeout: "soon" as Duration.Input }, "handshakeTimeout"],
         [{ url: "ws://127.0.0.1:1", onDecodeError: "ignore" as "skip" }, "onDecodeError"],
         [{ url: "ws://127.0.0.1:1", overflow: { strategy: "drop" as "dropping" } }, "overflow.strategy"]
       ]
