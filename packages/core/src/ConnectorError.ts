@@ -14,7 +14,13 @@ const ReasonFields = {
   message: Schema.String,
   cause: Schema.optional(Schema.Defect()),
   /** Overrides the reason's default retry classification (a driver knows its library best). */
-  retryable: Schema.optional(Schema.Boolean)
+  retryable: Schema.optional(Schema.Boolean),
+  /** The HTTP status of a refused request or handshake, when there was one. */
+  status: Schema.optional(Schema.Number),
+  /** The delay the server asked for (`Retry-After`), in milliseconds, when it gave one. */
+  retryAfterMillis: Schema.optional(Schema.Number),
+  /** The close code of a connection the peer closed (WebSocket), when there was one. */
+  closeCode: Schema.optional(Schema.Number)
 }
 
 /**
@@ -146,16 +152,33 @@ export class Config extends Schema.TaggedError<Config>("@streamemit/core/Connect
 }
 
 /**
+ * A failure of no known kind: a defect in a driver or in `onResync`, or an error that is not a `ConnectorError`.
+ * Not retried by default: retrying a bug repeats it.
+ *
+ * @since 0.2.0
+ * @category reasons
+ */
+export class Unknown extends Schema.TaggedError<Unknown>("@streamemit/core/ConnectorError/Unknown")(
+  "Unknown",
+  ReasonFields
+) {
+  readonly [ReasonTypeId] = ReasonTypeId
+  get isRetryable(): boolean {
+    return this.retryable ?? false
+  }
+}
+
+/**
  * @since 0.1.0
  * @category models
  */
-export type Reason = Connect | Auth | Protocol | Decode | Overflow | Timeout | Closed | Config
+export type Reason = Connect | Auth | Protocol | Decode | Overflow | Timeout | Closed | Config | Unknown
 
 /**
  * @since 0.1.0
  * @category schemas
  */
-export const Reason = Schema.Union([Connect, Auth, Protocol, Decode, Overflow, Timeout, Closed, Config])
+export const Reason = Schema.Union([Connect, Auth, Protocol, Decode, Overflow, Timeout, Closed, Config, Unknown])
 
 /**
  * @since 0.1.0

@@ -151,13 +151,22 @@ export const statusError = (
   session: Driver.Session<never>,
   message = `HTTP ${status}`
 ): ConnectorError.ConnectorError => {
-  if (status === 401 || status === 403) return ConnectorError.make(connector, new ConnectorError.Auth({ message }))
+  if (status === 401 || status === 403) {
+    return ConnectorError.make(connector, new ConnectorError.Auth({ message, status }))
+  }
   if (status === 408 || status === 429 || status >= 500) {
     const delay = retryAfter(retryAfterHeader)
     if (delay !== undefined) session.setReconnectFloor(delay)
-    return ConnectorError.make(connector, new ConnectorError.Connect({ message }))
+    return ConnectorError.make(
+      connector,
+      new ConnectorError.Connect({
+        message,
+        status,
+        ...(delay === undefined ? {} : { retryAfterMillis: Duration.toMillis(delay) })
+      })
+    )
   }
-  return ConnectorError.make(connector, new ConnectorError.Protocol({ message, retryable: false }))
+  return ConnectorError.make(connector, new ConnectorError.Protocol({ message, status, retryable: false }))
 }
 
 /**

@@ -583,9 +583,13 @@ describe("Http.retryAfter and Http.statusError", () => {
       assert.isTrue(classify(status).isRetryable)
     }
     const inAMinute = new Date(Date.now() + 60_000).toUTCString()
-    classify(503, inAMinute)
+    const unavailable = classify(503, inAMinute)
     assert.isAbove(floors[0], 55_000)
     assert.isAtMost(floors[0], 60_000)
+    // Errors carry data: a caller decides from fields, not from the message.
+    assert.strictEqual(unavailable.reason.status, 503)
+    assert.strictEqual(unavailable.reason.retryAfterMillis, floors[0])
+    assert.strictEqual(classify(401).reason.status, 401)
     const notFound = classify(404)
     assert.strictEqual(notFound.reason._tag, "Protocol")
     assert.isFalse(notFound.isRetryable)

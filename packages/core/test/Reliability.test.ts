@@ -431,6 +431,8 @@ describe("onResync failures", () => {
       const status = yield* handle.status
       assert.strictEqual(status._tag, "Closed")
       assert.include((status as Lifecycle.Closed).error!.message, "outbox query bug")
+      assert.strictEqual((status as Lifecycle.Closed).error!.reason._tag, "Unknown")
+      assert.isFalse((status as Lifecycle.Closed).error!.isRetryable)
       assert.deepStrictEqual(events.map((e) => e._tag).slice(-3), ["Gap", "Disconnected", "Closed"])
       const exit = yield* Effect.exit(Stream.runDrain(handle.messages))
       assert.isTrue(exit._tag === "Failure" && exit.cause.reasons.some((r) => r._tag === "Die"))

@@ -217,6 +217,7 @@ const closeError = (code: number, reason: string, fatal: boolean) =>
     connector,
     new ConnectorError.Closed({
       message: `closed by the server with code ${code}${reason ? ` (${reason})` : ""}`,
+      closeCode: code,
       retryable: !fatal
     })
   )

@@ -180,6 +180,7 @@ describe("WebSocket", () => {
       assert.isFalse(error.isRetryable)
       assert.include(error.message, "4403")
       assert.include(error.message, "banned")
+      assert.strictEqual(error.reason.closeCode, 4403, "the close code as data")
       assert.strictEqual(server.connections.length, 2)
     }).pipe(Effect.scoped)
   )

@@ -268,9 +268,10 @@ const asConnectorError = (
   const failure = cause.reasons.find((reason) => reason._tag === "Fail")
   if (failure !== undefined && ConnectorError.isConnectorError(failure.error)) return failure.error
   if (failure !== undefined) {
+    // A driver failed with something that is not a ConnectorError: say so rather than guess a reason.
     return ConnectorError.make(
       connector,
-      new ConnectorError.Connect({ message: String(failure.error), cause: failure.error })
+      new ConnectorError.Unknown({ message: String(failure.error), cause: failure.error, retryable: true })
     )
   }
   return undefined
@@ -293,10 +294,9 @@ const diedError = (connector: string, cause: Cause.Cause<unknown>) => {
   const defect = Cause.squash(cause)
   return ConnectorError.make(
     connector,
-    new ConnectorError.Closed({
+    new ConnectorError.Unknown({
       message: `died: ${defect instanceof Error ? defect.message : String(defect)}`,
-      cause: defect,
-      retryable: false
+      cause: defect
     })
   )
 }
