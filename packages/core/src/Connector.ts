@@ -378,3 +378,42 @@ export const release = (
     Effect.sync(cut)
   )
 }
+
+/**
+ * Flow control for a source the driver reads in a loop (an HTTP body): registered with the session, it turns the
+ * buffer's pause into a wait before the next read. `beforeRead()` resolves at once while the consumer keeps up,
+ * and when the buffer resumes the source otherwise; a read waiting on it is released when the connection's Scope
+ * closes (its read then fails and is ignored).
+ *
+ * @since 0.2.0
+ * @category drivers
+ */
+export const pullGate = (
+  session: Driver.Session<never>
+): Effect.Effect<{ readonly beforeRead: () => Promise<void> | undefined }, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    let paused = false
+    let wake: (() => void) | undefined
+    const release = () => {
+      const waiting = wake
+      wake = undefined
+      waiting?.()
+    }
+    session.flowControl({
+      pause: () => {
+        paused = true
+      },
+      resume: () => {
+        paused = false
+        release()
+      }
+    })
+    yield* Effect.addFinalizer(() => Effect.sync(release))
+    return {
+      // What the last read pushed goes to the buffer first, so that the pause it may cause is seen now.
+      beforeRead: () => {
+        session.flush()
+        return paused ? new Promise<void>((resolve) => (wake = resolve)) : undefined
+      }
+    }
+  })

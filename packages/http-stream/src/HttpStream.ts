@@ -451,31 +451,11 @@ const driver = <A>(options: Resolved<A>): Driver.Driver<Response, A> => {
         }
         const reader = response.body!.getReader()
         const records = framer(options, session, remember)
-        let paused = false
-        let wake: (() => void) | undefined
-        session.flowControl({
-          pause: () => {
-            paused = true
-          },
-          resume: () => {
-            paused = false
-            const w = wake
-            wake = undefined
-            w?.()
-          }
-        })
-        // A read loop parked on a pause must not outlive its connection: release it (its read then fails, ignored).
-        yield* Effect.addFinalizer(() =>
-          Effect.sync(() => {
-            const w = wake
-            wake = undefined
-            w?.()
-          })
-        )
+        const gate = yield* Connector.pullGate(session as Driver.Session<never>)
         // Pull-based: the body is read only while the consumer keeps up (the buffer resumes the loop).
         const readLoop = async () => {
           for (;;) {
-            if (paused) await new Promise<void>((resolve) => (wake = resolve))
+            await gate.beforeRead()
             const { done, value } = await reader.read()
             if (done) {
               records.end()

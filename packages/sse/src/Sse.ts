@@ -209,24 +209,7 @@ const driver = <A>(options: Resolved<A>): Driver.Driver<Connection, Event<A>> =>
         const agent = new Agent({ bodyTimeout: 0, headersTimeout: 0 })
         yield* Effect.addFinalizer(() => Effect.promise(() => agent.destroy().catch(() => {})))
 
-        let paused = false
-        let wake: (() => void) | undefined
-        const release = () => {
-          const w = wake
-          wake = undefined
-          w?.()
-        }
-        session.flowControl({
-          pause: () => {
-            paused = true
-          },
-          resume: () => {
-            paused = false
-            release()
-          }
-        })
-        // A read parked on a pause must not outlive its connection.
-        yield* Effect.addFinalizer(() => Effect.sync(release))
+        const gate = yield* Connector.pullGate(session as Driver.Session<never>)
         const scanRetry = retryScanner((millis) => session.setReconnectFloor(Duration.millis(millis)))
         let response: Connection | undefined
         // The first outcome of this connection wins: EventSource reports an error of its own after ours.
@@ -290,11 +273,9 @@ const driver = <A>(options: Resolved<A>): Driver.Driver<Connection, Event<A>> =>
             headers: res.headers,
             body: {
               getReader: () => ({
-                // Pull-based: the body is read only while the consumer keeps up. The events of the last chunk go
-                // to the buffer first, so that the pause they may cause is seen before reading more.
+                // Pull-based: the body is read only while the consumer keeps up.
                 read: async () => {
-                  session.flush()
-                  if (paused) await new Promise<void>((resolve) => (wake = resolve))
+                  await gate.beforeRead()
                   const next = await reader.read()
                   if (!next.done) {
                     session.received(next.value.byteLength)
