@@ -5,11 +5,11 @@
  *
  * @since 0.1.0
  */
-import { Connector, ConnectorError, type Decode, type Driver, Http } from "@streamemit/core"
+import { Connector, ConnectorError, Decode, type Driver, Http } from "@streamemit/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
-import * as Schema from "effect/Schema"
+import type * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import { Agent, fetch } from "undici"
@@ -114,7 +114,7 @@ interface Resolved<A> {
   readonly follow: boolean
   readonly contentType: string | undefined
   readonly schema: Schema.Decoder<A> | undefined
-  readonly skipInvalid: boolean
+  readonly onDecodeError: Decode.OnDecodeError
 }
 
 const config = (option: string, value: unknown, expected: string) =>
@@ -175,7 +175,7 @@ const resolve = <A>(options: Options<A>): Effect.Effect<Resolved<A>, ConnectorEr
       follow: options.follow === true,
       contentType: options.contentType ?? (framing === "sse" ? "text/event-stream" : undefined),
       schema: options.schema,
-      skipInvalid: onDecodeError === "skip"
+      onDecodeError
     }
   })
 
@@ -296,28 +296,18 @@ const framer = <A>(options: Resolved<A>, session: Driver.Session<A>, remember: (
     case "lines":
       return textLines((line) => emit(line as unknown as A))
     case "ndjson": {
-      const decode =
-        options.schema === undefined
-          ? undefined
-          : Schema.decodeUnknownResult(options.schema as Schema.Decoder<A, never>)
+      // Core's decoder (plain JSON, or the Schema): the same policy and messages as every connector's.
+      const decode = Decode.decodeJson<A>(connector, options.schema, options.onDecodeError)
+      // Named only when a line fails: one closure, not one per line.
+      let current = 0
+      const where = () => `line ${current}`
       const onLine = (line: string, lineNumber: number) => {
         // Blank lines are skipped; a printable ASCII first character (the usual case) cannot start one.
         const first = line.charCodeAt(0)
         if (Number.isNaN(first) || ((first <= 32 || first >= 127) && line.trim() === "")) return
-        let value: unknown
-        try {
-          value = JSON.parse(line)
-        } catch (cause) {
-          return invalid(`line ${lineNumber}: invalid JSON: ${(cause as Error).message}`, cause)
-        }
-        if (decode === undefined) return emit(value as A)
-        const result = decode(value)
-        if (Result.isSuccess(result)) return emit(result.success)
-        return invalid(`line ${lineNumber}: ${result.failure.message}`, result.failure)
-      }
-      const invalid = (message: string, cause: unknown) => {
-        if (options.skipInvalid) session.skipped()
-        else session.fail(error(new ConnectorError.Decode({ message, cause })))
+        current = lineNumber
+        const result = decode(line, where, session as Driver.Session<never>)
+        if (Result.isSuccess(result)) emit(result.success)
       }
       return textLines(onLine)
     }

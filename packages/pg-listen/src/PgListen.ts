@@ -233,11 +233,10 @@ const driver = <A>(options: Resolved<A>, state: State): Driver.Driver<pg.Client,
             session.push({ channel: message.channel, payload: text as A, processId: message.processId }, bytes)
             return
           }
-          session.received(bytes)
           const result = decode(text, `channel "${message.channel}"`, session)
           if (Result.isSuccess(result)) {
-            session.emit({ channel: message.channel, payload: result.success, processId: message.processId })
-          }
+            session.push({ channel: message.channel, payload: result.success, processId: message.processId }, bytes)
+          } else session.received(bytes)
         })
         const socket = () =>
           (client as unknown as { connection?: { stream?: { pause: () => void; resume: () => void } } }).connection

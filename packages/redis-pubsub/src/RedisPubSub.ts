@@ -303,9 +303,9 @@ const driver = <A>(options: Resolved<A>, state: State): Driver.Driver<Subscriber
       session.push({ channel, pattern, payload: text as A }, payload.byteLength)
       return
     }
-    session.received(payload.byteLength)
     const result = decode(text, `channel "${channel}"`, session)
-    if (Result.isSuccess(result)) session.emit({ channel, pattern, payload: result.success })
+    if (Result.isSuccess(result)) session.push({ channel, pattern, payload: result.success }, payload.byteLength)
+    else session.received(payload.byteLength)
   }
 
   const connect = (session: Driver.Session<Message<A>>) =>

@@ -92,7 +92,7 @@ interface Resolved<A> {
   readonly skipUndecodable: boolean
   readonly sendTimeout: Duration.Duration
   readonly heartbeatInterval: Duration.Duration
-  readonly decode: ((text: string, session: Driver.Session<A>) => boolean) | undefined
+  readonly decode: ((text: string, session: Driver.Session<A>, bytes?: number) => void) | undefined
 }
 
 // After `pause()`, ws still emits the frames of the socket read it is parsing: up to 64 KiB, at most 32,768
@@ -278,10 +278,8 @@ const driver = <A>(options: Resolved<A>): Driver.Driver<WS, A> => ({
         // Text mode: a binary frame is text only when it is valid UTF-8 (never mangled by replacement chars).
         const text = isBinary ? binaryAsText(data, session, options.skipUndecodable) : data.toString()
         if (text === undefined) return
-        if (decode !== undefined) {
-          session.received(data.length)
-          decode(text, session)
-        } else push(text, data.length)
+        if (decode !== undefined) decode(text, session, data.length)
+        else push(text, data.length)
       })
       socket.on("close", (code: number, reason: Buffer) => {
         if (matches(options.endCodes, code)) session.end()
