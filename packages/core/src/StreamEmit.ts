@@ -402,16 +402,7 @@ export const async = <A, E = never, R = never>(
 export const asyncEffect = <A, E = never, R = never>(
   register: (emit: Emit<R, E, A, void>) => Effect.Effect<unknown, E, R>,
   bufferSize?: BufferSize
-): Stream.Stream<A, E, R> =>
-  fromBufferOptions<A, E, R>("asyncEffect", bufferSize, (buffer, scope) =>
-    Effect.flatMap(lossless<R, E, A>(buffer, scope), (emitter) =>
-      forkRegistration(
-        buffer,
-        scope,
-        Effect.suspend(() => register(makeEmit(emitter)))
-      )
-    )
-  )
+): Stream.Stream<A, E, R> => registered<A, E, R>("asyncEffect", register, bufferSize)
 
 /**
  * Like `asyncEffect`, with the stream's `Scope` provided to `register`: resources it acquires are released
@@ -423,8 +414,18 @@ export const asyncEffect = <A, E = never, R = never>(
 export const asyncScoped = <A, E = never, R = never>(
   register: (emit: Emit<R, E, A, void>) => Effect.Effect<unknown, E, R | Scope.Scope>,
   bufferSize?: BufferSize
+): Stream.Stream<A, E, Exclude<R, Scope.Scope>> => registered<A, E, R>("asyncScoped", register, bufferSize)
+
+/**
+ * `asyncEffect` and `asyncScoped`: the registration runs forked in the stream's Scope (which `asyncScoped` exposes
+ * in its type; `asyncEffect`'s register simply does not ask for it).
+ */
+const registered = <A, E, R>(
+  api: string,
+  register: (emit: Emit<R, E, A, void>) => Effect.Effect<unknown, E, R | Scope.Scope>,
+  bufferSize: BufferSize
 ): Stream.Stream<A, E, Exclude<R, Scope.Scope>> =>
-  fromBufferOptions<A, E, R>("asyncScoped", bufferSize, (buffer, scope) =>
+  fromBufferOptions<A, E, R>(api, bufferSize, (buffer, scope) =>
     Effect.flatMap(lossless<R, E, A>(buffer, scope), (emitter) =>
       forkRegistration(
         buffer,

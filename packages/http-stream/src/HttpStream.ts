@@ -16,10 +16,6 @@ import { Agent, fetch } from "undici"
 
 const connector = "http-stream"
 
-// A paused body is not read further, but the chunk being split is: at most 64 KiB, at most 32,768 records
-// (each needs a line end). The hard cap leaves room for it.
-const burstAfterPause = 32_768
-
 /**
  * How the body is split into records.
  *
@@ -127,21 +123,7 @@ const resolve = <A>(options: Options<A>): Effect.Effect<Resolved<A>, ConnectorEr
     if (typeof options !== "object" || options === null) {
       return yield* Effect.fail(config("options", options, "an options object"))
     }
-    const liveness = yield* Connector.idleTimeout(connector, options.idleTimeout, "30 seconds")
-    const common = yield* Connector.resolve<A>(
-      connector,
-      {
-        ...options,
-        liveness
-      },
-      {
-        optionNames: { liveness: "idleTimeout" },
-        liveness: false,
-        // Every pause stops reading the body for an event-loop turn; 16,384 records make pauses rare for a
-        // consumer that keeps up (measured: 1,024 → 0.4–0.55× raw, 4,096 → 0.70×, 16,384 → 0.85×).
-        overflow: { strategy: "suspend", bufferSize: 16_384, hardCap: (size) => size + burstAfterPause }
-      }
-    )
+    const common = yield* Connector.resolveBody<A>(connector, options, "30 seconds")
     const url = yield* Http.urlOption(connector, options.url, httpProtocols)
     const headers = Http.headersOption(options.headers)
     const method = options.method ?? "GET"

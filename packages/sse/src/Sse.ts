@@ -19,10 +19,6 @@ import { Agent, fetch } from "undici"
 
 const connector = "sse"
 
-// A paused body is not read further, but the chunk being parsed is: at most 64 KiB, and an event takes at least
-// 6 bytes ("data\n\n"). The hard cap leaves room for it.
-const burstAfterPause = 32_768
-
 /**
  * One event. `id` is the event's last event ID (the spec's: an event without an `id:` field keeps the previous
  * one); `data` is the text, or the decoded value when a `schema` is given.
@@ -99,19 +95,7 @@ const resolve = <A>(options: Options<A>): Effect.Effect<Resolved<A>, ConnectorEr
     if (typeof options !== "object" || options === null) {
       return yield* Effect.fail(config("options", options, "an options object"))
     }
-    const liveness = yield* Connector.idleTimeout(connector, options.idleTimeout, "45 seconds")
-    const common = yield* Connector.resolve<Event<A>>(
-      connector,
-      {
-        ...options,
-        liveness
-      },
-      {
-        optionNames: { liveness: "idleTimeout" },
-        liveness: false,
-        overflow: { strategy: "suspend", bufferSize: 16_384, hardCap: (size) => size + burstAfterPause }
-      }
-    )
+    const common = yield* Connector.resolveBody<Event<A>>(connector, options, "45 seconds")
     const url = yield* Http.urlOption(connector, options.url, ["http:", "https:"])
     const events = options.events
     if (
