@@ -7,7 +7,7 @@
  *
  * @since 0.1.0
  */
-import * as Fs from "node:fs"
+import type * as Fs from "node:fs"
 import * as FsPromises from "node:fs/promises"
 import * as Path from "node:path"
 import { Connector, ConnectorError, type Driver, type Overflow } from "@streamemit/core"
@@ -18,6 +18,8 @@ import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import picomatch from "picomatch"
+import { Coalescer, type Kind, kindOf } from "./internal/coalescer.ts"
+import { inotifyQueue, maxQueuedEvents, onRawEvent } from "./internal/inotify.ts"
 
 const connector = "fs-watcher"
 
@@ -239,121 +241,9 @@ const watchError = (cause: unknown): ConnectorError.ConnectorError => {
   )
 }
 
-type Kind = "file" | "dir"
-
-interface Pending {
-  /** What the consumer last saw of the path: its kind, or `undefined` when it did not exist for the consumer. */
-  readonly before: Kind | undefined
-  kind: Kind
-  exists: boolean
-  /** The path stopped existing at some point after the consumer last saw it (a delete, then maybe a re-create). */
-  vanished: boolean
-  /** Its first event came from the initial scan (before chokidar's `ready`). */
-  readonly initial: boolean
-  stats: Fs.Stats | undefined
-}
-
-/**
- * Merges events per path into what the consumer has not seen yet, never changing what happened: an `Add` then
- * `Change` is an `Add`; a `Change` then `Unlink` is an `Unlink`; an `Add` then `Unlink` is nothing; a path that
- * changed kind (file ↔ directory) is the removal of what the consumer knew, then the addition of what is there.
- * Insertion order of paths is kept.
- */
-class Coalescer {
-  readonly pending = new Map<string, Pending>()
-  merged = 0
-  /** Paths pending whose first event came from the initial scan. */
-  initialPending = 0
-
-  add(change: Change, initial: boolean): void {
-    const kind: Kind = change._tag === "AddDir" || change._tag === "UnlinkDir" ? "dir" : "file"
-    const exists = change._tag === "Add" || change._tag === "Change" || change._tag === "AddDir"
-    const stats = "stats" in change ? change.stats : undefined
-    const previous = this.pending.get(change.path)
-    if (previous === undefined) {
-      // A Change or an unlink tells what the consumer saw before; an Add or AddDir, that it saw nothing.
-      const before = exists && change._tag !== "Change" ? undefined : kind
-      this.pending.set(change.path, { before, kind, exists, vanished: !exists, initial, stats })
-      if (initial) this.initialPending++
-      return
-    }
-    this.merged++
-    if (!exists) previous.vanished = true
-    previous.kind = kind
-    previous.exists = exists
-    previous.stats = stats
-  }
-
-  /** Emits merged states in path order while `emit` accepts; what is left stays pending. */
-  flush(emit: (change: Change) => boolean): void {
-    for (const [path, state] of this.pending) {
-      this.pending.delete(path)
-      if (state.initial) this.initialPending--
-      let accepted = true
-      for (const change of finalChanges(path, state)) accepted = emit(change) && accepted
-      if (!accepted) return
-    }
-  }
-}
-
-const unlinkOf = (path: string, kind: Kind): Change =>
-  kind === "dir" ? { _tag: "UnlinkDir", path } : { _tag: "Unlink", path }
-
-const addOf = (path: string, state: Pending, initial: boolean): Change => {
-  const stats = state.stats === undefined ? {} : { stats: state.stats }
-  return state.kind === "dir" ? { _tag: "AddDir", path, initial, ...stats } : { _tag: "Add", path, initial, ...stats }
-}
-
-const finalChanges = (path: string, state: Pending): ReadonlyArray<Change> => {
-  if (state.before === undefined) return state.exists ? [addOf(path, state, state.initial && !state.vanished)] : []
-  if (!state.exists) return [unlinkOf(path, state.before)]
-  if (state.kind !== state.before || (state.kind === "dir" && state.vanished)) {
-    return [unlinkOf(path, state.before), addOf(path, state, false)]
-  }
-  if (state.kind === "dir") return []
-  return [{ _tag: "Change", path, ...(state.stats === undefined ? {} : { stats: state.stats }) }]
-}
-
 // -----------------------------------------------------------------------------------------------------------------
 // Lost events: the kernel's inotify queue
 // -----------------------------------------------------------------------------------------------------------------
-
-/**
- * When the process is busy, the kernel queues inotify events for it, up to `max_queued_events` (16,384 by default)
- * for all the watches of the process; past that it drops them, and neither libuv nor chokidar says so. libuv drains
- * the queue in one go when the process is back, so every `fs.watch` callback of that drain runs before the next
- * `setImmediate`: a drain of `max_queued_events` raw events means the queue was full, and events were lost.
- */
-const inotifyQueue = {
-  limit: 0,
-  inBurst: 0,
-  /** When the last drain ended: a change after it is in this drain or a later one. */
-  lastDrainEnd: Date.now(),
-  listeners: new Set<(lostSince: number) => void>()
-}
-
-const maxQueuedEvents = (): number => {
-  if (inotifyQueue.limit === 0) {
-    try {
-      inotifyQueue.limit = Number(Fs.readFileSync("/proc/sys/fs/inotify/max_queued_events", "utf8").trim()) || 16_384
-    } catch {
-      inotifyQueue.limit = 16_384
-    }
-  }
-  return inotifyQueue.limit
-}
-
-const endOfDrain = () => {
-  const count = inotifyQueue.inBurst
-  const lostSince = inotifyQueue.lastDrainEnd
-  inotifyQueue.inBurst = 0
-  inotifyQueue.lastDrainEnd = Date.now()
-  if (count >= maxQueuedEvents()) for (const listener of inotifyQueue.listeners) listener(lostSince)
-}
-
-const onRawEvent = () => {
-  if (inotifyQueue.inBurst++ === 0) setImmediate(endOfDrain)
-}
 
 const queueOverflow = (lostSince: number) =>
   error(
@@ -377,8 +267,6 @@ const timestampSlack = 1000
 // -----------------------------------------------------------------------------------------------------------------
 // The driver
 // -----------------------------------------------------------------------------------------------------------------
-
-const kindOf = (change: Change): Kind => (change._tag === "AddDir" || change._tag === "UnlinkDir" ? "dir" : "file")
 
 const driver = (options: Resolved): Driver.Driver<Watcher, Change> => {
   // Across connections (a rescan after lost events is a new connection): what chokidar has reported of each path,

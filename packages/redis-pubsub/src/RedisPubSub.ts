@@ -5,6 +5,10 @@
  * for `publish`. On a Redis Cluster, every attempt reads the topology and SSUBSCRIBEs each sharded channel on the
  * master that serves its slot; a slot that moves (resharding, failover) is a reconnect like any other.
  *
+ * Over 500 lines on purpose: one driver serves a standalone server and a cluster (seeds, topology, routing each
+ * sharded channel to its master, live (un)subscribe on either) through the same connection loop, and splitting it
+ * would scatter one connection's story; the pure parts (slot hashing, topology) are in `internal/`.
+ *
  * @since 0.1.0
  */
 import { Connector, ConnectorError, Decode, type Driver } from "@streamemit/core"
@@ -15,6 +19,7 @@ import * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import { Cluster, Redis, type RedisOptions } from "ioredis"
 import { slotOf } from "./internal/slot.ts"
+import { address, readTopology } from "./internal/topology.ts"
 
 const connector = "redis-pubsub"
 
@@ -236,32 +241,6 @@ const redisError = (cause: unknown): ConnectorError.ConnectorError => {
   }
   return error(new ConnectorError.Connect({ message, cause }))
 }
-
-const address = (settings: RedisOptions) => `${settings.host ?? "127.0.0.1"}:${settings.port ?? 6379}`
-
-/** Slot → the address of the master serving it, read with CLUSTER SLOTS. */
-interface Topology {
-  readonly slots: ReadonlyArray<string | undefined>
-  /** Every node seen, masters and replicas: the next attempt reads the topology from them if the seeds are down. */
-  readonly nodes: ReadonlyArray<RedisOptions>
-}
-
-type SlotRange = [number, number, ...Array<[string, number, ...Array<unknown>]>]
-
-const readTopology = (client: Redis, seed: RedisOptions): Promise<Topology> =>
-  (client.cluster("SLOTS") as Promise<Array<SlotRange>>).then((ranges) => {
-    const slots = new Array<string | undefined>(16_384).fill(undefined)
-    const nodes = new Map<string, RedisOptions>()
-    for (const [from, to, ...servers] of ranges) {
-      servers.forEach(([host, port], i) => {
-        // An empty host means "the address you reached me at".
-        const node = { host: host === "" || host === "?" ? seed.host : host, port }
-        nodes.set(address(node), node)
-        if (i === 0) slots.fill(address(node), from, to + 1)
-      })
-    }
-    return { slots, nodes: [...nodes.values()] }
-  })
 
 interface State {
   readonly channels: Set<string>

@@ -10,7 +10,6 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
@@ -23,140 +22,7 @@ import * as Lifecycle from "../Lifecycle.ts"
 import * as Metrics from "../Metrics.ts"
 import * as Overflow from "../Overflow.ts"
 import { Buffer } from "./buffer.ts"
-
-class SessionState<Item> implements Driver.Session<Item> {
-  active = true
-  /** Traffic seen (messages, bytes, pongs): a count, so the hot path reads no clock. */
-  activity = 0
-  private seenActivity = 0
-  private lastActivity: number
-  ended: { readonly _tag: "End" } | { readonly _tag: "Fail"; readonly error: ConnectorError.ConnectorError } | undefined
-  notify: (() => void) | undefined = undefined
-  messages = 0
-  bytes = 0
-  readonly attempt: number
-  private readonly core: Machine<Item>
-
-  constructor(core: Machine<Item>, attempt: number, now: number) {
-    this.core = core
-    this.attempt = attempt
-    this.lastActivity = now
-  }
-
-  private pending: Array<Item> = []
-  private pendingBytes = 0
-
-  push = (item: Item, bytes: number): void => {
-    if (this.pending.length === 0) queueMicrotask(this.flush)
-    this.pending.push(item)
-    this.pendingBytes += bytes
-  }
-
-  readonly flush = (): void => {
-    if (this.pending.length === 0) return
-    const items = this.pending
-    this.pending = []
-    this.received(this.pendingBytes)
-    this.pendingBytes = 0
-    this.deliver(items, true)
-  }
-
-  emit = (item: Item): boolean => {
-    if (this.pending.length > 0) this.flush()
-    // Nothing after the connection's end or failure, even from the rest of a chunk being split.
-    if (!this.active || this.ended !== undefined) return false
-    this.messages++
-    this.activity++
-    return this.core.buffer.offer(item)
-  }
-
-  emitAll = (items: ReadonlyArray<Item>): boolean => {
-    if (this.pending.length > 0) this.flush()
-    return this.deliver(items, false)
-  }
-
-  /** `owned`: the array is ours to hand over (the `push` batch), so the buffer may keep it without a copy. */
-  private deliver(items: ReadonlyArray<Item>, owned: boolean): boolean {
-    if (!this.active || this.ended !== undefined) return false
-    this.messages += items.length
-    this.activity++
-    return this.core.buffer.offerAll(items, owned)
-  }
-
-  received = (bytes: number): void => {
-    this.bytes += bytes
-    // Liveness from payload is counted, not timed: the watchdog reads the count (no clock on the hot path).
-    this.activity++
-  }
-
-  alive = (): void => {
-    this.activity++
-  }
-
-  /**
-   * When traffic was last seen, on the clock of `activeNow` (time paused by our buffer does not pass): moved
-   * forward when the activity count changed since the last look.
-   */
-  lastSeen(): number {
-    if (this.activity !== this.seenActivity) {
-      this.seenActivity = this.activity
-      this.lastActivity = this.core.activeNow()
-    }
-    return this.lastActivity
-  }
-
-  skipped = (): void => {
-    this.core.update(this.core.metrics.decodeSkipped, 1)
-  }
-
-  dropped = (count: number): void => {
-    if (!this.active || count <= 0) return
-    this.core.buffer.dropped += count
-    this.core.update(this.core.metrics.dropped, count)
-  }
-
-  end = (): void => this.settle({ _tag: "End" })
-
-  fail = (error: ConnectorError.ConnectorError): void => this.settle({ _tag: "Fail", error })
-
-  private settle(outcome: NonNullable<SessionState<Item>["ended"]>): void {
-    if (!this.active || this.ended !== undefined) return
-    // What arrived before the end is delivered before it.
-    if (this.pending.length > 0) this.flush()
-    this.ended = outcome
-    this.notify?.()
-  }
-
-  setReconnectFloor = (delay: Duration.Input): void => {
-    const decoded = Duration.fromInput(delay)
-    if (Option.isSome(decoded)) this.core.reconnectFloor = decoded.value
-  }
-
-  flowControl = (control: Overflow.FlowControl): void => {
-    if (this.active) this.core.buffer.setFlowControl(control)
-  }
-
-  /** Fails with the error the driver reports; never succeeds (an end is not a failure). */
-  readonly awaitFailure: Effect.Effect<never, ConnectorError.ConnectorError> = Effect.flatMap(
-    Effect.suspend(() => this.awaitEnd),
-    () => Effect.never
-  )
-
-  /** Waits until the driver reports the end or failure of the connection. */
-  readonly awaitEnd: Effect.Effect<void, ConnectorError.ConnectorError> = Effect.callback((resume) => {
-    const check = () => {
-      const outcome = this.ended
-      if (outcome === undefined) return false
-      this.notify = undefined
-      resume(outcome._tag === "End" ? Effect.void : Effect.fail(outcome.error))
-      return true
-    }
-    if (!check()) this.notify = check
-    return Effect.sync(() => {
-      this.notify = undefined
-    })
-  })
-}
+import { SessionState } from "./session.ts"
 
 /** An event with its place in the sequence of published events. */
 interface Sequenced {
@@ -164,7 +30,7 @@ interface Sequenced {
   readonly event: Lifecycle.Event
 }
 
-class Machine<Item> {
+export class Machine<Item> {
   readonly buffer: Buffer<Item | Lifecycle.Event, ConnectorError.ConnectorError>
   readonly options: Connector.Resolved<Item>
   readonly metrics: Metrics.ConnectorMetrics
