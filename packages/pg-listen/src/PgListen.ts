@@ -7,7 +7,11 @@
  * @since 0.1.0
  */
 import { Connector, ConnectorError, Decode, type Driver } from "@streamemit/core"
+import * as Config from "effect/Config"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import type * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
@@ -37,12 +41,13 @@ export interface Notification<A = string> {
 }
 
 /**
- * A connection string (`postgres://…`) or a `pg` client configuration.
+ * A connection string (`postgres://…`), as is or `Redacted` (kept out of logs and errors), or a `pg` client
+ * configuration.
  *
  * @since 0.1.0
  * @category options
  */
-export type Connection = string | pg.ClientConfig
+export type Connection = string | Redacted.Redacted<string> | pg.ClientConfig
 
 /**
  * @since 0.1.0
@@ -109,7 +114,8 @@ export const quoteChannel = (
   return Result.succeed(`"${channel.replaceAll('"', '""')}"`)
 }
 
-const checkConnection = (value: unknown): Effect.Effect<pg.ClientConfig, ConnectorError.ConnectorError> => {
+const checkConnection = (given: unknown): Effect.Effect<pg.ClientConfig, ConnectorError.ConnectorError> => {
+  const value = Redacted.isRedacted(given) ? Redacted.value(given as Redacted.Redacted<string>) : given
   if (typeof value === "string") {
     let url: URL
     try {
@@ -358,3 +364,49 @@ export function stream<A>(options: Options<A>): Stream.Stream<Notification<A>, C
     }))
   )
 }
+
+/**
+ * The listening connection as a service: one per app, shared by every fiber that listens or notifies.
+ *
+ * @since 0.2.0
+ * @category services
+ */
+export class PgListen extends Context.Service<PgListen, Handle<string>>()("@streamemit/pg-listen/PgListen") {}
+
+/**
+ * A Layer that opens the listening connection for as long as the Layer lives.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layer = (options: Options<string>): Layer.Layer<PgListen, ConnectorError.ConnectorError> =>
+  Layer.effect(PgListen, make(options))
+
+/**
+ * What `layerConfig` reads from configuration: the connection string (`Config.Redacted` keeps it out of logs) and
+ * the channels.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export interface ConfigOptions {
+  readonly connection: string | Redacted.Redacted<string>
+  readonly channels: ReadonlyArray<string>
+}
+
+/**
+ * A Layer whose connection and channels come from configuration, e.g.
+ * `layerConfig({ connection: Config.Redacted("DATABASE_URL"), channels: Config.succeed(["orders"]) })`; the other
+ * options are given as values. A configuration error fails the Layer.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Wrap<ConfigOptions>,
+  options: Omit<Options<string>, keyof ConfigOptions> = {}
+): Layer.Layer<PgListen, ConnectorError.ConnectorError | Config.ConfigError> =>
+  Layer.effect(
+    PgListen,
+    Effect.flatMap(Config.unwrap(config), (configured) => make({ ...options, ...configured }))
+  )

@@ -1,7 +1,19 @@
 import { assert, describe, it } from "@effect/vitest"
 import { type ConnectorError, type Lifecycle, Metrics } from "@streamemit/core"
 import { Conformance, Expect, FaultProxy, Resources, Wait } from "@streamemit/testkit"
-import { Deferred, Effect, Fiber, Metric, Schedule, Schema, Stream } from "effect"
+import {
+  Config,
+  ConfigProvider,
+  Deferred,
+  Effect,
+  Fiber,
+  Layer,
+  Metric,
+  Redacted,
+  Schedule,
+  Schema,
+  Stream
+} from "effect"
 import pg from "pg"
 import { PgListen } from "../src/index.ts"
 
@@ -64,6 +76,50 @@ Conformance.run<PgListen.Notification>({
       serverSessions: sessionsOf(admin, application)
     }
   })
+})
+
+describe("PgListen as a service", () => {
+  it.live("layerConfig: the connection string from configuration (Redacted), the handle shared as a service", () =>
+    Effect.gen(function* () {
+      const channel = unique("layer")
+      const program = Effect.gen(function* () {
+        const listener = yield* PgListen.PgListen
+        yield* Wait.status(listener, "Connected")
+        const received = yield* listener.messages.pipe(Stream.take(1), Stream.runCollect, Effect.forkChild)
+        yield* Effect.sleep("50 millis")
+        yield* listener.notify(channel, "from the layer")
+        return yield* Fiber.join(received)
+      })
+      const layer = PgListen.layerConfig({
+        connection: Config.Redacted("DATABASE_URL"),
+        channels: Config.succeed([channel])
+      })
+      const out = yield* program.pipe(
+        Effect.provide(layer),
+        Effect.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({ DATABASE_URL: PG_URL })))
+      )
+      assert.deepStrictEqual(
+        out.map((n) => n.payload),
+        ["from the layer"]
+      )
+    })
+  )
+
+  it.live("a Redacted connection string works, and never appears in an error", () =>
+    Effect.gen(function* () {
+      const bad = Redacted.make("postgresql://app:s3cret@127.0.0.1:1/db?application_name=x")
+      const handle = yield* PgListen.make({ connection: bad, channels: ["c"], reconnect: false })
+      const error = errorOf(yield* handle.messages.pipe(Stream.runDrain, Effect.exit))
+      assert.notInclude(error.message, "s3cret")
+      const missing = yield* Effect.flip(
+        Effect.provide(
+          Layer.build(PgListen.layerConfig({ connection: Config.Redacted("NOPE"), channels: Config.succeed(["c"]) })),
+          ConfigProvider.layer(ConfigProvider.fromUnknown({}))
+        )
+      )
+      assert.include(String(missing), "NOPE")
+    }).pipe(Effect.scoped)
+  )
 })
 
 describe("PgListen channels and payloads", () => {

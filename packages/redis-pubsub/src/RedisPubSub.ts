@@ -12,7 +12,11 @@
  * @since 0.1.0
  */
 import { Connector, ConnectorError, Decode, type Driver } from "@streamemit/core"
+import * as Config from "effect/Config"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import type * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
@@ -44,16 +48,17 @@ export interface Message<A = string> {
  * @category options
  */
 export interface ClusterConnection {
-  readonly cluster: ReadonlyArray<string | RedisOptions>
+  readonly cluster: ReadonlyArray<string | Redacted.Redacted<string> | RedisOptions>
 }
 
 /**
- * A `redis://` / `rediss://` URL, ioredis options, or a cluster's seed nodes.
+ * A `redis://` / `rediss://` URL (as is, or `Redacted`: kept out of logs and errors), ioredis options, or a
+ * cluster's seed nodes.
  *
  * @since 0.1.0
  * @category options
  */
-export type Connection = string | RedisOptions | ClusterConnection
+export type Connection = string | Redacted.Redacted<string> | RedisOptions | ClusterConnection
 
 /**
  * @since 0.1.0
@@ -167,7 +172,8 @@ const parseUrl = (value: string): Effect.Effect<RedisOptions, ConnectorError.Con
   })
 }
 
-const checkNode = (value: unknown): Effect.Effect<RedisOptions, ConnectorError.ConnectorError> => {
+const checkNode = (given: unknown): Effect.Effect<RedisOptions, ConnectorError.ConnectorError> => {
+  const value = Redacted.isRedacted(given) ? Redacted.value(given as Redacted.Redacted<string>) : given
   if (typeof value === "string") return parseUrl(value)
   if (typeof value === "object" && value !== null) return Effect.succeed(value as RedisOptions)
   return Effect.fail(config("connection", value, "a redis:// URL or ioredis options"))
@@ -645,3 +651,52 @@ export function stream<A>(options: Options<A>): Stream.Stream<Message<A>, Connec
     }))
   )
 }
+
+/**
+ * The subscriber as a service: one per app, shared by every fiber that reads, publishes or (un)subscribes.
+ *
+ * @since 0.2.0
+ * @category services
+ */
+export class RedisPubSub extends Context.Service<RedisPubSub, Handle<string>>()(
+  "@streamemit/redis-pubsub/RedisPubSub"
+) {}
+
+/**
+ * A Layer that opens the subscriber for as long as the Layer lives.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layer = (options: Options<string>): Layer.Layer<RedisPubSub, ConnectorError.ConnectorError> =>
+  Layer.effect(RedisPubSub, make(options))
+
+/**
+ * What `layerConfig` reads from configuration: the connection URL (`Config.Redacted` keeps it out of logs), the
+ * channels and the patterns.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export interface ConfigOptions {
+  readonly connection: string | Redacted.Redacted<string>
+  readonly channels?: ReadonlyArray<string> | undefined
+  readonly patterns?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * A Layer whose connection and subscriptions come from configuration, e.g.
+ * `layerConfig({ connection: Config.Redacted("REDIS_URL"), channels: Config.succeed(["orders"]) })`; the other
+ * options are given as values. A configuration error fails the Layer.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Wrap<ConfigOptions>,
+  options: Omit<Options<string>, keyof ConfigOptions> = {}
+): Layer.Layer<RedisPubSub, ConnectorError.ConnectorError | Config.ConfigError> =>
+  Layer.effect(
+    RedisPubSub,
+    Effect.flatMap(Config.unwrap(config), (configured) => make({ ...options, ...configured }))
+  )

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { type ConnectorError, type Lifecycle, Metrics } from "@streamemit/core"
 import { Conformance, Expect, FaultProxy, Resources, Wait } from "@streamemit/testkit"
-import { Deferred, Effect, Fiber, Metric, Schedule, Schema, Stream } from "effect"
+import { Config, ConfigProvider, Deferred, Effect, Fiber, Metric, Redacted, Schedule, Schema, Stream } from "effect"
 import { Redis } from "ioredis"
 import { RedisPubSub } from "../src/index.ts"
 
@@ -254,6 +254,36 @@ describe("RedisPubSub faults", () => {
         Array.from({ length: 100 }, (_, i) => i + 1),
         "the first 100 are kept, the newest dropped"
       )
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("layerConfig: the URL from configuration (Redacted), the handle shared as a service", () =>
+    Effect.gen(function* () {
+      const channel = unique("layer")
+      const out = yield* Effect.gen(function* () {
+        const subscriber = yield* RedisPubSub.RedisPubSub
+        yield* Wait.status(subscriber, "Connected")
+        const received = yield* subscriber.messages.pipe(Stream.take(1), Stream.runCollect, Effect.forkChild)
+        yield* Effect.sleep("50 millis")
+        yield* subscriber.publish(channel, "from the layer")
+        return yield* Fiber.join(received)
+      }).pipe(
+        Effect.provide(
+          RedisPubSub.layerConfig({ connection: Config.Redacted("REDIS_URL"), channels: Config.succeed([channel]) })
+        ),
+        Effect.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({ REDIS_URL })))
+      )
+      assert.deepStrictEqual(
+        out.map((m) => m.payload),
+        ["from the layer"]
+      )
+      const bad = yield* RedisPubSub.make({
+        connection: Redacted.make("redis://:s3cret@127.0.0.1:1"),
+        channels: ["c"],
+        reconnect: false
+      })
+      const error = errorOf(yield* bad.messages.pipe(Stream.runDrain, Effect.exit))
+      assert.notInclude(error.message, "s3cret")
     }).pipe(Effect.scoped)
   )
 
