@@ -527,7 +527,12 @@ const openPublisher = (target: Target): Promise<Publisher> => {
   return connected(
     new Cluster(
       target.seeds.map((s) => ({ host: s.host ?? "127.0.0.1", port: s.port ?? 6379 })),
-      { redisOptions: shared, lazyConnect: true, enableOfflineQueue: false, clusterRetryStrategy: () => null }
+      {
+        redisOptions: shared,
+        lazyConnect: true,
+        enableOfflineQueue: false,
+        clusterRetryStrategy: () => null
+      }
     )
   )
 }

@@ -3,6 +3,9 @@
  * subscribed on the master that serves it without asking the server: `cluster-key-slot`, the function ioredis
  * itself uses (a test checks it against the server's `CLUSTER KEYSLOT`).
  */
-import calculateSlot from "cluster-key-slot"
+import { createRequire } from "node:module"
+
+// A CommonJS module without types: its one function, typed here.
+const calculateSlot: (key: string) => number = createRequire(import.meta.url)("cluster-key-slot")
 
 export const slotOf = (key: string): number => calculateSlot(key)
