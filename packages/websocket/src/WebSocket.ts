@@ -7,10 +7,8 @@
 import type * as NodeHttp from "node:http"
 import type * as Net from "node:net"
 import { Connector, ConnectorError, Decode, type Driver, Http, type Lifecycle } from "@streamemit/core"
-import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import type * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
@@ -259,11 +257,20 @@ const driver = <A>(options: Resolved<A>): Driver.Driver<WS, A> => ({
               followRedirects: false
             })
         ),
-        // A connection that failed is dead: no close handshake through it. Otherwise close politely.
+        // A connection that failed is dead: no close handshake through it. Otherwise close politely (1000), cut
+        // short after core's grace period.
         (socket, exit) =>
-          Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause)
-            ? Effect.sync(() => socket.terminate())
-            : closeSocket(socket)
+          Connector.release(
+            exit,
+            socket.readyState === WS.OPEN
+              ? () =>
+                  new Promise<void>((resolve) => {
+                    socket.once("close", () => resolve())
+                    socket.close(1000)
+                  })
+              : undefined,
+            () => socket.terminate()
+          )
       )
       // A socket emits errors after we stop caring (e.g. terminated while connecting): never unhandled.
       socket.on("error", (error) => session.fail(classify(error)))
@@ -348,25 +355,6 @@ const binaryAsText = (data: Buffer, session: Driver.Session<never>, skip: boolea
     return undefined
   }
 }
-
-/** A polite close (code 1000) when open, cut short after 1 s; an immediate teardown otherwise. */
-const closeSocket = (socket: WS): Effect.Effect<void> =>
-  Effect.callback<void>((resume) => {
-    if (socket.readyState === WS.CLOSED) return resume(Effect.void)
-    if (socket.readyState !== WS.OPEN) {
-      socket.terminate()
-      return resume(Effect.void)
-    }
-    const timer = setTimeout(() => {
-      socket.terminate()
-      resume(Effect.void)
-    }, 1000)
-    socket.once("close", () => {
-      clearTimeout(timer)
-      resume(Effect.void)
-    })
-    socket.close(1000)
-  })
 
 /**
  * Connects in the current Scope and returns the handle: messages, lifecycle events, status, and `send`.
