@@ -7,7 +7,7 @@
  */
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import type * as Stream from "effect/Stream"
+import * as Stream from "effect/Stream"
 import * as ConnectorError from "./ConnectorError.ts"
 import { forkRegistration, fromBuffer, makePush } from "./internal/stream.ts"
 import * as Metrics from "./Metrics.ts"
@@ -187,21 +187,23 @@ export const stream = <A, E = never, R = never>(
 ): Stream.Stream<A, E | ConnectorError.ConnectorError, Exclude<R, Scope.Scope>> => {
   const { connector, policy } = options
   const dropped = Metrics.dropped(connector, options.name ?? "default")
-  return fromBuffer<A, E | ConnectorError.ConnectorError, R>(
-    {
-      capacity: policy.bufferSize,
-      strategy: policy.strategy,
-      hardCap: policy.hardCap,
-      overflow: overflowError(connector, policy)
-    },
-    (buffer, scope) =>
-      Effect.flatMap(Effect.context<never>(), (context) => {
-        buffer.onDrop = (count) => dropped.updateUnsafe(count, context)
-        return forkRegistration(
-          buffer,
-          scope,
-          Effect.suspend(() => register(makePush<E | ConnectorError.ConnectorError, A>(buffer)))
-        )
-      })
-  )
+  return Stream.unwrap(
+    Effect.map(Effect.context<never>(), (context) =>
+      fromBuffer<A, E | ConnectorError.ConnectorError, R>(
+        {
+          capacity: policy.bufferSize,
+          strategy: policy.strategy,
+          hardCap: policy.hardCap,
+          overflow: overflowError(connector, policy),
+          onDrop: (count) => dropped.updateUnsafe(count, context)
+        },
+        (buffer, scope) =>
+          forkRegistration(
+            buffer,
+            scope,
+            Effect.suspend(() => register(makePush<E | ConnectorError.ConnectorError, A>(buffer)))
+          )
+      )
+    )
+  ) as Stream.Stream<A, E | ConnectorError.ConnectorError, Exclude<R, Scope.Scope>>
 }

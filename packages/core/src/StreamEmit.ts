@@ -181,13 +181,13 @@ class LosslessEmitter<R, E, A> {
   private running = false
   private finished = false
   private closed = false
-  private readonly buffer: Buffer<A, E>
-  private readonly run: (effect: Effect.Effect<void, never, R>) => unknown
+  // Attached once the stream runs: the emitter exists first, so that its buffer is built telling it of room.
+  private buffer!: Buffer<A, E>
+  private run!: (effect: Effect.Effect<void, never, R>) => unknown
 
-  constructor(buffer: Buffer<A, E>, run: (effect: Effect.Effect<void, never, R>) => unknown) {
+  attach(buffer: Buffer<A, E>, run: (effect: Effect.Effect<void, never, R>) => unknown): void {
     this.buffer = buffer
     this.run = run
-    buffer.onSpace = () => this.process()
   }
 
   single(value: A): Promise<void> {
@@ -244,7 +244,7 @@ class LosslessEmitter<R, E, A> {
     }
   }
 
-  private process(): void {
+  process(): void {
     while (!this.running && this.head < this.pending.length) {
       const entry = this.pending[this.head]
       if (!this.buffer.isOpen) {
@@ -355,9 +355,9 @@ const makeEmit = <R, E, A>(emitter: LosslessEmitter<R, E, A>): Emit<R, E, A, voi
  * Sets up a lossless emitter whose Effects run in the stream's context and die with its scope; when the scope
  * closes, the emits still waiting for room settle.
  */
-const lossless = <R, E, A>(buffer: Buffer<A, E>, scope: Scope.Scope) =>
+const lossless = <R, E, A>(emitter: LosslessEmitter<R, E, A>, buffer: Buffer<A, E>, scope: Scope.Scope) =>
   Effect.flatMap(Scope.provide(FiberSet.makeRuntime<R, void, never>(), scope), (run) => {
-    const emitter = new LosslessEmitter<R, E, A>(buffer, run)
+    emitter.attach(buffer, run)
     return Effect.as(
       Scope.addFinalizer(
         scope,
@@ -380,8 +380,8 @@ export const async = <A, E = never, R = never>(
   register: (emit: Emit<R, E, A, void>) => Effect.Effect<void, never, R> | void,
   bufferSize?: BufferSize
 ): Stream.Stream<A, E, R> =>
-  fromBufferOptions<A, E, R>("async", bufferSize, (buffer, scope) =>
-    Effect.flatMap(lossless<R, E, A>(buffer, scope), (emitter) =>
+  fromBufferOptions<A, E, R>("async", bufferSize, (buffer, scope, emitter) =>
+    Effect.flatMap(lossless<R, E, A>(emitter, buffer, scope), (emitter) =>
       Effect.suspend(() => {
         const cleanup = register(makeEmit(emitter))
         if (!Effect.isEffect(cleanup)) return Effect.void
@@ -425,8 +425,8 @@ const registered = <A, E, R>(
   register: (emit: Emit<R, E, A, void>) => Effect.Effect<unknown, E, R | Scope.Scope>,
   bufferSize: BufferSize
 ): Stream.Stream<A, E, Exclude<R, Scope.Scope>> =>
-  fromBufferOptions<A, E, R>(api, bufferSize, (buffer, scope) =>
-    Effect.flatMap(lossless<R, E, A>(buffer, scope), (emitter) =>
+  fromBufferOptions<A, E, R>(api, bufferSize, (buffer, scope, emitter) =>
+    Effect.flatMap(lossless<R, E, A>(emitter, buffer, scope), (emitter) =>
       forkRegistration(
         buffer,
         scope,
@@ -456,42 +456,46 @@ export const asyncPush = <A, E = never, R = never>(
           capacity,
           strategy,
           hardCap: capacity,
-          overflow: unreachableOverflow
+          overflow: unreachableOverflow,
+          onDrop: (count) => dropped.updateUnsafe(count, context)
         },
-        (buffer, scope) => {
-          buffer.onDrop = (count) => dropped.updateUnsafe(count, context)
-          return forkRegistration(
+        (buffer, scope) =>
+          forkRegistration(
             buffer,
             scope,
             Effect.suspend(() => register(makePush(buffer)))
           )
-        }
       )
     )
   })
 
+/** A lossless emitter over a buffer built for it: told of every drop (metrics) and of room (waiting emits). */
 const fromBufferOptions = <A, E, R>(
   api: string,
   bufferSize: BufferSize,
-  setup: (buffer: Buffer<A, E>, scope: Scope.Scope) => Effect.Effect<unknown, never, R | Scope.Scope>
+  setup: (
+    buffer: Buffer<A, E>,
+    scope: Scope.Scope,
+    emitter: LosslessEmitter<R, E, A>
+  ) => Effect.Effect<unknown, never, R | Scope.Scope>
 ): Stream.Stream<A, E, Exclude<R, Scope.Scope>> =>
   suspendDie(() => {
     const { capacity, strategy } = resolveBufferSize(api, bufferSize)
     const dropped = Metrics.dropped("StreamEmit", api)
-    return Effect.map(Effect.context<never>(), (context) =>
-      fromBuffer<A, E, R>(
+    return Effect.map(Effect.context<never>(), (context) => {
+      const emitter = new LosslessEmitter<R, E, A>()
+      return fromBuffer<A, E, R>(
         {
           capacity,
           strategy,
           hardCap: capacity,
-          overflow: unreachableOverflow
+          overflow: unreachableOverflow,
+          onDrop: (count) => dropped.updateUnsafe(count, context),
+          onSpace: () => emitter.process()
         },
-        (buffer, scope) => {
-          buffer.onDrop = (count) => dropped.updateUnsafe(count, context)
-          return setup(buffer, scope)
-        }
+        (buffer, scope) => setup(buffer, scope, emitter)
       )
-    )
+    })
   })
 
 // Invalid options are programmer errors: the stream dies at once with a message naming the option.

@@ -24,6 +24,10 @@ export interface BufferOptions<E> {
   readonly isMarked?: ((item: unknown) => boolean) | undefined
   /** The clock that times pauses (`pausedMillis`); default `Date.now`. */
   readonly now?: (() => number) | undefined
+  /** Told of every drop (metrics). */
+  readonly onDrop?: ((count: number) => void) | undefined
+  /** Told after every take: room was made (a lossless emitter moves waiting values in; counts go to metrics). */
+  readonly onSpace?: (() => void) | undefined
 }
 
 const OPEN = 0
@@ -58,6 +62,8 @@ export class Buffer<A, E> {
   private readonly overflow: (size: number) => E
   private readonly isMarked: (item: unknown) => boolean
   private readonly now: () => number
+  private readonly onDrop: ((count: number) => void) | undefined
+  private readonly onSpace: (() => void) | undefined
 
   /** Items handed to the consumer so far, marked items not included. */
   delivered = 0
@@ -65,14 +71,10 @@ export class Buffer<A, E> {
   dropped = 0
   /** Times the source was asked to pause. */
   pauses = 0
-  /** Called with every drop, for metrics. */
-  onDrop: ((count: number) => void) | undefined = undefined
   /** Marked items (`pushMarked`) in the last batch taken: a consumer seeing 0 need not look for them. */
   markedInLastTake = 0
   /** Marked items buffered now: they are never dropped and take no room. */
   private marked = 0
-  /** Called after every take: room was made. */
-  onSpace: (() => void) | undefined = undefined
 
   /** The consumer's side: everything buffered, or wait; fails with `Done` or the stream's error at the end. */
   readonly take: Effect.Effect<ReadonlyArray<A>, E | Cause.Done>
@@ -85,6 +87,8 @@ export class Buffer<A, E> {
     this.overflow = options.overflow
     this.isMarked = options.isMarked ?? never
     this.now = options.now ?? Date.now
+    this.onDrop = options.onDrop
+    this.onSpace = options.onSpace
     this.take = Effect.suspend(() => {
       if (this.items.length > this.head) return Effect.succeed(this.drain())
       if (this.state !== OPEN) return this.finalExit

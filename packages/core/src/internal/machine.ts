@@ -50,20 +50,28 @@ export class Machine<Item> {
   private session: SessionState<Item> | undefined = undefined
 
   constructor(
-    buffer: Buffer<Item | Lifecycle.Event, ConnectorError.ConnectorError>,
     options: Connector.Resolved<Item>,
     pubsub: PubSub.PubSub<Sequenced>,
     clock: Clock.Clock,
     context: Machine<Item>["context"]
   ) {
-    this.buffer = buffer
     this.options = options
     this.pubsub = pubsub
     this.now = () => clock.currentTimeMillisUnsafe()
     this.context = context
     this.metrics = Metrics.forConnector(options.connector, options.name)
-    buffer.onDrop = (count) => this.metrics.dropped.updateUnsafe(count, context)
-    buffer.onSpace = () => this.flushCounts()
+    const policy = options.policy
+    // The machine owns its buffer: drops go to its metrics, and counts move to them as the consumer takes.
+    this.buffer = new Buffer<Item | Lifecycle.Event, ConnectorError.ConnectorError>({
+      capacity: policy.bufferSize,
+      strategy: policy.strategy,
+      hardCap: policy.hardCap,
+      overflow: Overflow.overflowError(options.connector, policy),
+      isMarked: Lifecycle.isEvent,
+      now: this.now,
+      onDrop: (count) => this.metrics.dropped.updateUnsafe(count, context),
+      onSpace: () => this.flushCounts()
+    })
   }
 
   /**
@@ -352,18 +360,10 @@ export const make = <Conn, Item>(
   Effect.gen(function* () {
     const clock = yield* Clock.Clock
     const context = yield* Effect.context<never>()
-    const policy = options.policy
-    const buffer = new Buffer<Item | Lifecycle.Event, ConnectorError.ConnectorError>({
-      capacity: policy.bufferSize,
-      strategy: policy.strategy,
-      hardCap: policy.hardCap,
-      overflow: Overflow.overflowError(options.connector, policy),
-      isMarked: Lifecycle.isEvent,
-      now: () => clock.currentTimeMillisUnsafe()
-    })
     // Unbounded: a subscriber that reads slowly misses nothing, and lifecycle events are few.
     const pubsub = yield* Effect.acquireRelease(PubSub.unbounded<Sequenced>(), PubSub.shutdown)
-    const core = new Machine<Item>(buffer, options, pubsub, clock, context)
+    const core = new Machine<Item>(options, pubsub, clock, context)
+    const buffer = core.buffer
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
         if (core.status._tag !== "Closed") core.publishOutOfBand(new Lifecycle.Closed({ error: undefined }))
