@@ -114,16 +114,33 @@ export interface ConnectorMetrics {
  * @category constructors
  */
 export const forConnector = (connector: string, name: string): ConnectorMetrics => {
+  // Descriptors only (values live in the registry): every handle of a connector and name shares one set, so a
+  // service holding thousands of sources does not build a set per source.
+  const key = `${connector}\u0000${name}`
+  const known = byConnector.get(key)
+  if (known !== undefined) return known
   const attributes = { connector, name }
-  return {
+  const errors = new Map<string, Metric.Counter<number>>()
+  const metrics: ConnectorMetrics = {
     messages: Metric.withAttributes(messagesTotal, attributes),
     bytes: Metric.withAttributes(bytesTotal, attributes),
     dropped: Metric.withAttributes(droppedTotal, attributes),
     reconnects: Metric.withAttributes(reconnectsTotal, attributes),
-    errors: (reason) => Metric.withAttributes(errorsTotal, { ...attributes, reason }),
+    errors: (reason) => {
+      let counter = errors.get(reason)
+      if (counter === undefined) {
+        counter = Metric.withAttributes(errorsTotal, { ...attributes, reason })
+        errors.set(reason, counter)
+      }
+      return counter
+    },
     decodeSkipped: Metric.withAttributes(decodeSkippedTotal, attributes),
     downtimeMillis: Metric.withAttributes(downtimeMillisTotal, attributes),
     bufferDepth: Metric.withAttributes(bufferDepth, attributes),
     connected: Metric.withAttributes(connected, attributes)
   }
+  byConnector.set(key, metrics)
+  return metrics
 }
+
+const byConnector = new Map<string, ConnectorMetrics>()
