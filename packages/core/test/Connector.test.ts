@@ -426,8 +426,10 @@ describe("Connector.make", () => {
         sessions[0].alive()
       }
       assert.strictEqual(probes, 0)
-      // Traffic is noticed at the watchdog's looks (every quarter interval): silence is probed within 1.25 intervals.
-      yield* TestClock.adjust("12500 millis")
+      // Traffic is stamped: silence is probed when the interval is over, not before.
+      yield* TestClock.adjust("9900 millis")
+      assert.strictEqual(probes, 0)
+      yield* TestClock.adjust("100 millis")
       assert.strictEqual(probes, 1, "silent for the interval: probed")
       answer = false
       yield* TestClock.adjust("10 seconds")
@@ -463,8 +465,10 @@ describe("Connector.make", () => {
         sessions[0].received(1)
       }
       assert.notInclude(events, "Disconnected")
-      // Stalled: detected within 1.25 × timeout (the watchdog looks every quarter of it).
-      yield* TestClock.adjust("12500 millis")
+      // Stalled: detected when the timeout is over, not before.
+      yield* TestClock.adjust("9900 millis")
+      assert.notInclude(events, "Disconnected")
+      yield* TestClock.adjust("100 millis")
       assert.include(events, "Disconnected")
     })
   )

@@ -88,8 +88,10 @@ describe("the watchdog and a slow consumer", () => {
       const all = yield* handle.messages.pipe(Stream.take(20), Stream.runCollect)
       assert.deepStrictEqual(all, range(0, 20))
       assert.strictEqual((yield* handle.stats).reconnects, 0)
-      // Silence after the resume is the peer's: stalled within 1.25 × the timeout.
-      yield* TestClock.adjust("12500 millis")
+      // Silence after the resume is the peer's: stalled at the timeout exactly (traffic is stamped).
+      yield* TestClock.adjust("9900 millis")
+      assert.deepStrictEqual(yield* handle.status, new Lifecycle.Connected({ attempt: 1 }))
+      yield* TestClock.adjust("200 millis")
       assert.strictEqual((yield* handle.status)._tag, "Disconnected")
     })
   )

@@ -310,7 +310,7 @@ describe("RedisPubSub faults", () => {
         reconnect: fast,
         liveness: { interval: "200 millis", timeout: "200 millis" }
       })
-      // interval + timeout + the watchdog's look-every-quarter-interval, plus scheduling slack on a loaded machine.
+      // interval + timeout, plus scheduling slack on a loaded machine.
       yield* Expect.blackholeDetected(handle, proxy, { quietFor: "600 millis", withinMillis: 200 + 200 + 50 + 500 })
     }).pipe(Effect.scoped)
   )

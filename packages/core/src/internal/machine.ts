@@ -103,7 +103,8 @@ export class Machine<Item> {
   newSession(attempt: number): SessionState<Item> {
     this.flushCounts()
     if (this.session !== undefined) this.session.active = false
-    this.session = new SessionState(this, attempt, this.now())
+    // On the watchdog's clock: time paused on an earlier connection must not push this one's deadline away.
+    this.session = new SessionState(this, attempt, this.activeNow())
     return this.session
   }
 
@@ -321,7 +322,8 @@ const liveness = <Conn, Item>(
           session.fail(livenessError(connector, `no data for ${Duration.format(settings.timeout)}: connection stalled`))
           return
         }
-        yield* Effect.sleep(Math.min(wait, Math.max(1, timeout / 4)))
+        // Until the deadline: traffic is stamped, so one wake-up per timeout is enough.
+        yield* Effect.sleep(Math.max(1, wait))
       }
     })
   }
@@ -330,8 +332,8 @@ const liveness = <Conn, Item>(
     while (session.active) {
       const wait = session.lastSeen() + interval - core.activeNow()
       if (wait > 0) {
-        // Traffic is noticed when the watchdog looks, so it looks at least every quarter interval.
-        yield* Effect.sleep(Math.min(wait, Math.max(1, interval / 4)))
+        // Until the deadline: traffic is stamped, so one wake-up per interval is enough.
+        yield* Effect.sleep(Math.max(1, wait))
         continue
       }
       const result = yield* activeTimeout(core, probe(conn), settings.timeout, () =>

@@ -15,10 +15,11 @@ import type { Machine } from "./machine.ts"
 
 export class SessionState<Item> implements Driver.Session<Item> {
   active = true
-  /** Traffic seen (messages, bytes, pongs): a count, so the hot path reads no clock. */
-  activity = 0
-  private seenActivity = 0
-  private lastActivity: number
+  /**
+   * When traffic was last seen, on the clock of `activeNow` (time paused by our buffer does not pass): stamped
+   * once per `push` batch (one socket read), per `emit`/`emitAll` call, and by `received` and `alive`.
+   */
+  private stamp: number
   ended: { readonly _tag: "End" } | { readonly _tag: "Fail"; readonly error: ConnectorError.ConnectorError } | undefined
   notify: (() => void) | undefined = undefined
   messages = 0
@@ -29,7 +30,7 @@ export class SessionState<Item> implements Driver.Session<Item> {
   constructor(core: Machine<Item>, attempt: number, now: number) {
     this.core = core
     this.attempt = attempt
-    this.lastActivity = now
+    this.stamp = now
   }
 
   private pending: Array<Item> = []
@@ -55,7 +56,7 @@ export class SessionState<Item> implements Driver.Session<Item> {
     // Nothing after the connection's end or failure, even from the rest of a chunk being split.
     if (!this.active || this.ended !== undefined) return false
     this.messages++
-    this.activity++
+    this.stamp = this.core.activeNow()
     return this.core.buffer.offer(item)
   }
 
@@ -68,30 +69,23 @@ export class SessionState<Item> implements Driver.Session<Item> {
   private deliver(items: ReadonlyArray<Item>, owned: boolean): boolean {
     if (!this.active || this.ended !== undefined) return false
     this.messages += items.length
-    this.activity++
+    // A `push` batch (owned) was stamped by `received` in `flush`.
+    if (!owned) this.stamp = this.core.activeNow()
     return this.core.buffer.offerAll(items, owned)
   }
 
   received = (bytes: number): void => {
     this.bytes += bytes
-    // Liveness from payload is counted, not timed: the watchdog reads the count (no clock on the hot path).
-    this.activity++
+    this.stamp = this.core.activeNow()
   }
 
   alive = (): void => {
-    this.activity++
+    this.stamp = this.core.activeNow()
   }
 
-  /**
-   * When traffic was last seen, on the clock of `activeNow` (time paused by our buffer does not pass): moved
-   * forward when the activity count changed since the last look.
-   */
+  /** When traffic was last seen, on the clock of `activeNow`. */
   lastSeen(): number {
-    if (this.activity !== this.seenActivity) {
-      this.seenActivity = this.activity
-      this.lastActivity = this.core.activeNow()
-    }
-    return this.lastActivity
+    return this.stamp
   }
 
   skipped = (): void => {
