@@ -1,0 +1,79 @@
+/**
+ * One measurement of the scale suite, in a process of its own (`node --expose-gc idle.ts <ws|sse> <raw|ours> <n>`):
+ * opens `n` idle connections to the worker's servers, then prints what they cost after a full GC — heap and RSS
+ * per connection — and the CPU the process spends while they sit idle.
+ */
+import { Worker } from "node:worker_threads"
+import type { Connector, ConnectorError } from "@streamemit/core"
+import { Sse } from "@streamemit/sse"
+import { WebSocket } from "@streamemit/websocket"
+import { Effect, Exit, Scope } from "effect"
+import { EventSource } from "eventsource"
+import WS from "ws"
+
+const [kind, mode, count] = process.argv.slice(2) as ["ws" | "sse", "raw" | "ours", string]
+const n = Number(count)
+const idleMs = Number(process.env.BENCH_SCALE_IDLE_MS ?? 5000)
+const gc = () => {
+  const collect = (globalThis as { gc?: () => void }).gc
+  collect?.()
+  collect?.()
+}
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+const worker = new Worker(new URL("./server.ts", import.meta.url))
+const ports = await new Promise<{ ws: number; sse: number }>((resolve) => worker.once("message", resolve))
+const wsUrl = `ws://127.0.0.1:${ports.ws}/feed`
+const sseUrl = `http://127.0.0.1:${ports.sse}/events`
+
+gc()
+await sleep(100)
+const before = process.memoryUsage()
+const scope = Effect.runSync(Scope.make())
+const raw: Array<{ close: () => void }> = []
+let connected = 0
+for (let i = 0; i < n; i++) {
+  if (mode === "raw" && kind === "ws") {
+    const socket = new WS(wsUrl)
+    socket.once("open", () => connected++)
+    raw.push({ close: () => socket.terminate() })
+  } else if (mode === "raw") {
+    const source = new EventSource(sseUrl)
+    source.onopen = () => connected++
+    raw.push({ close: () => source.close() })
+  } else {
+    const open: Effect.Effect<Connector.Handle<unknown, unknown>, ConnectorError.ConnectorError, Scope.Scope> = kind ===
+    "ws"
+      ? WebSocket.make({ url: wsUrl })
+      : Sse.make({ url: sseUrl })
+    const handle = await Effect.runPromise(Scope.provide(open, scope))
+    Effect.runFork(
+      Effect.andThen(
+        handle.awaitConnection,
+        Effect.sync(() => connected++)
+      )
+    )
+  }
+}
+while (connected < n) await sleep(50)
+await sleep(500)
+gc()
+await sleep(100)
+gc()
+const after = process.memoryUsage()
+const cpuBefore = process.cpuUsage()
+const start = performance.now()
+await sleep(idleMs)
+const cpu = process.cpuUsage(cpuBefore)
+const seconds = (performance.now() - start) / 1000
+console.log(
+  JSON.stringify({
+    heapPerConnection: (after.heapUsed - before.heapUsed) / n,
+    rssPerConnection: (after.rss - before.rss) / n,
+    idleCpuMsPerSecond: (cpu.user + cpu.system) / 1000 / seconds
+  })
+)
+for (const connection of raw) connection.close()
+await Effect.runPromise(Scope.close(scope, Exit.void))
+await worker.terminate()
+process.exit(0)
