@@ -20,6 +20,14 @@ import { Agent, fetch } from "undici"
 const connector = "sse"
 
 /**
+ * One dispatcher for every connection of the process, with keep-alive off (`pipelining: 0`): a stream's socket
+ * closes when its stream ends or is aborted, so none outlives its scope, and no pool is built per connection (a
+ * pool each cost ~40 KB per idle SSE stream). undici's own timeouts are off: the idle timer is core's, and must
+ * be what ends a quiet stream.
+ */
+const dispatcher = new Agent({ bodyTimeout: 0, headersTimeout: 0, pipelining: 0 })
+
+/**
  * One event. `id` is the event's last event ID (the spec's: an event without an `id:` field keeps the previous
  * one); `data` is the text, or the decoded value when a `schema` is given.
  *
@@ -188,10 +196,6 @@ const driver = <A>(options: Resolved<A>): Driver.Driver<Connection, Event<A>> =>
       Effect.gen(function* () {
         const url = yield* options.url
         const headers = yield* options.headers
-        // One pool per connection, destroyed with it. The idle timer is core's: undici's body timeout must never
-        // be what ends a healthy quiet stream.
-        const agent = new Agent({ bodyTimeout: 0, headersTimeout: 0 })
-        yield* Effect.addFinalizer(() => Effect.promise(() => agent.destroy().catch(() => {})))
 
         const gate = yield* Connector.pullGate(session as Driver.Session<never>)
         const scanRetry = retryScanner((millis) => session.setReconnectFloor(Duration.millis(millis)))
@@ -221,7 +225,7 @@ const driver = <A>(options: Resolved<A>): Driver.Driver<Connection, Event<A>> =>
               },
               cache: "no-store",
               signal: init.signal as AbortSignal,
-              dispatcher: agent
+              dispatcher
             })
           } catch (cause) {
             fail(fetchError(cause))
