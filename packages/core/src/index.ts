@@ -22,6 +22,12 @@ export * as ConnectorError from "./ConnectorError.ts"
  */
 export * as Decode from "./Decode.ts"
 /**
+ * Deliveries of a durable source, acknowledged after the work is done.
+ *
+ * @since 0.2.0
+ */
+export * as Delivery from "./Delivery.ts"
+/**
  * The driver contract: what a connector supplies.
  *
  * @since 0.2.0
