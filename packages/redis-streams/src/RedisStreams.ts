@@ -1,0 +1,359 @@
+/**
+ * A consumer in a Redis Streams consumer group (`ioredis`) as a scoped, bounded, self-healing stream of
+ * deliveries that are acknowledged after the work is done: at-least-once, shared by every consumer of the group.
+ * On every connection it first reads its own pending entries again (delivered, never acknowledged), so nothing is
+ * forgotten across a reconnect; at most `maxInFlight` deliveries are unacknowledged at a time. Reconnect,
+ * lifecycle, overflow and metrics are core's.
+ *
+ * @since 0.2.0
+ */
+import * as Os from "node:os"
+import { Connector, ConnectorError, type Delivery, type Driver, Http } from "@streamemit/core"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import { Redis, type RedisOptions } from "ioredis"
+
+const connector = "redis-streams"
+
+/**
+ * One entry of the stream: its fields as the producer wrote them (`XADD key * field value …`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Entry = Readonly<Record<string, string>>
+
+/**
+ * @since 0.2.0
+ * @category options
+ */
+export interface Options extends Connector.CommonOptions<Delivery.Delivery<Entry>> {
+  /** A `redis://` / `rediss://` URL, as is or `Redacted`. */
+  readonly connection: string | Redacted.Redacted<string>
+  /** The stream's key. */
+  readonly stream: string
+  /** The consumer group. */
+  readonly group: string
+  /** This consumer's name in the group. Default: host name, process id and a random suffix (unique per process). */
+  readonly consumer?: string | undefined
+  /**
+   * Create the group (and the stream) if it does not exist: from `"$"` (new entries only, the default) or from
+   * `"0"` (everything in the stream); `false` expects it to exist (a missing group is a `Config` error).
+   */
+  readonly createGroup?: "$" | "0" | false | undefined
+  /** Entries read at most per `XREADGROUP` (COUNT). Default 100. */
+  readonly batch?: number | undefined
+  /** How long a read waits for new entries (BLOCK); every answer counts as traffic for the watchdog. Default 5 s. */
+  readonly block?: Duration.Input | undefined
+  /** Deliveries unacknowledged at most; reading waits for acknowledgements beyond. Default 1,000. */
+  readonly maxInFlight?: number | undefined
+}
+
+interface Resolved {
+  readonly common: Connector.Resolved<Delivery.Delivery<Entry>>
+  readonly url: string
+  readonly stream: string
+  readonly group: string
+  readonly consumer: string
+  readonly createGroup: "$" | "0" | false
+  readonly batch: number
+  readonly blockMillis: number
+  readonly maxInFlight: number
+}
+
+const config = (option: string, value: unknown, expected: string) =>
+  ConnectorError.config(connector, option, value, expected)
+
+const error = (reason: ConnectorError.Reason) => ConnectorError.make(connector, reason)
+
+const positiveInteger = (option: string, value: number | undefined, fallback: number) => {
+  const n = value ?? fallback
+  return Number.isInteger(n) && n >= 1 ? Effect.succeed(n) : Effect.fail(config(option, value, "a positive integer"))
+}
+
+const nonEmpty = (option: string, value: unknown) =>
+  typeof value === "string" && value !== ""
+    ? Effect.succeed(value)
+    : Effect.fail(config(option, value, "a non-empty string"))
+
+const resolve = (options: Options): Effect.Effect<Resolved, ConnectorError.ConnectorError> =>
+  Effect.gen(function* () {
+    if (typeof options !== "object" || options === null) {
+      return yield* Effect.fail(config("options", options, "an options object"))
+    }
+    const connection = Redacted.isRedacted(options.connection)
+      ? Redacted.value(options.connection as Redacted.Redacted<string>)
+      : options.connection
+    const url = yield* Http.checkUrl(connector, "connection", connection, ["redis:", "rediss:"])
+    const stream = yield* nonEmpty("stream", options.stream)
+    const group = yield* nonEmpty("group", options.group)
+    const consumer = yield* nonEmpty(
+      "consumer",
+      options.consumer ?? `${Os.hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
+    )
+    const createGroup = options.createGroup ?? "$"
+    if (createGroup !== "$" && createGroup !== "0" && createGroup !== false) {
+      return yield* Effect.fail(config("createGroup", createGroup, '"$", "0" or false'))
+    }
+    const batch = yield* positiveInteger("batch", options.batch, 100)
+    const maxInFlight = yield* positiveInteger("maxInFlight", options.maxInFlight, 1000)
+    const block = yield* Connector.duration(connector, "block", options.block, "5 seconds")
+    const blockMillis = Math.max(1, Duration.toMillis(block))
+    const common = yield* Connector.resolve<Delivery.Delivery<Entry>>(connector, options, {
+      // Every read answers within `block` (with entries or none): three blocks of silence is a dead connection.
+      liveness: { interval: blockMillis * 3, timeout: blockMillis * 3 },
+      // Reading stops at maxInFlight; the buffer only holds what was read.
+      overflow: { strategy: "suspend", bufferSize: Math.max(batch, 1024) }
+    })
+    return { common, url, stream, group, consumer, createGroup, batch, blockMillis, maxInFlight }
+  })
+
+/** Server replies: bad credentials are `Auth`; a missing group `Config`; anything else a transport failure. */
+const redisError = (cause: unknown): ConnectorError.ConnectorError => {
+  const message = String((cause as Error)?.message ?? cause)
+  if (/^(WRONGPASS|NOAUTH|NOPERM)/.test(message)) return error(new ConnectorError.Auth({ message, cause }))
+  if (/^NOGROUP/.test(message)) {
+    return error(new ConnectorError.Config({ option: "group", message: `${message} (createGroup: false)`, cause }))
+  }
+  return ConnectorError.socketError(connector, cause)
+}
+
+/** Our settings on top of the URL's: core owns reconnect, and nothing is queued while down. */
+const ours = {
+  lazyConnect: true,
+  retryStrategy: () => null,
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 0
+} satisfies RedisOptions
+
+type Reply = Array<[string, Array<[string, Array<string> | null]>]> | null
+
+const entryOf = (fields: ReadonlyArray<string>): Entry => {
+  const entry: Record<string, string> = {}
+  for (let i = 0; i + 1 < fields.length; i += 2) entry[fields[i]!] = fields[i + 1]!
+  return entry
+}
+
+const consumerClosed = error(
+  new ConnectorError.Closed({ message: "the consumer is closed: the entry stays pending and is delivered again" })
+)
+
+const driver = (options: Resolved): Effect.Effect<Driver.Driver<Redis, Delivery.Delivery<Entry>>, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    // Acknowledgements go through a connection of their own (the reader blocks), shared across reconnects: a
+    // delivery of a connection that died can still be acknowledged. It closes with the handle's scope. One
+    // connection at a time, shared by concurrent acks; a broken one is replaced by the next ack.
+    let acker: Promise<Redis> | undefined
+    let closed = false
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        closed = true
+        acker?.then(
+          (client) => client.disconnect(),
+          () => {}
+        )
+      })
+    )
+    const ackConnection = (): Promise<Redis> => {
+      if (closed) return Promise.reject(consumerClosed)
+      if (acker === undefined) {
+        const client = new Redis(options.url, { ...ours, connectionName: `streamemit:${options.consumer}:ack` })
+        // Its failures reach the caller as the ack's error; the next ack connects again.
+        client.on("error", () => {})
+        client.on("close", () => {
+          if (acker === connecting) acker = undefined
+        })
+        const connecting: Promise<Redis> = client.connect().then(
+          () => client,
+          (cause) => {
+            if (acker === connecting) acker = undefined
+            client.disconnect()
+            throw cause
+          }
+        )
+        acker = connecting
+      }
+      return acker
+    }
+    // Acks asked for in the same turn of the event loop go out as one XACK.
+    let batch: Array<{ readonly id: string; readonly done: (error?: unknown) => void }> = []
+    const flushAcks = () => {
+      const sending = batch
+      batch = []
+      ackConnection()
+        .then((client) => client.call("XACK", options.stream, options.group, ...sending.map((a) => a.id)))
+        .then(
+          () => {
+            for (const a of sending) a.done()
+          },
+          (cause) => {
+            for (const a of sending) a.done(cause)
+          }
+        )
+    }
+    const acknowledge = (id: string) =>
+      new Promise<void>((resolve, reject) => {
+        if (batch.length === 0) setImmediate(flushAcks)
+        batch.push({ id, done: (cause) => (cause === undefined ? resolve() : reject(cause)) })
+      })
+    return {
+      connector,
+      // The pending entries are read again first on every connection: nothing delivered is forgotten.
+      delivery: () => "resumed",
+      connect: (session) =>
+        Effect.gen(function* () {
+          const reader = yield* Effect.acquireRelease(
+            Effect.sync(() => new Redis(options.url, { ...ours, connectionName: `streamemit:${options.consumer}` })),
+            (client) => Effect.sync(() => client.disconnect())
+          )
+          reader.on("error", (cause) => session.fail(redisError(cause)))
+          reader.on("end", () =>
+            session.fail(error(new ConnectorError.Closed({ message: "the server closed the connection" })))
+          )
+          yield* Effect.tryPromise({ try: () => reader.connect(), catch: redisError })
+          const createFrom = options.createGroup
+          if (createFrom !== false) {
+            yield* Effect.tryPromise({
+              try: () =>
+                reader
+                  .call("XGROUP", "CREATE", options.stream, options.group, createFrom, "MKSTREAM")
+                  .catch((cause: Error) => {
+                    if (!/BUSYGROUP/.test(cause.message)) throw cause
+                  }),
+              catch: redisError
+            })
+          }
+          const gate = yield* Connector.pullGate(session as Driver.Session<never>)
+          // Unacknowledged deliveries of this connection; reading waits while there are maxInFlight.
+          const flight = { count: 0, wake: undefined as (() => void) | undefined }
+          const settled = () => {
+            flight.count = Math.max(0, flight.count - 1)
+            const wake = flight.wake
+            flight.wake = undefined
+            wake?.()
+          }
+          // The read loop runs until this connection's scope closes.
+          let open = true
+          yield* Effect.addFinalizer(() =>
+            Effect.sync(() => {
+              open = false
+              flight.wake?.()
+            })
+          )
+          const deliver = (id: string, fields: ReadonlyArray<string>, deliveries: number) => {
+            flight.count++
+            // Asked for twice (even at once), it is sent and counted once; after a failure, it may be tried again.
+            let acking: Promise<void> | undefined
+            const ack = Effect.tryPromise({
+              try: () =>
+                (acking ??= acknowledge(id).then(settled, (cause) => {
+                  acking = undefined
+                  throw cause
+                })),
+              catch: (cause) => (cause === consumerClosed ? consumerClosed : redisError(cause))
+            })
+            let bytes = 0
+            for (const field of fields) bytes += field.length
+            session.push({ id, item: entryOf(fields), deliveries, ack }, bytes)
+          }
+          const readLoop = async () => {
+            // Own pending entries first (from id 0, page by page), then new ones (">").
+            let pendingFrom: string | undefined = "0"
+            while (open) {
+              await gate.beforeRead()
+              while (flight.count >= options.maxInFlight && open) {
+                // Waiting for acknowledgements is not silence: a PING per block keeps the watchdog honest.
+                let timer: ReturnType<typeof setTimeout> | undefined
+                const acked = await new Promise<boolean>((resolve) => {
+                  flight.wake = () => resolve(true)
+                  timer = setTimeout(() => resolve(false), options.blockMillis)
+                })
+                clearTimeout(timer)
+                if (!acked && open) {
+                  await reader.ping()
+                  session.alive()
+                }
+              }
+              if (!open) return
+              const count = Math.min(options.batch, options.maxInFlight - flight.count)
+              // Own pending entries are there at once; new ones are waited for, up to `block`.
+              const wait = pendingFrom !== undefined ? [] : ["BLOCK", options.blockMillis]
+              const reply = (await reader.call(
+                "XREADGROUP",
+                "GROUP",
+                options.group,
+                options.consumer,
+                "COUNT",
+                count,
+                ...wait,
+                "STREAMS",
+                options.stream,
+                pendingFrom ?? ">"
+              )) as Reply
+              session.alive()
+              const entries = reply?.[0]?.[1] ?? []
+              if (pendingFrom !== undefined) {
+                if (entries.length === 0) {
+                  pendingFrom = undefined
+                  continue
+                }
+                // Delivered before: how many times, from the group's pending list.
+                const counts = new Map<string, number>()
+                const pending = (await reader.call(
+                  "XPENDING",
+                  options.stream,
+                  options.group,
+                  entries[0]![0],
+                  entries[entries.length - 1]![0],
+                  entries.length,
+                  options.consumer
+                )) as Array<[string, string, number, number]>
+                for (const [id, , , times] of pending) counts.set(id, times)
+                for (const [id, fields] of entries) {
+                  // An entry deleted from the stream while pending has no fields: acknowledged, counted as dropped.
+                  if (fields === null) {
+                    await reader.call("XACK", options.stream, options.group, id)
+                    session.dropped(1)
+                  } else deliver(id, fields, counts.get(id) ?? 2)
+                }
+                pendingFrom = entries[entries.length - 1]![0]
+              } else {
+                for (const [id, fields] of entries) if (fields !== null) deliver(id, fields, 1)
+              }
+              session.flush()
+            }
+          }
+          readLoop().catch((cause) => {
+            if (open) session.fail(redisError(cause))
+          })
+          return reader
+        })
+    }
+  })
+
+/**
+ * Joins the group in the current Scope and returns the handle: deliveries, lifecycle, status, stats.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const make = (
+  options: Options
+): Effect.Effect<Connector.Handle<Redis, Delivery.Delivery<Entry>>, ConnectorError.ConnectorError, Scope.Scope> =>
+  Effect.flatMap(resolve(options), (resolved) =>
+    Effect.flatMap(driver(resolved), (driver) => Connector.make(driver, resolved.common))
+  )
+
+/**
+ * The deliveries of a consumer in a group: joins when run, reads its own pending entries again on every
+ * connection, closes everything when done. Acknowledge each (`delivery.ack`) once its work is done, or run the
+ * work with `Delivery.process`.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const consume = (options: Options): Stream.Stream<Delivery.Delivery<Entry>, ConnectorError.ConnectorError> =>
+  Stream.unwrap(Effect.map(make(options), (handle) => handle.messages))

@@ -1,0 +1,323 @@
+import { assert, describe, it } from "@effect/vitest"
+import { type Connector, Delivery, type Lifecycle } from "@streamemit/core"
+import { Conformance, Expect, FaultProxy, Wait } from "@streamemit/testkit"
+import { Effect, type Exit, Fiber, Schedule, Stream } from "effect"
+import { Redis } from "ioredis"
+import { RedisStreams } from "../src/index.ts"
+
+const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379"
+const target = new URL(REDIS_URL)
+const fast = Schedule.spaced("50 millis")
+
+let names = 0
+/** Keys, groups and consumers of their own for every test: tests run concurrently against one server. */
+const unique = (label: string) => `se-streams-${label}-${process.pid}-${++names}`
+
+/** A connection of the test's own: XADD, XPENDING, CLIENT KILL; deletes the test's stream at the end. */
+const admin = (stream: string) =>
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      const client = new Redis(REDIS_URL, { lazyConnect: true })
+      await client.connect()
+      return client
+    }),
+    (client) => Effect.promise(() => client.del(stream).then(() => client.quit()))
+  )
+
+const add = (client: Redis, stream: string, from: number, count: number) =>
+  Effect.promise(() => {
+    const pipeline = client.pipeline()
+    for (let i = 0; i < count; i++) pipeline.xadd(stream, "*", "n", String(from + i))
+    return pipeline.exec()
+  })
+
+/** How many entries of the group are delivered and not acknowledged. */
+const pendingCount = (client: Redis, stream: string, group: string) =>
+  Effect.promise(async () => Number(((await client.xpending(stream, group)) as [number])[0]))
+
+const clientsNamed = (client: Redis, prefix: string) =>
+  Effect.promise(() => client.client("LIST") as Promise<string>).pipe(
+    Effect.map((list) => list.split("\n").filter((line) => line.includes(` name=${prefix}`)))
+  )
+
+const killClients = (client: Redis, prefix: string) =>
+  Effect.flatMap(clientsNamed(client, prefix), (lines) =>
+    Effect.forEach(lines, (line) =>
+      Effect.promise(() => client.call("CLIENT", "KILL", "ID", /\bid=(\d+)/.exec(line)![1]!) as Promise<unknown>)
+    ).pipe(Effect.as(lines.length))
+  )
+
+type Entry = Delivery.Delivery<RedisStreams.Entry>
+
+/** The handle with every message acknowledged as soon as it is seen: the conformance suite counts messages. */
+const acking = (handle: Connector.Handle<Redis, Entry>): Connector.Handle<Redis, Entry> => ({
+  ...handle,
+  messages: handle.messages.pipe(Stream.tap((delivery) => delivery.ack)),
+  signals: handle.signals.pipe(Stream.tap((signal) => (signal._tag === "Message" ? signal.message.ack : Effect.void)))
+})
+
+Conformance.run<Entry>({
+  connector: "redis-streams",
+  // A read of `batch` entries may land after the pause.
+  pausable: { burstAfterPause: 100 },
+  reconnects: true,
+  fixture: Effect.gen(function* () {
+    const proxy = yield* FaultProxy.make({ target: { host: target.hostname, port: Number(target.port || 6379) } })
+    const stream = unique("conformance")
+    const consumer = unique("consumer")
+    const client = yield* admin(stream)
+    const connection = `redis://${proxy.host}:${proxy.port}`
+    return {
+      proxy,
+      handle: (options) =>
+        Effect.map(RedisStreams.make({ connection, stream, group: "g", consumer, ...options }), acking),
+      nonRetryable: (options) =>
+        RedisStreams.make({
+          connection: `redis://streamemit-nobody:wrong-password@${proxy.host}:${proxy.port}`,
+          stream,
+          group: "g",
+          ...options
+        }),
+      send: (from, count) => add(client, stream, from, count),
+      numberOf: (delivery) => Number(delivery.item.n),
+      serverSessions: Effect.map(clientsNamed(client, `streamemit:${consumer}`), (lines) => lines.length)
+    }
+  })
+})
+
+describe("RedisStreams deliveries", () => {
+  it.live("entries arrive in order with their fields; Delivery.process acknowledges each after its work", () =>
+    Effect.gen(function* () {
+      const stream = unique("order")
+      const client = yield* admin(stream)
+      const handle = yield* RedisStreams.make({ connection: REDIS_URL, stream, group: "g" })
+      yield* Wait.status(handle, "Connected")
+      yield* Effect.promise(() => client.xadd(stream, "*", "text", "𝄞 naïve 日本", "empty", ""))
+      yield* add(client, stream, 1, 50)
+      const seen: Array<RedisStreams.Entry> = []
+      const worker = yield* Delivery.process(handle.messages, (item) => Effect.sync(() => seen.push(item))).pipe(
+        Effect.forkChild
+      )
+      yield* Wait.until(() => seen.length === 51, "51 entries")
+      assert.deepStrictEqual(seen[0], { text: "𝄞 naïve 日本", empty: "" })
+      assert.deepStrictEqual(
+        seen.slice(1).map((entry) => Number(entry.n)),
+        Array.from({ length: 50 }, (_, i) => i + 1)
+      )
+      yield* Wait.until(
+        () => Effect.runPromise(Effect.map(pendingCount(client, stream, "g"), (n) => n === 0)),
+        "every entry acknowledged"
+      )
+      yield* Fiber.interrupt(worker)
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("work that fails leaves its entry pending; the others are acknowledged", () =>
+    Effect.gen(function* () {
+      const stream = unique("failing")
+      const client = yield* admin(stream)
+      const handle = yield* RedisStreams.make({ connection: REDIS_URL, stream, group: "g", createGroup: "0" })
+      yield* add(client, stream, 1, 10)
+      let done = 0
+      const worker = yield* Delivery.process(
+        handle.messages,
+        (item) => (item.n === "4" ? Effect.fail("refused") : Effect.sync(() => done++)),
+        { concurrency: 3 }
+      ).pipe(Effect.forkChild)
+      yield* Wait.until(() => done === 9, "9 entries worked on")
+      yield* Wait.until(
+        () => Effect.runPromise(Effect.map(pendingCount(client, stream, "g"), (n) => n === 1)),
+        "one entry left pending"
+      )
+      const [[id]] = (yield* Effect.promise(() => client.xpending(stream, "g", "-", "+", 10))) as Array<[string]>
+      const [[, fields]] = (yield* Effect.promise(() => client.xrange(stream, id!, id!))) as Array<[string, string[]]>
+      assert.deepStrictEqual(fields, ["n", "4"])
+      yield* Fiber.interrupt(worker)
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("consumers of one group share the entries: each is delivered to exactly one", () =>
+    Effect.gen(function* () {
+      const stream = unique("shared")
+      const client = yield* admin(stream)
+      const counts = [0, 0]
+      const seen = new Set<string>()
+      let duplicates = 0
+      for (const index of [0, 1]) {
+        const handle = yield* RedisStreams.make({ connection: REDIS_URL, stream, group: "g", batch: 5 })
+        yield* Wait.status(handle, "Connected")
+        yield* Delivery.process(handle.messages, (item) =>
+          Effect.sync(() => {
+            if (seen.has(item.n!)) duplicates++
+            seen.add(item.n!)
+            counts[index]!++
+          }).pipe(Effect.andThen(Effect.sleep("1 millis")))
+        ).pipe(Effect.forkChild)
+      }
+      yield* add(client, stream, 1, 400)
+      yield* Wait.until(() => seen.size === 400, "all 400 entries", 10_000)
+      assert.strictEqual(duplicates, 0)
+      assert.isAbove(counts[0]!, 0)
+      assert.isAbove(counts[1]!, 0)
+      yield* Wait.until(
+        () => Effect.runPromise(Effect.map(pendingCount(client, stream, "g"), (n) => n === 0)),
+        "every entry acknowledged"
+      )
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("at most maxInFlight deliveries are unacknowledged; an ack lets the next one in", () =>
+    Effect.gen(function* () {
+      const stream = unique("inflight")
+      const client = yield* admin(stream)
+      const handle = yield* RedisStreams.make({
+        connection: REDIS_URL,
+        stream,
+        group: "g",
+        createGroup: "0",
+        maxInFlight: 5,
+        batch: 3
+      })
+      yield* add(client, stream, 1, 20)
+      const held: Array<Entry> = []
+      yield* handle.messages.pipe(
+        Stream.runForEach((delivery) => Effect.sync(() => held.push(delivery))),
+        Effect.forkChild
+      )
+      yield* Wait.until(() => held.length === 5, "5 deliveries")
+      yield* Effect.sleep("300 millis")
+      assert.strictEqual(held.length, 5, "no sixth delivery before an acknowledgement")
+      assert.strictEqual(yield* pendingCount(client, stream, "g"), 5)
+      // Twice at once and once more: one acknowledgement, one more delivery.
+      yield* Effect.all([held[0]!.ack, held[0]!.ack], { concurrency: 2 })
+      yield* held[0]!.ack
+      yield* Wait.until(() => held.length === 6, "a sixth delivery after one acknowledgement")
+      yield* Effect.sleep("200 millis")
+      assert.strictEqual(held.length, 6)
+      assert.deepStrictEqual(
+        held.map((d) => Number(d.item.n)),
+        [1, 2, 3, 4, 5, 6]
+      )
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("entries delivered and never acknowledged come again after a reconnect, counted, after a Gap", () =>
+    Effect.gen(function* () {
+      const stream = unique("redeliver")
+      const consumer = unique("c")
+      const client = yield* admin(stream)
+      const handle = yield* RedisStreams.make({
+        connection: REDIS_URL,
+        stream,
+        group: "g",
+        consumer,
+        createGroup: "0",
+        reconnect: fast
+      })
+      yield* add(client, stream, 1, 3)
+      const signals: Array<Lifecycle.Signal<Entry>> = []
+      yield* handle.signals.pipe(
+        Stream.runForEach((signal) => Effect.sync(() => signals.push(signal))),
+        Effect.forkChild({ startImmediately: true })
+      )
+      const messages = () => signals.flatMap((s) => (s._tag === "Message" ? [s.message] : []))
+      yield* Wait.until(() => messages().length === 3, "3 deliveries")
+      yield* messages()[1]!.ack
+      assert.strictEqual(yield* killClients(client, `streamemit:${consumer} `), 1)
+      yield* Wait.until(() => messages().length === 5, "the 2 unacknowledged entries again")
+      yield* add(client, stream, 4, 1)
+      yield* Wait.until(() => messages().length === 6, "a new entry")
+      assert.deepStrictEqual(
+        messages().map((d) => [Number(d.item.n), d.deliveries]),
+        [
+          [1, 1],
+          [2, 1],
+          [3, 1],
+          [1, 2],
+          [3, 2],
+          [4, 1]
+        ]
+      )
+      const gap = signals.find((s) => s._tag === "Gap") as Lifecycle.Gap
+      assert.strictEqual(gap.delivery, "resumed")
+      assert.isBelow(
+        signals.indexOf(gap),
+        signals.indexOf(signals.filter((s) => s._tag === "Message")[3]!),
+        "the Gap comes before the redeliveries"
+      )
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("a consumer started again under its name gets its pending entries first", () =>
+    Effect.gen(function* () {
+      const stream = unique("restart")
+      const consumer = unique("c")
+      const client = yield* admin(stream)
+      const options = { connection: REDIS_URL, stream, group: "g", consumer, createGroup: "0" } as const
+      yield* add(client, stream, 1, 4)
+      const first = yield* RedisStreams.consume(options).pipe(
+        Stream.take(4),
+        Stream.tap((delivery) => (delivery.item.n === "1" ? delivery.ack : Effect.void)),
+        Stream.runCollect
+      )
+      // Once the server no longer holds its blocked read (else it would take entry 5 as it dies).
+      yield* Wait.until(
+        () => Effect.runPromise(Effect.map(clientsNamed(client, `streamemit:${consumer}`), (l) => l.length === 0)),
+        "the first run's connections gone"
+      )
+      yield* add(client, stream, 5, 1)
+      const second = yield* RedisStreams.consume(options).pipe(Stream.take(4), Stream.runCollect)
+      assert.deepStrictEqual(
+        second.map((d) => [Number(d.item.n), d.deliveries]),
+        [
+          [2, 2],
+          [3, 2],
+          [4, 2],
+          [5, 1]
+        ]
+      )
+      // The first run's connections are gone: an ack after the end fails, typed.
+      const late = yield* Effect.exit(first[1]!.ack)
+      assert.strictEqual(Expect.connectorError(late).reason._tag, "Closed")
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("a missing group with createGroup: false is a Config error naming the group", () =>
+    Effect.gen(function* () {
+      const stream = unique("nogroup")
+      yield* admin(stream)
+      const exit = yield* RedisStreams.consume({
+        connection: REDIS_URL,
+        stream,
+        group: "absent",
+        createGroup: false
+      }).pipe(Stream.runDrain, Effect.timeout("5 seconds"), Effect.exit)
+      const error = Expect.connectorError(exit as Exit.Exit<unknown, never>)
+      assert.strictEqual(error.reason._tag, "Config")
+      assert.isFalse(error.isRetryable)
+      assert.include(error.message, "group")
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("invalid options fail at once with a Config reason naming the option and the value", () =>
+    Effect.gen(function* () {
+      const base = { connection: REDIS_URL, stream: "s", group: "g" }
+      const cases = [
+        [{ ...base, connection: "http://x" }, "connection"],
+        [{ ...base, stream: "" }, "stream"],
+        [{ ...base, group: 7 as unknown as string }, "group"],
+        [{ ...base, consumer: "" }, "consumer"],
+        [{ ...base, createGroup: "1" as "0" }, "createGroup"],
+        [{ ...base, batch: 0 }, "batch"],
+        [{ ...base, maxInFlight: 1.5 }, "maxInFlight"],
+        [{ ...base, block: "soon" as "1 second" }, "block"]
+      ] as const
+      for (const [options, option] of cases) {
+        const exit = yield* Effect.exit(RedisStreams.make(options))
+        const error = Expect.connectorError(exit)
+        assert.strictEqual(error.reason._tag, "Config", option)
+        assert.strictEqual((error.reason as { option?: string }).option, option)
+      }
+    }).pipe(Effect.scoped)
+  )
+})
