@@ -23,6 +23,12 @@ export interface Delivery<A> {
   readonly deliveries: number
   /** The work is done: the source will not deliver this again. */
   readonly ack: Effect.Effect<void, ConnectorError.ConnectorError>
+  /**
+   * The work is over without success: the delivery stays unacknowledged, the source delivers it again later, and
+   * its place among the consumer's in-flight deliveries is free. Every delivery ends with `ack` or `release`
+   * (`process` does it); after `ack`, `release` does nothing.
+   */
+  readonly release: Effect.Effect<void>
 }
 
 /**
@@ -36,7 +42,7 @@ export interface ProcessOptions {
 
 /**
  * Runs `work` on every delivery of `deliveries` and acknowledges each once its work succeeded. Work that fails
- * leaves its delivery unacknowledged — the source delivers it again later — and is logged with the delivery's id;
+ * releases its delivery unacknowledged — the source delivers it again later — and is logged with the delivery's id;
  * processing goes on with the next one. Fails only with the source's error.
  *
  * @since 0.2.0
@@ -53,7 +59,11 @@ export const process = <A, E, R, E2, R2>(
         Effect.suspend(() => work(delivery.item, delivery)).pipe(
           Effect.matchCauseEffect({
             onSuccess: () => delivery.ack,
-            onFailure: (cause) => Effect.logWarning(`delivery ${delivery.id} not acknowledged: its work failed`, cause)
+            onFailure: (cause) =>
+              Effect.andThen(
+                delivery.release,
+                Effect.logWarning(`delivery ${delivery.id} not acknowledged: its work failed`, cause)
+              )
           })
         ),
       { concurrency: options.concurrency ?? 1 }
