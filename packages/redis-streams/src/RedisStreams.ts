@@ -11,6 +11,7 @@ import * as Os from "node:os"
 import { Connector, ConnectorError, type Delivery, type Driver, Http } from "@streamemit/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -50,7 +51,30 @@ export interface Options extends Connector.CommonOptions<Delivery.Delivery<Entry
   readonly block?: Duration.Input | undefined
   /** Deliveries unacknowledged at most; reading waits for acknowledgements beyond. Default 1,000. */
   readonly maxInFlight?: number | undefined
+  /**
+   * Entries of the group unacknowledged for this long (their consumer died, or is stuck) are claimed by this
+   * consumer and delivered again (`XAUTOCLAIM`); `false` never claims. Default 1 minute.
+   */
+  readonly claimAfter?: Duration.Input | false | undefined
+  /**
+   * An entry delivered this many times without an ack is not delivered again: it is moved to `deadLetter`
+   * (required with it) and acknowledged. Default: no limit.
+   */
+  readonly maxDeliveries?: number | undefined
+  /** The stream key dead letters are added to, with their original id, stream, group and delivery count. */
+  readonly deadLetter?: string | undefined
 }
+
+/**
+ * Entries moved to their dead-letter stream, by connector and name.
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const deadLetteredTotal: Metric.Counter<number> = Metric.counter("streamemit_dead_lettered_total", {
+  description: "Entries moved to the dead letters after maxDeliveries",
+  incremental: true
+})
 
 interface Resolved {
   readonly common: Connector.Resolved<Delivery.Delivery<Entry>>
@@ -62,6 +86,10 @@ interface Resolved {
   readonly batch: number
   readonly blockMillis: number
   readonly maxInFlight: number
+  readonly claimAfterMillis: number | undefined
+  readonly claimEveryMillis: number
+  readonly maxDeliveries: number | undefined
+  readonly deadLetter: string | undefined
 }
 
 const config = (option: string, value: unknown, expected: string) =>
@@ -102,13 +130,46 @@ const resolve = (options: Options): Effect.Effect<Resolved, ConnectorError.Conne
     const maxInFlight = yield* positiveInteger("maxInFlight", options.maxInFlight, 1000)
     const block = yield* Connector.duration(connector, "block", options.block, "5 seconds")
     const blockMillis = Math.max(1, Duration.toMillis(block))
+    let claimAfterMillis: number | undefined
+    if (options.claimAfter !== false) {
+      const claimAfter = yield* Connector.duration(connector, "claimAfter", options.claimAfter, "1 minute")
+      claimAfterMillis = Math.max(1, Duration.toMillis(claimAfter))
+    }
+    let maxDeliveries: number | undefined
+    let deadLetter: string | undefined
+    if (options.maxDeliveries !== undefined || options.deadLetter !== undefined) {
+      if (options.maxDeliveries === undefined) {
+        return yield* Effect.fail(config("maxDeliveries", undefined, "a positive integer (required with deadLetter)"))
+      }
+      if (options.deadLetter === undefined) {
+        return yield* Effect.fail(config("deadLetter", undefined, "a stream key (required with maxDeliveries)"))
+      }
+      maxDeliveries = yield* positiveInteger("maxDeliveries", options.maxDeliveries, 1)
+      deadLetter = yield* nonEmpty("deadLetter", options.deadLetter)
+      if (deadLetter === stream) return yield* Effect.fail(config("deadLetter", deadLetter, "a key other than stream"))
+    }
     const common = yield* Connector.resolve<Delivery.Delivery<Entry>>(connector, options, {
       // Every read answers within `block` (with entries or none): three blocks of silence is a dead connection.
       liveness: { interval: blockMillis * 3, timeout: blockMillis * 3 },
       // Reading stops at maxInFlight; the buffer only holds what was read.
       overflow: { strategy: "suspend", bufferSize: Math.max(batch, 1024) }
     })
-    return { common, url, stream, group, consumer, createGroup, batch, blockMillis, maxInFlight }
+    return {
+      common,
+      url,
+      stream,
+      group,
+      consumer,
+      createGroup,
+      batch,
+      blockMillis,
+      maxInFlight,
+      claimAfterMillis,
+      // Looked for at half the idle time: an entry waits at most 1.5 × claimAfter (or one block, if longer).
+      claimEveryMillis: claimAfterMillis === undefined ? 0 : claimAfterMillis / 2,
+      maxDeliveries,
+      deadLetter
+    }
   })
 
 /** Server replies: bad credentials are `Auth`; a missing group `Config`; anything else a transport failure. */
@@ -227,6 +288,8 @@ const driver = (options: Resolved): Effect.Effect<Driver.Driver<Redis, Delivery.
             })
           }
           const gate = yield* Connector.pullGate(session as Driver.Session<never>)
+          const context = yield* Effect.context<never>()
+          const deadLettered = Metric.withAttributes(deadLetteredTotal, { connector, name: options.common.name })
           // Unacknowledged deliveries of this connection; reading waits while there are maxInFlight.
           const flight = { count: 0, wake: undefined as (() => void) | undefined }
           const settled = () => {
@@ -255,9 +318,93 @@ const driver = (options: Resolved): Effect.Effect<Driver.Driver<Redis, Delivery.
                 })),
               catch: (cause) => (cause === consumerClosed ? consumerClosed : redisError(cause))
             })
+            let released = false
+            const release = Effect.sync(() => {
+              if (released || acking !== undefined) return
+              released = true
+              settled()
+            })
             let bytes = 0
             for (const field of fields) bytes += field.length
-            session.push({ id, item: entryOf(fields), deliveries, ack }, bytes)
+            session.push({ id, item: entryOf(fields), deliveries, ack, release }, bytes)
+          }
+          /** How many times each entry of `entries` was delivered, from the group's pending list. */
+          const deliveryCounts = async (entries: ReadonlyArray<[string, unknown]>) => {
+            const counts = new Map<string, number>()
+            if (entries.length === 0) return counts
+            const pending = (await reader.call(
+              "XPENDING",
+              options.stream,
+              options.group,
+              entries[0]![0],
+              entries[entries.length - 1]![0],
+              entries.length,
+              options.consumer
+            )) as Array<[string, string, number, number]>
+            for (const [id, , , times] of pending) counts.set(id, times)
+            return counts
+          }
+          /**
+           * Entries delivered before (our own pending ones, or claimed): delivered again, or past `maxDeliveries`
+           * moved to the dead letters. An entry deleted from the stream while pending has no fields: acknowledged,
+           * counted as dropped.
+           */
+          const redeliver = async (entries: ReadonlyArray<[string, Array<string> | null]>) => {
+            const counts = await deliveryCounts(entries)
+            for (const [id, fields] of entries) {
+              const deliveries = counts.get(id) ?? 2
+              if (fields === null) {
+                await reader.call("XACK", options.stream, options.group, id)
+                session.dropped(1)
+              } else if (options.maxDeliveries !== undefined && deliveries > options.maxDeliveries) {
+                await reader
+                  .multi()
+                  .call(
+                    "XADD",
+                    options.deadLetter!,
+                    "*",
+                    ...fields,
+                    "streamemit-id",
+                    id,
+                    "streamemit-stream",
+                    options.stream,
+                    "streamemit-group",
+                    options.group,
+                    "streamemit-deliveries",
+                    String(deliveries - 1)
+                  )
+                  .call("XACK", options.stream, options.group, id)
+                  .exec()
+                  .then((results) => {
+                    const failed = results?.find(([cause]) => cause !== null)
+                    if (failed) throw failed[0]
+                  })
+                deadLettered.updateUnsafe(1, context)
+              } else deliver(id, fields, deliveries)
+            }
+          }
+          let claimCursor = "0-0"
+          let nextClaimAt = 0
+          /** Entries of dead (or stuck) consumers, idle for claimAfter: ours now, delivered again. */
+          const claim = async (count: number) => {
+            const [cursor, claimed, deleted] = (await reader.call(
+              "XAUTOCLAIM",
+              options.stream,
+              options.group,
+              options.consumer,
+              options.claimAfterMillis!,
+              claimCursor,
+              "COUNT",
+              count
+            )) as [string, Array<[string, Array<string> | null]>, Array<string> | undefined]
+            session.alive()
+            claimCursor = cursor
+            // Around the whole pending list, then rest a while.
+            if (cursor === "0-0") nextClaimAt = Date.now() + options.claimEveryMillis
+            // Deleted from the stream while pending: Redis dropped them from the pending list.
+            if (deleted !== undefined && deleted.length > 0) session.dropped(deleted.length)
+            await redeliver(claimed.filter(([, fields]) => fields !== null))
+            return claimed.length
           }
           const readLoop = async () => {
             // Own pending entries first (from id 0, page by page), then new ones (">").
@@ -279,6 +426,12 @@ const driver = (options: Resolved): Effect.Effect<Driver.Driver<Redis, Delivery.
               }
               if (!open) return
               const count = Math.min(options.batch, options.maxInFlight - flight.count)
+              if (pendingFrom === undefined && options.claimAfterMillis !== undefined && Date.now() >= nextClaimAt) {
+                if ((await claim(count)) > 0) {
+                  session.flush()
+                  continue
+                }
+              }
               // Own pending entries are there at once; new ones are waited for, up to `block`.
               const wait = pendingFrom !== undefined ? [] : ["BLOCK", options.blockMillis]
               const reply = (await reader.call(
@@ -300,25 +453,7 @@ const driver = (options: Resolved): Effect.Effect<Driver.Driver<Redis, Delivery.
                   pendingFrom = undefined
                   continue
                 }
-                // Delivered before: how many times, from the group's pending list.
-                const counts = new Map<string, number>()
-                const pending = (await reader.call(
-                  "XPENDING",
-                  options.stream,
-                  options.group,
-                  entries[0]![0],
-                  entries[entries.length - 1]![0],
-                  entries.length,
-                  options.consumer
-                )) as Array<[string, string, number, number]>
-                for (const [id, , , times] of pending) counts.set(id, times)
-                for (const [id, fields] of entries) {
-                  // An entry deleted from the stream while pending has no fields: acknowledged, counted as dropped.
-                  if (fields === null) {
-                    await reader.call("XACK", options.stream, options.group, id)
-                    session.dropped(1)
-                  } else deliver(id, fields, counts.get(id) ?? 2)
-                }
+                await redeliver(entries)
                 pendingFrom = entries[entries.length - 1]![0]
               } else {
                 for (const [id, fields] of entries) if (fields !== null) deliver(id, fields, 1)

@@ -1,7 +1,9 @@
+import { spawn } from "node:child_process"
+import { createRequire } from "node:module"
 import { assert, describe, it } from "@effect/vitest"
 import { type Connector, Delivery, type Lifecycle } from "@streamemit/core"
 import { Conformance, Expect, FaultProxy, Wait } from "@streamemit/testkit"
-import { Effect, type Exit, Fiber, Schedule, Stream } from "effect"
+import { Effect, type Exit, Fiber, Metric, Schedule, Stream } from "effect"
 import { Redis } from "ioredis"
 import { RedisStreams } from "../src/index.ts"
 
@@ -198,6 +200,10 @@ describe("RedisStreams deliveries", () => {
         held.map((d) => Number(d.item.n)),
         [1, 2, 3, 4, 5, 6]
       )
+      // A release frees a place too, and leaves its entry pending.
+      yield* held[1]!.release
+      yield* Wait.until(() => held.length === 7, "a seventh delivery after a release")
+      assert.strictEqual(yield* pendingCount(client, stream, "g"), 6)
     }).pipe(Effect.scoped)
   )
 
@@ -282,6 +288,108 @@ describe("RedisStreams deliveries", () => {
     }).pipe(Effect.scoped)
   )
 
+  it.live("entries of a consumer process killed with -9 are claimed after claimAfter and processed; none lost", () =>
+    Effect.gen(function* () {
+      const stream = unique("crash")
+      const client = yield* admin(stream)
+      yield* Effect.promise(() => client.xgroup("CREATE", stream, "g", "0", "MKSTREAM"))
+      yield* add(client, stream, 1, 20)
+      // Another process of the group reads 8 entries, never acknowledges them, and is killed.
+      const ioredis = createRequire(import.meta.url).resolve("ioredis")
+      const child = spawn(
+        process.execPath,
+        [
+          "-e",
+          `const { Redis } = require(${JSON.stringify(ioredis)})
+           const redis = new Redis(${JSON.stringify(REDIS_URL)})
+           redis.xreadgroup("GROUP", "g", "doomed", "COUNT", 8, "STREAMS", ${JSON.stringify(stream)}, ">")
+             .then(() => console.log("read"))`
+        ],
+        { stdio: ["ignore", "pipe", "inherit"] }
+      )
+      yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
+      yield* Effect.promise(() => new Promise((resolve) => child.stdout!.once("data", resolve)))
+      child.kill("SIGKILL")
+      const seen = new Map<number, number>()
+      const handle = yield* RedisStreams.make({
+        connection: REDIS_URL,
+        stream,
+        group: "g",
+        claimAfter: "300 millis",
+        block: "100 millis"
+      })
+      yield* Delivery.process(handle.messages, (item, delivery) =>
+        Effect.sync(() => seen.set(Number(item.n), delivery.deliveries))
+      ).pipe(Effect.forkChild)
+      yield* Wait.until(() => seen.size === 20, "all 20 entries processed")
+      assert.deepStrictEqual(
+        [...seen.entries()]
+          .filter(([, deliveries]) => deliveries === 2)
+          .map(([n]) => n)
+          .sort((a, b) => a - b),
+        [1, 2, 3, 4, 5, 6, 7, 8],
+        "the killed consumer's entries, delivered a second time"
+      )
+      yield* Wait.until(
+        () => Effect.runPromise(Effect.map(pendingCount(client, stream, "g"), (n) => n === 0)),
+        "every entry acknowledged"
+      )
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("an entry whose work keeps failing goes to the dead letters after maxDeliveries, counted", () =>
+    Effect.gen(function* () {
+      const stream = unique("poison")
+      const deadLetter = `${stream}-dead`
+      const client = yield* admin(stream)
+      yield* Effect.addFinalizer(() => Effect.promise(() => client.del(deadLetter)).pipe(Effect.asVoid))
+      const name = unique("poison-name")
+      const handle = yield* RedisStreams.make({
+        connection: REDIS_URL,
+        stream,
+        group: "g",
+        createGroup: "0",
+        claimAfter: "100 millis",
+        block: "50 millis",
+        maxDeliveries: 3,
+        deadLetter,
+        name
+      })
+      yield* add(client, stream, 1, 3)
+      const attempts = new Map<string, number>()
+      yield* Delivery.process(handle.messages, (item) =>
+        Effect.suspend(() => {
+          attempts.set(item.n!, (attempts.get(item.n!) ?? 0) + 1)
+          return item.n === "2" ? Effect.fail("poison") : Effect.void
+        })
+      ).pipe(Effect.forkChild)
+      const deadLetters = () =>
+        Effect.promise(() => client.xrange(deadLetter, "-", "+") as Promise<Array<[string, Array<string>]>>)
+      yield* Wait.until(
+        () => Effect.runPromise(Effect.map(deadLetters(), (entries) => entries.length === 1)),
+        "the dead letter"
+      )
+      const [[, fields]] = yield* deadLetters()
+      const [[id]] = (yield* Effect.promise(() => client.xrange(stream, "-", "+"))).slice(1, 2)
+      assert.deepStrictEqual(fields, [
+        "n",
+        "2",
+        "streamemit-id",
+        id,
+        "streamemit-stream",
+        stream,
+        "streamemit-group",
+        "g",
+        "streamemit-deliveries",
+        "3"
+      ])
+      assert.deepStrictEqual(Object.fromEntries(attempts), { "1": 1, "2": 3, "3": 1 })
+      assert.strictEqual(yield* pendingCount(client, stream, "g"), 0)
+      const counted = Metric.withAttributes(RedisStreams.deadLetteredTotal, { connector: "redis-streams", name })
+      assert.strictEqual((yield* Metric.value(counted)).count, 1)
+    }).pipe(Effect.scoped)
+  )
+
   it.live("a missing group with createGroup: false is a Config error naming the group", () =>
     Effect.gen(function* () {
       const stream = unique("nogroup")
@@ -310,7 +418,12 @@ describe("RedisStreams deliveries", () => {
         [{ ...base, createGroup: "1" as "0" }, "createGroup"],
         [{ ...base, batch: 0 }, "batch"],
         [{ ...base, maxInFlight: 1.5 }, "maxInFlight"],
-        [{ ...base, block: "soon" as "1 second" }, "block"]
+        [{ ...base, block: "soon" as "1 second" }, "block"],
+        [{ ...base, claimAfter: -1 }, "claimAfter"],
+        [{ ...base, maxDeliveries: 3 }, "deadLetter"],
+        [{ ...base, deadLetter: "dead" }, "maxDeliveries"],
+        [{ ...base, maxDeliveries: 0, deadLetter: "dead" }, "maxDeliveries"],
+        [{ ...base, maxDeliveries: 3, deadLetter: "s" }, "deadLetter"]
       ] as const
       for (const [options, option] of cases) {
         const exit = yield* Effect.exit(RedisStreams.make(options))
