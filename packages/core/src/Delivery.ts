@@ -7,7 +7,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
-import type * as ConnectorError from "./ConnectorError.ts"
+import * as ConnectorError from "./ConnectorError.ts"
 
 /**
  * One delivery: the item, its id in the source, how many times the source has delivered it, and the
@@ -43,7 +43,9 @@ export interface ProcessOptions {
 /**
  * Runs `work` on every delivery of `deliveries` and acknowledges each once its work succeeded. Work that fails
  * releases its delivery unacknowledged — the source delivers it again later — and is logged with the delivery's id;
- * processing goes on with the next one. Fails only with the source's error.
+ * processing goes on with the next one. The acks of a batch the source read are sent together, so a source can
+ * acknowledge them in one command; with `concurrency` 1 each batch is worked on in order, then acknowledged. Fails
+ * with the source's error, an ack's error, or at once with a `Config` error for an invalid `concurrency`.
  *
  * @since 0.2.0
  * @category processing
@@ -52,21 +54,37 @@ export const process = <A, E, R, E2, R2>(
   deliveries: Stream.Stream<Delivery<A>, E, R>,
   work: (item: A, delivery: Delivery<A>) => Effect.Effect<unknown, E2, R2>,
   options: ProcessOptions = {}
-): Effect.Effect<void, E | ConnectorError.ConnectorError, R | R2> =>
-  deliveries.pipe(
-    Stream.mapEffect(
-      (delivery) =>
-        Effect.suspend(() => work(delivery.item, delivery)).pipe(
-          Effect.matchCauseEffect({
-            onSuccess: () => delivery.ack,
-            onFailure: (cause) =>
-              Effect.andThen(
-                delivery.release,
-                Effect.logWarning(`delivery ${delivery.id} not acknowledged: its work failed`, cause)
-              )
-          })
-        ),
-      { concurrency: options.concurrency ?? 1 }
-    ),
-    Stream.runDrain
+): Effect.Effect<void, E | ConnectorError.ConnectorError, R | R2> => {
+  const concurrency = options.concurrency ?? 1
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    return Effect.fail(ConnectorError.config("Delivery.process", "concurrency", concurrency, "a positive integer"))
+  }
+  /** The delivery when its work succeeded; released (and logged) when it failed. */
+  const attempt = (delivery: Delivery<A>) =>
+    Effect.suspend(() => work(delivery.item, delivery)).pipe(
+      Effect.matchCauseEffect({
+        onSuccess: () => Effect.succeed(delivery),
+        onFailure: (cause) =>
+          delivery.release.pipe(
+            Effect.andThen(Effect.logWarning(`delivery ${delivery.id} not acknowledged: its work failed`, cause)),
+            Effect.as(undefined)
+          )
+      })
+    )
+  const done = (delivery: Delivery<A> | undefined): delivery is Delivery<A> => delivery !== undefined
+  // Acks of a batch are sent together (a source may send them as one command), not one round trip each.
+  const ackAll = (batch: ReadonlyArray<Delivery<A>>) =>
+    Effect.forEach(batch, (delivery) => delivery.ack, { concurrency: "unbounded", discard: true })
+  if (concurrency === 1) {
+    // In order: each batch the source read is worked on, then acknowledged.
+    return Stream.runForEachArray(deliveries, (batch) =>
+      Effect.flatMap(Effect.forEach(batch, attempt), (outcomes) => ackAll(outcomes.filter(done)))
+    )
+  }
+  // Concurrently across batches (a slow work does not hold the next batch back); acks overlap the next works.
+  return deliveries.pipe(
+    Stream.mapEffect(attempt, { concurrency }),
+    Stream.filter(done),
+    Stream.runForEachArray(ackAll)
   )
+}

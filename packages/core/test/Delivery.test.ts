@@ -65,4 +65,16 @@ describe("Delivery.process", () => {
       assert.deepStrictEqual(Object.fromEntries(outcome), { "1": "released", "2": "acked" })
     })
   )
+
+  it.effect("an invalid concurrency fails at once with a Config error naming it", () =>
+    Effect.gen(function* () {
+      const { outcome, stream } = deliveries(1)
+      for (const concurrency of [0, 1.5, -2]) {
+        const error = yield* Effect.flip(Delivery.process(stream, () => Effect.void, { concurrency }))
+        assert.strictEqual(error.reason._tag, "Config")
+        assert.include(error.message, "concurrency")
+      }
+      assert.strictEqual(outcome.size, 0)
+    })
+  )
 })
