@@ -11,11 +11,22 @@ import { suite as fsWatcher } from "./suites/fs-watcher.ts"
 import { suite as httpStream } from "./suites/http-stream.ts"
 import { suite as pgListen } from "./suites/pg-listen.ts"
 import { suite as redisPubSub } from "./suites/redis-pubsub.ts"
+import { suite as redisStreams } from "./suites/redis-streams.ts"
 import { suite as scale } from "./suites/scale.ts"
 import { suite as sse } from "./suites/sse.ts"
 import { suite as websocket } from "./suites/websocket.ts"
 
-const suites: ReadonlyArray<Suite> = [core, websocket, httpStream, sse, pgListen, redisPubSub, fsWatcher, scale]
+const suites: ReadonlyArray<Suite> = [
+  core,
+  websocket,
+  httpStream,
+  sse,
+  pgListen,
+  redisPubSub,
+  redisStreams,
+  fsWatcher,
+  scale
+]
 
 const wanted = process.argv.slice(2)
 const unknown = wanted.filter((name) => !suites.some((s) => s.name === name))
