@@ -4,11 +4,12 @@
  */
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
-import { Connector, ConnectorError } from "@streamemit/core"
+import { Connector, ConnectorError, type Delivery } from "@streamemit/core"
 import { FsWatcher } from "@streamemit/fs-watcher"
 import { HttpStream } from "@streamemit/http-stream"
 import { PgListen } from "@streamemit/pg-listen"
 import { RedisPubSub } from "@streamemit/redis-pubsub"
+import { RedisStreams } from "@streamemit/redis-streams"
 import { Sse } from "@streamemit/sse"
 import { WebSocket } from "@streamemit/websocket"
 import * as Data from "effect/Data"
@@ -36,6 +37,8 @@ export interface Source {
   readonly handle: Connector.Handle<unknown, unknown>
   /** The record's fields for one item: `data` plus the connector's own (channel, id, path…). */
   readonly fields: (item: unknown) => Record<string, unknown>
+  /** What to do once an item's line is written (a durable source acknowledges it: at-least-once). */
+  readonly written?: ((item: unknown) => Effect.Effect<void, ConnectorError.ConnectorError>) | undefined
   /** Sends a text message to the source (ws only): waits for the connection. */
   readonly send?: ((text: string) => Effect.Effect<void, ConnectorError.ConnectorError>) | undefined
 }
@@ -194,6 +197,51 @@ export const parse = (uri: string, settings: Settings): Effect.Effect<Spec, Usag
           )
         }
       }
+      case "redis+stream":
+      case "rediss+stream": {
+        const stream = decodeURIComponent(url.pathname.slice(1))
+        const group = url.searchParams.get("group")
+        if (stream === "" || group === null || group === "") {
+          return yield* Effect.fail(
+            usage(uri, `a ${scheme}:// URI needs a stream and a group: ${scheme}://host:port/STREAM?group=GROUP`)
+          )
+        }
+        const from = url.searchParams.get("from") ?? "$"
+        if (from !== "$" && from !== "0") {
+          return yield* Effect.fail(
+            usage(uri, `?from= is $ (new entries, the default) or 0 (the whole stream), not "${from}"`)
+          )
+        }
+        const db = url.searchParams.get("db")
+        const connection = new URL(url.toString().replace(/^(rediss?)\+stream:/i, "$1:"))
+        connection.search = ""
+        connection.pathname = db === null ? "" : `/${db}`
+        const consumer = url.searchParams.get("consumer") ?? undefined
+        return {
+          label,
+          connector: "redis-streams",
+          open: Effect.map(
+            RedisStreams.make({
+              connection: connection.toString(),
+              stream,
+              group,
+              consumer,
+              createGroup: from,
+              name,
+              reconnect
+            }),
+            (handle) => ({
+              handle: handle as Connector.Handle<unknown, unknown>,
+              fields: (item: unknown) => {
+                const delivery = item as Delivery.Delivery<RedisStreams.Entry>
+                return { id: delivery.id, deliveries: delivery.deliveries, data: delivery.item }
+              },
+              // Acknowledged once its line is out: a tap that dies before leaves it to be delivered again.
+              written: (item: unknown) => (item as Delivery.Delivery<RedisStreams.Entry>).ack
+            })
+          )
+        }
+      }
       case "file": {
         let path: string
         try {
@@ -207,7 +255,7 @@ export const parse = (uri: string, settings: Settings): Effect.Effect<Spec, Usag
         return yield* Effect.fail(
           usage(
             uri,
-            `unknown scheme "${scheme}:" (known: ws, wss, sse+http, sse+https, http, https, ndjson+http, ndjson+https, postgres, redis, file, or a plain path)`
+            `unknown scheme "${scheme}:" (known: ws, wss, sse+http, sse+https, http, https, ndjson+http, ndjson+https, postgres, redis, redis+stream, file, or a plain path)`
           )
         )
     }

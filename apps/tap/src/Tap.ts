@@ -65,6 +65,8 @@ export class NeverConnected extends Data.TaggedError("NeverConnected")<{ readonl
 interface Line {
   readonly message: boolean
   readonly record: Record<string, unknown>
+  /** Runs once the line is written (a durable source's ack). */
+  readonly after?: Effect.Effect<void> | undefined
 }
 
 interface Running {
@@ -186,14 +188,35 @@ export const run = (
         entry.total++
         return { ...base, at: new Date().toISOString(), ...entry.source.fields(item) }
       }
+      const written = entry.source.written
+      // A durable source's item is acknowledged after its line; an ack that fails is said, and the entry comes again.
+      const after = (item: unknown): Effect.Effect<void> | undefined =>
+        written === undefined
+          ? undefined
+          : written(item).pipe(
+              Effect.catch((error) =>
+                screen.line(
+                  "stderr",
+                  paint(
+                    "red",
+                    `tap: [${entry.spec.label}] ack failed, delivered again later: ${error.message}`,
+                    "stderr"
+                  )
+                )
+              )
+            )
       // Each output line knows whether it is a message (for --count) or a lifecycle event (--events).
       const signals: Stream.Stream<Line, ConnectorError.ConnectorError> = options.events
         ? Stream.map(entry.source.handle.signals, (signal) =>
             Lifecycle.isEvent(signal)
               ? { message: false, record: { ...base, at: new Date().toISOString(), ...eventFields(signal) } }
-              : { message: true, record: message(signal.message) }
+              : { message: true, record: message(signal.message), after: after(signal.message) }
           )
-        : Stream.map(entry.source.handle.messages, (item) => ({ message: true, record: message(item) }))
+        : Stream.map(entry.source.handle.messages, (item) => ({
+            message: true,
+            record: message(item),
+            after: after(item)
+          }))
       return signals.pipe(
         Stream.catch(
           (error: ConnectorError.ConnectorError): Stream.Stream<never, Sources.UsageError | SourceFailed> => {
@@ -245,7 +268,7 @@ export const run = (
       )
     if (options.stats) yield* screen.statusTable(rows())
 
-    const print = ({ record }: Line) => {
+    const render = ({ record }: Line) => {
       if (Option.isSome(options.format)) return screen.line("stdout", renderTemplate(options.format.value, record))
       if (!options.pretty) return screen.line("stdout", JSON.stringify(record))
       const { source, connector, at, data, ...rest } = record
@@ -273,6 +296,7 @@ export const run = (
         )
       }
     })
+    const print = (line: Line) => (line.after === undefined ? render(line) : Effect.andThen(render(line), line.after))
     const result = yield* Stream.runForEach(merged, print).pipe(Effect.ensuring(summary), Effect.exit)
     if (result._tag === "Failure") return yield* result
     // With --keep-going, failures were reported as they came; the tap fails only when no source is left.

@@ -134,6 +134,40 @@ describe("streamemit-tap", () => {
   )
 
   it.live(
+    "a redis+stream:// source: entries of a group as records, each acknowledged once its line is written",
+    () =>
+      Effect.gen(function* () {
+        const stream = unique("stream")
+        const redis = new Redis(REDIS_URL)
+        yield* Effect.addFinalizer(() => Effect.promise(() => redis.del(stream).then(() => redis.quit())))
+        yield* Effect.promise(() => redis.xadd(stream, "*", "price", "10.5", "sym", "ABC"))
+        yield* Effect.promise(() => redis.xadd(stream, "*", "price", "11"))
+        const target = new URL(REDIS_URL)
+        const t = yield* tap([`redis+stream://${target.host}/${stream}?group=g&from=0`, "--count", "2"])
+        assert.strictEqual((yield* exitOf(t)).code, 0, t.stderr())
+        const records = t.records()
+        assert.deepStrictEqual(
+          records.map((r) => [r.connector, r.deliveries, r.data]),
+          [
+            ["redis-streams", 1, { price: "10.5", sym: "ABC" }],
+            ["redis-streams", 1, { price: "11" }]
+          ]
+        )
+        const pending = (yield* Effect.promise(() => redis.xpending(stream, "g"))) as [number]
+        assert.strictEqual(Number(pending[0]), 0, "both entries acknowledged")
+        // A second tap of the same group sees nothing old: the group moved on.
+        yield* Effect.promise(() => redis.xadd(stream, "*", "price", "12"))
+        const again = yield* tap([`redis+stream://${target.host}/${stream}?group=g`, "--count", "1"])
+        assert.strictEqual((yield* exitOf(again)).code, 0, again.stderr())
+        assert.deepStrictEqual(
+          again.records().map((r) => r.data),
+          [{ price: "12" }]
+        )
+      }).pipe(Effect.scoped),
+    60_000
+  )
+
+  it.live(
     "bad URIs exit with code 2 and a message naming the URI and the problem",
     () =>
       Effect.gen(function* () {
@@ -141,6 +175,8 @@ describe("streamemit-tap", () => {
           ["foo://x", 'unknown scheme "foo:"'],
           ["postgres://postgres@127.0.0.1/test", "?channel="],
           ["redis://127.0.0.1:6379", "?channel="],
+          ["redis+stream://127.0.0.1:6379/orders", "?group="],
+          ["redis+stream://127.0.0.1:6379/orders?group=g&from=5", "?from="],
           ["ws://", "not a valid URI"],
           ["ws://u:hunter2@", "not a valid URI"],
           ["/no/such/directory/streamemit", "does not exist"]
