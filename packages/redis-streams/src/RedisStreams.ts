@@ -107,15 +107,23 @@ const nonEmpty = (option: string, value: unknown) =>
     ? Effect.succeed(value)
     : Effect.fail(config(option, value, "a non-empty string"))
 
+const connectionUrl = (connection: string | Redacted.Redacted<string>) =>
+  Http.checkUrl(
+    connector,
+    "connection",
+    Redacted.isRedacted(connection) ? Redacted.value(connection as Redacted.Redacted<string>) : connection,
+    ["redis:", "rediss:"]
+  )
+
+const blockOption = (block: Duration.Input | undefined) =>
+  Effect.map(Connector.duration(connector, "block", block, "5 seconds"), (d) => Math.max(1, Duration.toMillis(d)))
+
 const resolve = (options: Options): Effect.Effect<Resolved, ConnectorError.ConnectorError> =>
   Effect.gen(function* () {
     if (typeof options !== "object" || options === null) {
       return yield* Effect.fail(config("options", options, "an options object"))
     }
-    const connection = Redacted.isRedacted(options.connection)
-      ? Redacted.value(options.connection as Redacted.Redacted<string>)
-      : options.connection
-    const url = yield* Http.checkUrl(connector, "connection", connection, ["redis:", "rediss:"])
+    const url = yield* connectionUrl(options.connection)
     const stream = yield* nonEmpty("stream", options.stream)
     const group = yield* nonEmpty("group", options.group)
     const consumer = yield* nonEmpty(
@@ -128,8 +136,7 @@ const resolve = (options: Options): Effect.Effect<Resolved, ConnectorError.Conne
     }
     const batch = yield* positiveInteger("batch", options.batch, 100)
     const maxInFlight = yield* positiveInteger("maxInFlight", options.maxInFlight, 1000)
-    const block = yield* Connector.duration(connector, "block", options.block, "5 seconds")
-    const blockMillis = Math.max(1, Duration.toMillis(block))
+    const blockMillis = yield* blockOption(options.block)
     let claimAfterMillis: number | undefined
     if (options.claimAfter !== false) {
       const claimAfter = yield* Connector.duration(connector, "claimAfter", options.claimAfter, "1 minute")
@@ -197,6 +204,21 @@ const entryOf = (fields: ReadonlyArray<string>): Entry => {
   for (let i = 0; i + 1 < fields.length; i += 2) entry[fields[i]!] = fields[i + 1]!
   return entry
 }
+
+/** The connection that reads, closed with the attempt's scope; its errors and its end fail the session. */
+const openReader = (url: string, connectionName: string, session: Driver.Session<never>) =>
+  Effect.gen(function* () {
+    const reader = yield* Effect.acquireRelease(
+      Effect.sync(() => new Redis(url, { ...ours, connectionName })),
+      (client) => Effect.sync(() => client.disconnect())
+    )
+    reader.on("error", (cause) => session.fail(redisError(cause)))
+    reader.on("end", () =>
+      session.fail(error(new ConnectorError.Closed({ message: "the server closed the connection" })))
+    )
+    yield* Effect.tryPromise({ try: () => reader.connect(), catch: redisError })
+    return reader
+  })
 
 const consumerClosed = error(
   new ConnectorError.Closed({ message: "the consumer is closed: the entry stays pending and is delivered again" })
@@ -266,15 +288,11 @@ const driver = (options: Resolved): Effect.Effect<Driver.Driver<Redis, Delivery.
       delivery: () => "resumed",
       connect: (session) =>
         Effect.gen(function* () {
-          const reader = yield* Effect.acquireRelease(
-            Effect.sync(() => new Redis(options.url, { ...ours, connectionName: `streamemit:${options.consumer}` })),
-            (client) => Effect.sync(() => client.disconnect())
+          const reader = yield* openReader(
+            options.url,
+            `streamemit:${options.consumer}`,
+            session as Driver.Session<never>
           )
-          reader.on("error", (cause) => session.fail(redisError(cause)))
-          reader.on("end", () =>
-            session.fail(error(new ConnectorError.Closed({ message: "the server closed the connection" })))
-          )
-          yield* Effect.tryPromise({ try: () => reader.connect(), catch: redisError })
           const createFrom = options.createGroup
           if (createFrom !== false) {
             yield* Effect.tryPromise({
@@ -492,3 +510,146 @@ export const make = (
  */
 export const consume = (options: Options): Stream.Stream<Delivery.Delivery<Entry>, ConnectorError.ConnectorError> =>
   Stream.unwrap(Effect.map(make(options), (handle) => handle.messages))
+
+/**
+ * One entry read without a group: its id and its fields.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface StreamEntry {
+  readonly id: string
+  readonly fields: Entry
+}
+
+/**
+ * @since 0.2.0
+ * @category options
+ */
+export interface ReadOptions extends Connector.CommonOptions<StreamEntry> {
+  /** A `redis://` / `rediss://` URL, as is or `Redacted`. */
+  readonly connection: string | Redacted.Redacted<string>
+  /** The stream's key. */
+  readonly stream: string
+  /** Where to start: `"$"` (entries added from now on, the default), `"0"` (the whole stream) or after an entry id. */
+  readonly from?: string | undefined
+  /** Entries read at most per `XREAD` (COUNT). Default 100. */
+  readonly batch?: number | undefined
+  /** How long a read waits for new entries (BLOCK). Default 5 s. */
+  readonly block?: Duration.Input | undefined
+}
+
+interface ReadResolved {
+  readonly common: Connector.Resolved<StreamEntry>
+  readonly url: string
+  readonly stream: string
+  readonly from: string
+  readonly batch: number
+  readonly blockMillis: number
+}
+
+const entryId = /^\d+(-\d+)?$/
+
+const resolveRead = (options: ReadOptions): Effect.Effect<ReadResolved, ConnectorError.ConnectorError> =>
+  Effect.gen(function* () {
+    if (typeof options !== "object" || options === null) {
+      return yield* Effect.fail(config("options", options, "an options object"))
+    }
+    const url = yield* connectionUrl(options.connection)
+    const stream = yield* nonEmpty("stream", options.stream)
+    const from = options.from ?? "$"
+    if (typeof from !== "string" || (from !== "$" && !entryId.test(from))) {
+      return yield* Effect.fail(config("from", from, '"$", "0" or an entry id (1700000000000-0)'))
+    }
+    const batch = yield* positiveInteger("batch", options.batch, 100)
+    const blockMillis = yield* blockOption(options.block)
+    const common = yield* Connector.resolve<StreamEntry>(connector, options, {
+      liveness: { interval: blockMillis * 3, timeout: blockMillis * 3 },
+      // A stream keeps its entries: pausing loses nothing.
+      overflow: { strategy: "suspend", bufferSize: Math.max(batch, 1024) }
+    })
+    return { common, url, stream, from, batch, blockMillis }
+  })
+
+const reader = (options: ReadResolved): Driver.Driver<Redis, StreamEntry> => {
+  // The id of the last entry read, kept across reconnects: reading resumes right after it. "$" is fixed to the
+  // stream's last id at the first connection, so that a reconnect does not skip what was added meanwhile.
+  let lastId = options.from === "$" ? undefined : options.from
+  return {
+    connector,
+    delivery: () => "resumed",
+    connect: (session) =>
+      Effect.gen(function* () {
+        const client = yield* openReader(
+          options.url,
+          `streamemit:read:${options.stream}`,
+          session as Driver.Session<never>
+        )
+        if (lastId === undefined) {
+          const latest = (yield* Effect.tryPromise({
+            try: () => client.call("XREVRANGE", options.stream, "+", "-", "COUNT", 1),
+            catch: redisError
+          })) as Array<[string, Array<string>]>
+          lastId = latest[0]?.[0] ?? "0-0"
+        }
+        const gate = yield* Connector.pullGate(session as Driver.Session<never>)
+        let open = true
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() => {
+            open = false
+          })
+        )
+        const readLoop = async () => {
+          while (open) {
+            await gate.beforeRead()
+            if (!open) return
+            const reply = (await client.call(
+              "XREAD",
+              "COUNT",
+              options.batch,
+              "BLOCK",
+              options.blockMillis,
+              "STREAMS",
+              options.stream,
+              lastId!
+            )) as Reply
+            session.alive()
+            for (const [id, fields] of reply?.[0]?.[1] ?? []) {
+              lastId = id
+              if (fields === null) continue
+              let bytes = 0
+              for (const field of fields) bytes += field.length
+              session.push({ id, fields: entryOf(fields) }, bytes)
+            }
+            session.flush()
+          }
+        }
+        readLoop().catch((cause) => {
+          if (open) session.fail(redisError(cause))
+        })
+        return client
+      })
+  }
+}
+
+/**
+ * Reads a stream without a group in the current Scope and returns the handle. Nothing is acknowledged: every
+ * reader sees every entry, and after a reconnect reading resumes right after the last entry read (`Gap` says
+ * `resumed`).
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const makeReader = (
+  options: ReadOptions
+): Effect.Effect<Connector.Handle<Redis, StreamEntry>, ConnectorError.ConnectorError, Scope.Scope> =>
+  Effect.flatMap(resolveRead(options), (resolved) => Connector.make(reader(resolved), resolved.common))
+
+/**
+ * The entries of a stream from `from` on, without a group (`XREAD`): a plain, resumable reader.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const read = (options: ReadOptions): Stream.Stream<StreamEntry, ConnectorError.ConnectorError> =>
+  Stream.unwrap(Effect.map(makeReader(options), (handle) => handle.messages))

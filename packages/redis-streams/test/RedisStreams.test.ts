@@ -87,6 +87,102 @@ Conformance.run<Entry>({
   })
 })
 
+Conformance.run<RedisStreams.StreamEntry>({
+  connector: "redis-streams",
+  pausable: { burstAfterPause: 100 },
+  reconnects: true,
+  fixture: Effect.gen(function* () {
+    const proxy = yield* FaultProxy.make({ target: { host: target.hostname, port: Number(target.port || 6379) } })
+    const stream = unique("conformance-read")
+    const client = yield* admin(stream)
+    const connection = `redis://${proxy.host}:${proxy.port}`
+    return {
+      proxy,
+      handle: (options) => RedisStreams.makeReader({ connection, stream, ...options }),
+      nonRetryable: (options) =>
+        RedisStreams.makeReader({
+          connection: `redis://streamemit-nobody:wrong-password@${proxy.host}:${proxy.port}`,
+          stream,
+          ...options
+        }),
+      send: (from, count) => add(client, stream, from, count),
+      numberOf: (entry) => Number(entry.fields.n),
+      serverSessions: Effect.map(clientsNamed(client, `streamemit:read:${stream}`), (lines) => lines.length)
+    }
+  })
+})
+
+describe("RedisStreams.read", () => {
+  it.live("resumes right after the last entry read across a CLIENT KILL: nothing twice, nothing missed", () =>
+    Effect.gen(function* () {
+      const stream = unique("read-resume")
+      const client = yield* admin(stream)
+      yield* add(client, stream, 1, 5)
+      const handle = yield* RedisStreams.makeReader({ connection: REDIS_URL, stream, from: "0", reconnect: fast })
+      const signals: Array<Lifecycle.Signal<RedisStreams.StreamEntry>> = []
+      yield* handle.signals.pipe(
+        Stream.runForEach((signal) => Effect.sync(() => signals.push(signal))),
+        Effect.forkChild({ startImmediately: true })
+      )
+      const numbers = () => signals.flatMap((s) => (s._tag === "Message" ? [Number(s.message.fields.n)] : []))
+      yield* Wait.until(() => numbers().length === 5, "the 5 entries already there")
+      assert.strictEqual(yield* killClients(client, `streamemit:read:${stream} `), 1)
+      yield* add(client, stream, 6, 5)
+      yield* Wait.until(() => numbers().length >= 10, "the 5 entries added during the outage")
+      yield* add(client, stream, 11, 2)
+      yield* Wait.until(() => numbers().length >= 12, "2 live entries")
+      assert.deepStrictEqual(
+        numbers(),
+        Array.from({ length: 12 }, (_, i) => i + 1)
+      )
+      const gap = signals.find((s) => s._tag === "Gap") as Lifecycle.Gap
+      assert.strictEqual(gap.delivery, "resumed")
+    }).pipe(Effect.scoped)
+  )
+
+  it.live('from "$" reads what is added from now on; from an id, what comes after it', () =>
+    Effect.gen(function* () {
+      const stream = unique("read-from")
+      const client = yield* admin(stream)
+      yield* add(client, stream, 1, 3)
+      const [, [secondId]] = (yield* Effect.promise(() => client.xrange(stream, "-", "+"))) as Array<
+        [string, Array<string>]
+      >
+      const after = yield* RedisStreams.read({ connection: REDIS_URL, stream, from: secondId! }).pipe(
+        Stream.take(1),
+        Stream.runCollect
+      )
+      assert.deepStrictEqual(
+        after.map((e) => e.fields),
+        [{ n: "3" }]
+      )
+      const handle = yield* RedisStreams.makeReader({ connection: REDIS_URL, stream })
+      yield* Wait.status(handle, "Connected")
+      const fresh = yield* handle.messages.pipe(Stream.take(1), Stream.runCollect, Effect.forkChild)
+      yield* add(client, stream, 4, 1)
+      assert.deepStrictEqual(
+        (yield* Fiber.join(fresh)).map((e) => e.fields),
+        [{ n: "4" }]
+      )
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("invalid reader options fail at once with a Config reason naming the option", () =>
+    Effect.gen(function* () {
+      const base = { connection: REDIS_URL, stream: "s" }
+      for (const [options, option] of [
+        [{ ...base, from: "later" }, "from"],
+        [{ ...base, stream: "" }, "stream"],
+        [{ ...base, batch: -1 }, "batch"],
+        [{ ...base, connection: "redis//nope" }, "connection"]
+      ] as const) {
+        const error = Expect.connectorError(yield* Effect.exit(RedisStreams.makeReader(options)))
+        assert.strictEqual((error.reason as { option?: string }).option, option)
+      }
+    }).pipe(Effect.scoped)
+  )
+})
+
 describe("RedisStreams deliveries", () => {
   it.live("entries arrive in order with their fields; Delivery.process acknowledges each after its work", () =>
     Effect.gen(function* () {
