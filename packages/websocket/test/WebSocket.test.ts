@@ -109,13 +109,16 @@ describe("WebSocket", () => {
       const handle = yield* WebSocket.make({
         url,
         reconnect: fast,
-        heartbeat: { interval: "100 millis", timeout: "100 millis" },
+        // A pong may come late on a loaded 2-core machine (CI runs every package at once): 500 ms to answer, still
+        // well inside the stall below.
+        heartbeat: { interval: "100 millis", timeout: "500 millis" },
         overflow: { bufferSize: 1024 }
       })
       const connection = yield* server.awaitConnections(1)
       yield* Wait.status(handle, "Connected")
       for (let i = 0; i < total; i++) connection.socket.send(String(i))
-      // Stalled for 15 heartbeat intervals before taking anything: the socket is paused all that time.
+      // Stalled for 15 heartbeat intervals (2.5 × interval + timeout) before taking anything: the socket is paused
+      // all that time.
       yield* Effect.sleep("1500 millis")
       let expected = 0
       let inOrder = true
