@@ -8,12 +8,13 @@
  * @since 0.2.0
  */
 import * as Os from "node:os"
-import { Connector, ConnectorError, type Delivery, type Driver, Http } from "@streamemit/core"
+import { Connector, ConnectorError, type Delivery, type Driver, Http, type Lifecycle } from "@streamemit/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
+import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
 import { Redis, type RedisOptions } from "ioredis"
 
@@ -179,10 +180,18 @@ const resolve = (options: Options): Effect.Effect<Resolved, ConnectorError.Conne
     }
   })
 
-/** Server replies: bad credentials are `Auth`; a missing group `Config`; anything else a transport failure. */
+/**
+ * Server replies: bad credentials are `Auth`; a missing group or a key that is not a stream `Config`; anything else
+ * a transport failure.
+ */
 const redisError = (cause: unknown): ConnectorError.ConnectorError => {
   const message = String((cause as Error)?.message ?? cause)
   if (/^(WRONGPASS|NOAUTH|NOPERM)/.test(message)) return error(new ConnectorError.Auth({ message, cause }))
+  if (/^WRONGTYPE/.test(message)) {
+    return error(
+      new ConnectorError.Config({ option: "stream", message: `${message} (the key is not a stream)`, cause })
+    )
+  }
   if (/^NOGROUP/.test(message)) {
     return error(new ConnectorError.Config({ option: "group", message: `${message} (createGroup: false)`, cause }))
   }
@@ -653,3 +662,105 @@ export const makeReader = (
  */
 export const read = (options: ReadOptions): Stream.Stream<StreamEntry, ConnectorError.ConnectorError> =>
   Stream.unwrap(Effect.map(makeReader(options), (handle) => handle.messages))
+
+/**
+ * @since 0.2.0
+ * @category options
+ */
+export interface RelayOptions<A> {
+  /** A `redis://` / `rediss://` URL, as is or `Redacted`. */
+  readonly connection: string | Redacted.Redacted<string>
+  /** The stream's key the items are added to. */
+  readonly stream: string
+  /** An item's fields. Default: a string as `{ data }`, anything else as `{ data: JSON }`. */
+  readonly encode?: ((item: A) => Readonly<Record<string, string>>) | undefined
+  /** Keep about this many entries (`MAXLEN ~`): older ones are trimmed as new ones come. Default: no trimming. */
+  readonly maxLen?: number | undefined
+}
+
+const defaultEncode = (item: unknown): Readonly<Record<string, string>> => ({
+  data: typeof item === "string" ? item : JSON.stringify(item)
+})
+
+/**
+ * A writer of field lists into the stream: one pipeline of `XADD` per batch; any failed `XADD` fails the batch
+ * with a typed error (nothing is dropped quietly: the sink fails, and the caller retries or stops).
+ */
+const relayWriter = <A>(options: RelayOptions<A>) =>
+  Effect.gen(function* () {
+    if (typeof options !== "object" || options === null) {
+      return yield* Effect.fail(config("options", options, "an options object"))
+    }
+    const url = yield* connectionUrl(options.connection)
+    const stream = yield* nonEmpty("stream", options.stream)
+    if (options.encode !== undefined && typeof options.encode !== "function") {
+      return yield* Effect.fail(config("encode", options.encode, "a function"))
+    }
+    const trim =
+      options.maxLen === undefined ? [] : ["MAXLEN", "~", yield* positiveInteger("maxLen", options.maxLen, 1)]
+    const client = yield* Effect.acquireRelease(
+      Effect.sync(() => new Redis(url, { ...ours, connectionName: `streamemit:relay:${stream}` })),
+      (client) => Effect.promise(() => client.quit().catch(() => client.disconnect()))
+    )
+    client.on("error", () => {})
+    yield* Effect.tryPromise({ try: () => client.connect(), catch: redisError })
+    const write = (entries: ReadonlyArray<ReadonlyArray<string>>) =>
+      Effect.tryPromise({
+        try: async () => {
+          const pipeline = client.pipeline()
+          for (const fields of entries) pipeline.call("XADD", stream, ...trim, "*", ...fields)
+          const results = (await pipeline.exec()) ?? []
+          const failed = results.find(([cause]) => cause !== null)
+          if (failed) throw failed[0]
+        },
+        catch: redisError
+      })
+    return { write, encode: options.encode ?? (defaultEncode as (item: A) => Readonly<Record<string, string>>) }
+  })
+
+const fieldsOf = (entry: Readonly<Record<string, string>>) => {
+  const fields: Array<string> = []
+  for (const key in entry) fields.push(key, entry[key]!)
+  return fields
+}
+
+/**
+ * A `Sink` that adds every item to a stream (`XADD`, pipelined per chunk), so that a lossy source becomes a
+ * durable, shared, replayable one: `Stream.run(pubsub.messages, RedisStreams.relay({ … }))`. Fails with a
+ * typed error when Redis does.
+ *
+ * @since 0.2.0
+ * @category relay
+ */
+export const relay = <A>(options: RelayOptions<A>): Sink.Sink<void, A, never, ConnectorError.ConnectorError> =>
+  Sink.unwrap(
+    Effect.map(relayWriter(options), ({ encode, write }) =>
+      Sink.forEachArray((items: ReadonlyArray<A>) => write(items.map((item) => fieldsOf(encode(item)))))
+    )
+  )
+
+/**
+ * `relay` for a connector's `signals`: messages are added as `relay` adds them, and every `Gap` of the source
+ * becomes a marker entry (`streamemit-gap`: `resumed` or `possible-loss`, `downtime-ms`) in its place, so that the
+ * stream's consumers see where the source may have lost messages. Other lifecycle events are not written.
+ *
+ * @since 0.2.0
+ * @category relay
+ */
+export const relaySignals = <A>(
+  options: RelayOptions<A>
+): Sink.Sink<void, Lifecycle.Signal<A>, never, ConnectorError.ConnectorError> =>
+  Sink.unwrap(
+    Effect.map(relayWriter(options), ({ encode, write }) =>
+      Sink.forEachArray((signals: ReadonlyArray<Lifecycle.Signal<A>>) => {
+        const entries: Array<ReadonlyArray<string>> = []
+        for (const signal of signals) {
+          if (signal._tag === "Message") entries.push(fieldsOf(encode(signal.message)))
+          else if (signal._tag === "Gap") {
+            entries.push(["streamemit-gap", signal.delivery, "downtime-ms", String(Duration.toMillis(signal.downtime))])
+          }
+        }
+        return entries.length === 0 ? Effect.void : write(entries)
+      })
+    )
+  )

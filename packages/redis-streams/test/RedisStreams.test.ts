@@ -1,9 +1,9 @@
 import { spawn } from "node:child_process"
 import { createRequire } from "node:module"
 import { assert, describe, it } from "@effect/vitest"
-import { type Connector, Delivery, type Lifecycle } from "@streamemit/core"
+import { type Connector, Delivery, Lifecycle } from "@streamemit/core"
 import { Conformance, Expect, FaultProxy, Wait } from "@streamemit/testkit"
-import { Effect, type Exit, Fiber, Metric, Schedule, Stream } from "effect"
+import { Duration, Effect, type Exit, Fiber, Metric, Schedule, Stream } from "effect"
 import { Redis } from "ioredis"
 import { RedisStreams } from "../src/index.ts"
 
@@ -526,6 +526,84 @@ describe("RedisStreams deliveries", () => {
         const error = Expect.connectorError(exit)
         assert.strictEqual(error.reason._tag, "Config", option)
         assert.strictEqual((error.reason as { option?: string }).option, option)
+      }
+    }).pipe(Effect.scoped)
+  )
+})
+
+describe("RedisStreams.relay", () => {
+  it.live("adds every item in order, strings as they are and values as JSON; maxLen trims about there", () =>
+    Effect.gen(function* () {
+      const stream = unique("relay")
+      const client = yield* admin(stream)
+      const items = Array.from({ length: 1000 }, (_, i) => (i % 2 === 0 ? `line ${i}` : { i, text: "naïve 𝄞" }))
+      yield* Stream.fromIterable(items).pipe(Stream.run(RedisStreams.relay({ connection: REDIS_URL, stream })))
+      const entries = (yield* Effect.promise(() => client.xrange(stream, "-", "+"))) as Array<[string, Array<string>]>
+      assert.deepStrictEqual(
+        entries.map(([, fields]) => fields),
+        items.map((item) => ["data", typeof item === "string" ? item : JSON.stringify(item)])
+      )
+      const trimmed = unique("relay-trimmed")
+      yield* admin(trimmed)
+      yield* Stream.range(1, 2000).pipe(
+        Stream.run(
+          RedisStreams.relay({ connection: REDIS_URL, stream: trimmed, maxLen: 100, encode: (n) => ({ n: `${n}` }) })
+        )
+      )
+      const length = yield* Effect.promise(() => client.xlen(trimmed))
+      assert.isAtLeast(length, 100)
+      assert.isBelow(length, 2000)
+      const [[, last]] = (yield* Effect.promise(() => client.xrevrange(trimmed, "+", "-", "COUNT", 1))) as Array<
+        [string, Array<string>]
+      >
+      assert.deepStrictEqual(last, ["n", "2000"])
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("relaySignals writes a Gap as a marker entry in its place, and skips the other lifecycle events", () =>
+    Effect.gen(function* () {
+      const stream = unique("relay-signals")
+      const client = yield* admin(stream)
+      const signals: Array<Lifecycle.Signal<string>> = [
+        new Lifecycle.Message({ message: "before" }),
+        new Lifecycle.Gap({ delivery: "possible-loss", downtime: Duration.millis(1500) }),
+        new Lifecycle.Message({ message: "after" })
+      ]
+      yield* Stream.fromIterable(signals).pipe(Stream.run(RedisStreams.relaySignals({ connection: REDIS_URL, stream })))
+      const entries = (yield* Effect.promise(() => client.xrange(stream, "-", "+"))) as Array<[string, Array<string>]>
+      assert.deepStrictEqual(
+        entries.map(([, fields]) => fields),
+        [
+          ["data", "before"],
+          ["streamemit-gap", "possible-loss", "downtime-ms", "1500"],
+          ["data", "after"]
+        ]
+      )
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("a key that is not a stream fails the sink with a typed error; bad options are Config errors", () =>
+    Effect.gen(function* () {
+      const key = unique("not-a-stream")
+      const client = yield* admin(key)
+      yield* Effect.promise(() => client.set(key, "a string"))
+      const exit = yield* Stream.make("x").pipe(
+        Stream.run(RedisStreams.relay({ connection: REDIS_URL, stream: key })),
+        Effect.exit
+      )
+      const error = Expect.connectorError(exit)
+      assert.include(error.message, "WRONGTYPE")
+      assert.strictEqual(error.reason._tag, "Config")
+      assert.isFalse(error.isRetryable)
+      for (const [options, option] of [
+        [{ connection: REDIS_URL, stream: key, maxLen: 0 }, "maxLen"],
+        [{ connection: REDIS_URL, stream: "" }, "stream"],
+        [{ connection: "ws://x", stream: key }, "connection"]
+      ] as const) {
+        const failed = Expect.connectorError(
+          yield* Stream.make("x").pipe(Stream.run(RedisStreams.relay(options)), Effect.exit)
+        )
+        assert.strictEqual((failed.reason as { option?: string }).option, option)
       }
     }).pipe(Effect.scoped)
   )
