@@ -433,6 +433,61 @@ describe("RedisStreams deliveries", () => {
     }).pipe(Effect.scoped)
   )
 
+  it.live(
+    "3 consumer processes share a stream; one killed with -9 mid-run: every entry processed, duplicates ≤ its maxInFlight",
+    () =>
+      Effect.gen(function* () {
+        const stream = unique("scale")
+        const results = `${stream}-results`
+        const client = yield* admin(stream)
+        yield* Effect.addFinalizer(() => Effect.promise(() => client.del(results)).pipe(Effect.asVoid))
+        const script = new URL("./consumer-process.ts", import.meta.url).pathname
+        const consumers = ["p1", "p2", "p3"].map((name) =>
+          spawn(process.execPath, [script, REDIS_URL, stream, results, name], {
+            stdio: ["ignore", "ignore", "inherit"]
+          })
+        )
+        yield* Effect.addFinalizer(() => Effect.sync(() => consumers.forEach((child) => child.kill("SIGKILL"))))
+        const total = 3000
+        yield* add(client, stream, 1, total)
+        const processed = () => Effect.promise(() => client.lrange(results, 0, -1))
+        yield* Wait.until(
+          () =>
+            Effect.runPromise(
+              Effect.map(processed(), (lines) => lines.filter((l) => l.startsWith("p1:")).length >= 100)
+            ),
+          "p1 at work",
+          20_000
+        )
+        consumers[0]!.kill("SIGKILL")
+        yield* Wait.until(
+          () =>
+            Effect.runPromise(
+              Effect.map(processed(), (lines) => new Set(lines.map((l) => l.split(":")[1])).size === total)
+            ),
+          "every entry processed by the survivors",
+          30_000
+        )
+        yield* Wait.until(
+          () => Effect.runPromise(Effect.map(pendingCount(client, stream, "g"), (n) => n === 0)),
+          "every entry acknowledged",
+          10_000
+        )
+        const lines = yield* processed()
+        const numbers = new Set(lines.map((l) => Number(l.split(":")[1])))
+        assert.deepStrictEqual(
+          [...numbers].sort((a, b) => a - b),
+          Array.from({ length: total }, (_, i) => i + 1)
+        )
+        // Only what p1 had processed but not yet acknowledged can be processed twice: at most its maxInFlight (20).
+        assert.isAtMost(lines.length - total, 20)
+        for (const name of ["p2", "p3"]) {
+          assert.isAbove(lines.filter((l) => l.startsWith(`${name}:`)).length, 0, `${name} took a share`)
+        }
+      }).pipe(Effect.scoped),
+    60_000
+  )
+
   it.live("an entry whose work keeps failing goes to the dead letters after maxDeliveries, counted", () =>
     Effect.gen(function* () {
       const stream = unique("poison")
