@@ -447,7 +447,11 @@ describe("RedisStreams deliveries", () => {
             stdio: ["ignore", "ignore", "inherit"]
           })
         )
-        yield* Effect.addFinalizer(() => Effect.sync(() => consumers.forEach((child) => child.kill("SIGKILL"))))
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() => {
+            for (const child of consumers) child.kill("SIGKILL")
+          })
+        )
         const total = 3000
         yield* add(client, stream, 1, total)
         const processed = () => Effect.promise(() => client.lrange(results, 0, -1))
