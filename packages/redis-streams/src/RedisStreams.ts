@@ -725,6 +725,25 @@ const fieldsOf = (entry: Readonly<Record<string, string>>) => {
 }
 
 /**
+ * The relay's writer, for code that adds items itself (one at a time, or in batches) rather than through a
+ * `Sink`: `add(items)` adds them in order with one pipeline of `XADD`, and fails with a typed error when Redis
+ * does. The connection closes with the Scope.
+ *
+ * @since 0.2.0
+ * @category relay
+ */
+export const writer = <A>(
+  options: RelayOptions<A>
+): Effect.Effect<
+  { readonly add: (items: ReadonlyArray<A>) => Effect.Effect<void, ConnectorError.ConnectorError> },
+  ConnectorError.ConnectorError,
+  Scope.Scope
+> =>
+  Effect.map(relayWriter(options), ({ encode, write }) => ({
+    add: (items: ReadonlyArray<A>) => write(items.map((item) => fieldsOf(encode(item))))
+  }))
+
+/**
  * A `Sink` that adds every item to a stream (`XADD`, pipelined per chunk), so that a lossy source becomes a
  * durable, shared, replayable one: `Stream.run(pubsub.messages, RedisStreams.relay({ … }))`. Fails with a
  * typed error when Redis does.
