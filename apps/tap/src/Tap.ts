@@ -4,7 +4,8 @@
  */
 import * as Readline from "node:readline"
 import { styleText } from "node:util"
-import { type ConnectorError, Lifecycle } from "@streamemit/core"
+import { ConnectorError, Lifecycle } from "@streamemit/core"
+import { RedisStreams } from "@streamemit/redis-streams"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -30,6 +31,8 @@ export interface Options {
   readonly giveUpAfter: Option.Option<number>
   readonly failFast: boolean
   readonly sendStdin: boolean
+  /** `redis+stream://host:port/STREAM`: every message record is also added to that stream. */
+  readonly to?: Option.Option<string> | undefined
   readonly demo: boolean
 }
 
@@ -49,6 +52,18 @@ export class SourceFailed extends Data.TaggedError("SourceFailed")<{
   override readonly [Runtime.errorReported] = true
   override get message() {
     return `${this.source}: ${this.error.message}`
+  }
+}
+
+/** Adding a record to the `--to` stream failed: exit code 1 (already reported on stderr). */
+export class RelayFailed extends Data.TaggedError("RelayFailed")<{
+  readonly target: string
+  readonly error: ConnectorError.ConnectorError
+}> {
+  override readonly [Runtime.errorExitCode]: number = 1
+  override readonly [Runtime.errorReported] = true
+  override get message() {
+    return `--to ${this.target}: ${this.error.message}`
   }
 }
 
@@ -127,7 +142,7 @@ export const renderTemplate = (template: string, record: Record<string, unknown>
 export const run = (
   options: Options,
   output: Output
-): Effect.Effect<void, Sources.UsageError | SourceFailed | NeverConnected, Scope.Scope> =>
+): Effect.Effect<void, Sources.UsageError | SourceFailed | RelayFailed | NeverConnected, Scope.Scope> =>
   Effect.gen(function* () {
     const screen = yield* Screen.make(output, options.stats)
     const uris = [...options.sources]
@@ -146,6 +161,7 @@ export const run = (
     const paint = (format: Parameters<typeof styleText>[0], text: string, stream: "stdout" | "stderr" = "stdout") =>
       styleText(format, text, { stream: output[stream] as NodeJS.WriteStream })
 
+    const relay = yield* openRelay(options.to ?? Option.none())
     const running: Array<Running> = []
     for (const spec of specs) {
       const source = yield* spec.open.pipe(
@@ -296,7 +312,22 @@ export const run = (
         )
       }
     })
-    const print = (line: Line) => (line.after === undefined ? render(line) : Effect.andThen(render(line), line.after))
+    // A message's record goes out, then to the --to stream, then its source's ack: an entry is acknowledged only
+    // once it is written everywhere.
+    const relayed = (line: Line) =>
+      relay === undefined || !line.message
+        ? Effect.void
+        : relay
+            .add([line.record])
+            .pipe(
+              Effect.catch((error) =>
+                screen
+                  .line("stderr", paint("red", `tap: --to ${relay.label}: ${error.message}`, "stderr"))
+                  .pipe(Effect.andThen(Effect.fail(new RelayFailed({ target: relay.label, error }))))
+              )
+            )
+    const print = (line: Line) =>
+      render(line).pipe(Effect.andThen(relayed(line)), Effect.andThen(line.after ?? Effect.void))
     const result = yield* Stream.runForEach(merged, print).pipe(Effect.ensuring(summary), Effect.exit)
     if (result._tag === "Failure") return yield* result
     // With --keep-going, failures were reported as they came; the tap fails only when no source is left.
@@ -350,4 +381,37 @@ const sendLines = (
       ),
       Effect.forkScoped
     )
+  })
+
+/** The `--to` stream's writer: records as fields, `data` and objects as JSON. A bad URI is a `UsageError`. */
+const openRelay = (to: Option.Option<string>) =>
+  Effect.gen(function* () {
+    if (Option.isNone(to)) return undefined
+    const uri = to.value
+    const label = ConnectorError.redactUrl(uri)
+    const match = /^(rediss?)\+stream:\/\/([^/]+)\/([^?#]+)$/i.exec(uri)
+    if (match === null) {
+      return yield* Effect.fail(
+        new Sources.UsageError({ message: `--to ${label}: expected redis+stream://host:port/STREAM` })
+      )
+    }
+    const [, scheme, authority, stream] = match
+    const writer = yield* RedisStreams.writer({
+      connection: `${scheme!.toLowerCase()}://${authority}`,
+      stream: decodeURIComponent(stream!),
+      encode: (record: Record<string, unknown>) => {
+        const fields: Record<string, string> = {}
+        for (const [key, value] of Object.entries(record)) {
+          if (value !== undefined) fields[key] = typeof value === "string" ? value : JSON.stringify(value)
+        }
+        return fields
+      }
+    }).pipe(
+      Effect.mapError((error) =>
+        error.reason._tag === "Config"
+          ? new Sources.UsageError({ message: `--to ${label}: ${error.message}` })
+          : new RelayFailed({ target: label, error })
+      )
+    )
+    return { label, add: writer.add }
   })

@@ -63,7 +63,7 @@ const command = Command.make(
   {
     sources: Argument.String("source").pipe(
       Argument.withDescription(
-        "ws(s)://…, sse+http(s)://…, http(s)://…, ndjson+http(s)://…, postgres://…?channel=…, redis://…?channel=…&pattern=…, file:///dir or a path"
+        "ws(s)://…, sse+http(s)://…, http(s)://…, ndjson+http(s)://…, postgres://…?channel=…, redis://…?channel=…&pattern=…, redis+stream://…/STREAM?group=…, file:///dir or a path"
       ),
       Argument.variadic()
     ),
@@ -95,6 +95,10 @@ const command = Command.make(
     ),
     failFast: onOff("fail-fast", undefined, "an unknown host is final, not retried (TLS mismatches always are)"),
     sendStdin: onOff("send-stdin", undefined, "send each line of standard input to every ws:// source"),
+    to: Flag.String("to").pipe(
+      Flag.withDescription("also add every message record to a Redis stream: redis+stream://host:port/STREAM"),
+      Flag.optional
+    ),
     demo: onOff(
       "demo",
       undefined,
@@ -143,6 +147,7 @@ const command = Command.make(
           giveUpAfter: flags.giveUpAfter,
           failFast: flags.failFast,
           sendStdin: flags.sendStdin,
+          to: flags.to,
           demo: flags.demo
         },
         output

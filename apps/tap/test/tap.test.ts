@@ -168,6 +168,52 @@ describe("streamemit-tap", () => {
   )
 
   it.live(
+    "--to adds every message record to a Redis stream; a bad --to exits 2",
+    () =>
+      Effect.gen(function* () {
+        const source = unique("to_source")
+        const target = unique("to_target")
+        const redis = new Redis(REDIS_URL)
+        yield* Effect.addFinalizer(() => Effect.promise(() => redis.del(source, target).then(() => redis.quit())))
+        yield* Effect.promise(() => redis.xadd(source, "*", "n", "1"))
+        yield* Effect.promise(() => redis.xadd(source, "*", "n", "2"))
+        const host = new URL(REDIS_URL).host
+        const t = yield* tap([
+          `redis+stream://${host}/${source}?group=g&from=0`,
+          "--to",
+          `redis+stream://${host}/${target}`,
+          "--count",
+          "2"
+        ])
+        assert.strictEqual((yield* exitOf(t)).code, 0, t.stderr())
+        const entries = (yield* Effect.promise(() => redis.xrange(target, "-", "+"))) as Array<[string, Array<string>]>
+        const relayed = entries.map(([, fields]) => {
+          const record: Record<string, string> = {}
+          for (let i = 0; i < fields.length; i += 2) record[fields[i]!] = fields[i + 1]!
+          return record
+        })
+        assert.deepStrictEqual(
+          relayed.map((r) => [r.connector, r.data, r.deliveries]),
+          [
+            ["redis-streams", JSON.stringify({ n: "1" }), "1"],
+            ["redis-streams", JSON.stringify({ n: "2" }), "1"]
+          ]
+        )
+        assert.deepStrictEqual(
+          relayed.map((r) => r.at === t.records()[relayed.indexOf(r)]?.at),
+          [true, true],
+          "the same records as on stdout"
+        )
+        const pending = (yield* Effect.promise(() => redis.xpending(source, "g"))) as [number]
+        assert.strictEqual(Number(pending[0]), 0)
+        const bad = yield* tap([`redis+stream://${host}/${source}?group=g`, "--to", "redis://nowhere"])
+        assert.strictEqual((yield* exitOf(bad)).code, 2, bad.stderr())
+        assert.include(bad.stderr(), "--to redis://nowhere")
+      }).pipe(Effect.scoped),
+    60_000
+  )
+
+  it.live(
     "bad URIs exit with code 2 and a message naming the URI and the problem",
     () =>
       Effect.gen(function* () {
