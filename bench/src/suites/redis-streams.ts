@@ -5,6 +5,7 @@
  * is the hand-written consumer a user would otherwise keep: sequential, one round trip for the read and one for
  * the ack per batch.
  */
+import { spawn } from "node:child_process"
 import { Delivery } from "@streamemit/core"
 import { RedisStreams } from "@streamemit/redis-streams"
 import { Effect, Fiber } from "effect"
@@ -14,6 +15,45 @@ import { compareRates, type Row, type Suite, throughputRow } from "../harness.ts
 const ENTRIES = Number(process.env.BENCH_REDIS_STREAMS_N ?? 100_000)
 const BATCH = 100
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379"
+const SCALE_ENTRIES = Number(process.env.BENCH_REDIS_STREAMS_SCALE_N ?? 2000)
+const WORK_MS = 1
+
+/**
+ * Scale-out: `n` consumer processes of one group, each working 1 ms (an I/O wait) per entry, one at a time. The
+ * processes start and join first; then the entries are added, and the time runs until every entry is acknowledged.
+ */
+const scaleOut = async (admin: Redis, n: number, round: number): Promise<number> => {
+  const stream = `bench:streams:scale:${process.pid}:${n}:${round}`
+  await admin.xgroup("CREATE", stream, "g", "$", "MKSTREAM")
+  const script = new URL("../scale/streams-consumer.ts", import.meta.url).pathname
+  const children = Array.from({ length: n }, (_, i) =>
+    spawn(process.execPath, [script, REDIS_URL, stream, `c${i}`, String(WORK_MS)], {
+      stdio: ["ignore", "pipe", "inherit"]
+    })
+  )
+  try {
+    await Promise.all(
+      children.map((child) => new Promise<void>((resolve) => child.stdout!.once("data", () => resolve())))
+    )
+    const start = performance.now()
+    for (let sent = 0; sent < SCALE_ENTRIES; sent += 500) {
+      const pipeline = admin.pipeline()
+      for (let i = 0; i < 500; i++) pipeline.xadd(stream, "*", "n", String(sent + i))
+      await pipeline.exec()
+    }
+    for (;;) {
+      const [group] = (await admin.xinfo("GROUPS", stream)) as Array<Array<string | number>>
+      const info = new Map<string, string | number>()
+      for (let i = 0; i + 1 < group!.length; i += 2) info.set(String(group![i]), group![i + 1]!)
+      if (Number(info.get("entries-read")) >= SCALE_ENTRIES && Number(info.get("pending")) === 0) break
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+    return SCALE_ENTRIES / ((performance.now() - start) / 1000)
+  } finally {
+    for (const child of children) child.kill("SIGKILL")
+    await admin.del(stream)
+  }
+}
 
 export const suite: Suite = {
   name: "redis-streams",
@@ -77,6 +117,8 @@ export const suite: Suite = {
                   batch: BATCH,
                   reconnect: false
                 })
+                // Timed from a live connection, as the raw loop is.
+                yield* handle.awaitConnection
                 const start = performance.now()
                 let seen = 0
                 const worker = yield* Delivery.process(handle.messages, () => Effect.sync(() => seen++)).pipe(
@@ -103,6 +145,27 @@ export const suite: Suite = {
           rates
         )
       ]
+      // Scale-out: the rate of n processes against n times the rate of one (median of 3 rounds each).
+      const median = (xs: Array<number>) => xs.sort((a, b) => a - b)[xs.length >> 1]!
+      const rateOf = new Map<number, number>()
+      for (const n of [1, 2, 4]) {
+        const rates: Array<number> = []
+        for (let r = 0; r < 3; r++) rates.push(await scaleOut(admin, n, r))
+        rateOf.set(n, median(rates))
+      }
+      for (const n of [2, 4]) {
+        const linear = rateOf.get(n)! / (n * rateOf.get(1)!)
+        rows.push({
+          suite: "redis-streams",
+          case: `scale-out: ${n} consumer processes vs ${n} × one, ${WORK_MS} ms work per entry, ${SCALE_ENTRIES} entries`,
+          metric: "scale-out",
+          unit: "entries/s",
+          subject: rateOf.get(n)!,
+          baseline: n * rateOf.get(1)!,
+          ratio: linear,
+          target: 0.85
+        })
+      }
       return rows
     } finally {
       admin.disconnect()
