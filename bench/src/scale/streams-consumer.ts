@@ -1,13 +1,17 @@
 /**
  * One consumer process of the redis-streams scale-out measurement (`node streams-consumer.ts <url> <stream>
  * <name> <workMs>`): joins group "g", prints "ready" once connected, then works on every entry for `workMs`
- * (an I/O wait, as a handler that calls a service) and acknowledges it. Reads 10 at a time, at most 20 unacknowledged.
+ * (an I/O wait, as a handler that calls a service) and acknowledges it. Reads 10 at a time, at most 20 unacknowledged;
+ * claims entries idle for 1 s. With a fifth argument, records every processed entry in that list.
  */
 import { Delivery } from "@streamemit/core"
 import { RedisStreams } from "@streamemit/redis-streams"
 import { Effect } from "effect"
+import { Redis } from "ioredis"
 
-const [url, stream, name, workMs] = process.argv.slice(2) as [string, string, string, string]
+const [url, stream, name, workMs, results] = process.argv.slice(2) as [string, string, string, string, string?]
+// For the crash measurement: each processed entry is recorded (`name:id`) before its ack, to count duplicates.
+const recorder = results === undefined ? undefined : new Redis(url)
 
 const program = Effect.gen(function* () {
   // A small prefetch: with slow work, entries read ahead sit in this process while the others are idle.
@@ -18,11 +22,18 @@ const program = Effect.gen(function* () {
     consumer: name,
     block: "100 millis",
     batch: 10,
-    maxInFlight: 20
+    maxInFlight: 20,
+    claimAfter: "1 second"
   })
   yield* handle.awaitConnection
   process.stdout.write("ready\n")
-  yield* Delivery.process(handle.messages, () => Effect.sleep(Number(workMs)))
+  yield* Delivery.process(handle.messages, (_, delivery) =>
+    Effect.sleep(Number(workMs)).pipe(
+      Effect.andThen(
+        recorder === undefined ? Effect.void : Effect.promise(() => recorder.rpush(results!, `${name}:${delivery.id}`))
+      )
+    )
+  )
 })
 
 Effect.runPromise(Effect.scoped(program)).catch((error) => {

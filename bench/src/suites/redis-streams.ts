@@ -55,6 +55,60 @@ const scaleOut = async (admin: Redis, n: number, round: number): Promise<number>
   }
 }
 
+const CLAIM_AFTER_MS = 1000
+
+/**
+ * Crash: 4 consumer processes share 4,000 entries; one is killed with -9 mid-run. Lost must be 0 (else the suite
+ * fails); duplicates are what it had processed but not acknowledged; recovery is the time from the kill until
+ * every entry it held is acknowledged by another (target: claimAfter + 1 s).
+ */
+const crash = async (admin: Redis) => {
+  const total = 4000
+  const stream = `bench:streams:crash:${process.pid}`
+  const results = `${stream}:results`
+  await admin.xgroup("CREATE", stream, "g", "$", "MKSTREAM")
+  const script = new URL("../scale/streams-consumer.ts", import.meta.url).pathname
+  const children = Array.from({ length: 4 }, (_, i) =>
+    spawn(process.execPath, [script, REDIS_URL, stream, `c${i}`, String(WORK_MS), results], {
+      stdio: ["ignore", "pipe", "inherit"]
+    })
+  )
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+  try {
+    await Promise.all(
+      children.map((child) => new Promise<void>((resolve) => child.stdout!.once("data", () => resolve())))
+    )
+    for (let sent = 0; sent < total; sent += 500) {
+      const pipeline = admin.pipeline()
+      for (let i = 0; i < 500; i++) pipeline.xadd(stream, "*", "n", String(sent + i))
+      await pipeline.exec()
+    }
+    while ((await admin.llen(results)) < total / 4) await sleep(5)
+    children[0]!.kill("SIGKILL")
+    const killedAt = performance.now()
+    const held = ((await admin.xpending(stream, "g", "-", "+", 1000, "c0")) as Array<[string]>).map(([id]) => id)
+    for (;;) {
+      const still = (await admin.xpending(stream, "g", "-", "+", 1000, "c0")) as Array<[string]>
+      if (still.length === 0) break
+      await sleep(5)
+    }
+    const recoveredMs = performance.now() - killedAt
+    for (;;) {
+      const pending = Number(((await admin.xpending(stream, "g")) as [number])[0])
+      if (pending === 0 && (await admin.llen(results)) >= total) break
+      await sleep(5)
+    }
+    const lines = await admin.lrange(results, 0, -1)
+    const unique = new Set(lines.map((line) => line.slice(line.indexOf(":") + 1)))
+    const lost = total - unique.size
+    if (lost > 0) throw new Error(`redis-streams crash: ${lost} entries lost`)
+    return { held: held.length, duplicates: lines.length - unique.size, recoveredMs }
+  } finally {
+    for (const child of children) child.kill("SIGKILL")
+    await admin.del(stream, results)
+  }
+}
+
 export const suite: Suite = {
   name: "redis-streams",
   run: async () => {
@@ -166,6 +220,17 @@ export const suite: Suite = {
           target: 0.85
         })
       }
+      const crashed = await crash(admin)
+      rows.push({
+        suite: "redis-streams",
+        case: `crash: kill -9 one of 4 consumers holding ${crashed.held} entries: lost 0, ${crashed.duplicates} processed twice (maxInFlight 20)`,
+        metric: "recovery, claimAfter + 1 s vs",
+        unit: "ms",
+        subject: crashed.recoveredMs,
+        baseline: CLAIM_AFTER_MS + 1000,
+        ratio: (CLAIM_AFTER_MS + 1000) / crashed.recoveredMs,
+        target: 1
+      })
       return rows
     } finally {
       admin.disconnect()
