@@ -208,6 +208,13 @@ const ours = {
 
 type Reply = Array<[string, Array<[string, Array<string> | null]>]> | null
 
+/** An entry's size for the byte metrics: its fields and values, in UTF-16 units (no encoding pass). */
+const sizeOf = (fields: ReadonlyArray<string>) => {
+  let size = 0
+  for (const field of fields) size += field.length
+  return size
+}
+
 const entryOf = (fields: ReadonlyArray<string>): Entry => {
   const entry: Record<string, string> = {}
   for (let i = 0; i + 1 < fields.length; i += 2) entry[fields[i]!] = fields[i + 1]!
@@ -320,7 +327,7 @@ const driver = (options: Resolved): Effect.Effect<Driver.Driver<Redis, Delivery.
           // Unacknowledged deliveries of this connection; reading waits while there are maxInFlight.
           const flight = { count: 0, wake: undefined as (() => void) | undefined }
           const settled = () => {
-            flight.count = Math.max(0, flight.count - 1)
+            flight.count--
             const wake = flight.wake
             flight.wake = undefined
             wake?.()
@@ -335,25 +342,28 @@ const driver = (options: Resolved): Effect.Effect<Driver.Driver<Redis, Delivery.
           )
           const deliver = (id: string, fields: ReadonlyArray<string>, deliveries: number) => {
             flight.count++
-            // Asked for twice (even at once), it is sent and counted once; after a failure, it may be tried again.
+            // Its in-flight place is freed once, whether by ack, release or both.
+            let inFlight = true
+            const leave = () => {
+              if (!inFlight) return
+              inFlight = false
+              settled()
+            }
+            // Asked for twice (even at once), it is sent once; after a failure, it may be tried again.
             let acking: Promise<void> | undefined
             const ack = Effect.tryPromise({
               try: () =>
-                (acking ??= acknowledge(id).then(settled, (cause) => {
+                (acking ??= acknowledge(id).then(leave, (cause) => {
                   acking = undefined
                   throw cause
                 })),
               catch: (cause) => (cause === consumerClosed ? consumerClosed : redisError(cause))
             })
-            let released = false
+            // After an ack (sent or under way), a release does nothing.
             const release = Effect.sync(() => {
-              if (released || acking !== undefined) return
-              released = true
-              settled()
+              if (acking === undefined) leave()
             })
-            let bytes = 0
-            for (const field of fields) bytes += field.length
-            session.push({ id, item: entryOf(fields), deliveries, ack, release }, bytes)
+            session.push({ id, item: entryOf(fields), deliveries, ack, release }, sizeOf(fields))
           }
           /** How many times each entry of `entries` was delivered, from the group's pending list. */
           const deliveryCounts = async (entries: ReadonlyArray<[string, unknown]>) => {
@@ -626,9 +636,7 @@ const reader = (options: ReadResolved): Driver.Driver<Redis, StreamEntry> => {
             for (const [id, fields] of reply?.[0]?.[1] ?? []) {
               lastId = id
               if (fields === null) continue
-              let bytes = 0
-              for (const field of fields) bytes += field.length
-              session.push({ id, fields: entryOf(fields) }, bytes)
+              session.push({ id, fields: entryOf(fields) }, sizeOf(fields))
             }
             session.flush()
           }

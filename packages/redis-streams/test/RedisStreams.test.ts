@@ -300,6 +300,11 @@ describe("RedisStreams deliveries", () => {
       yield* held[1]!.release
       yield* Wait.until(() => held.length === 7, "a seventh delivery after a release")
       assert.strictEqual(yield* pendingCount(client, stream, "g"), 6)
+      // Acknowledged after its release: XACKed, but its place is not freed a second time.
+      yield* held[1]!.ack
+      yield* Effect.sleep("200 millis")
+      assert.strictEqual(held.length, 7)
+      assert.strictEqual(yield* pendingCount(client, stream, "g"), 5)
     }).pipe(Effect.scoped)
   )
 
