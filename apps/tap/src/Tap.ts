@@ -43,7 +43,7 @@ export interface Output {
   readonly stdin?: NodeJS.ReadableStream | undefined
 }
 
-/** A source failed for good: exit code 1 (already reported on stderr). */
+/** A source (or the `--to` stream) failed for good: exit code 1 (already reported on stderr). */
 export class SourceFailed extends Data.TaggedError("SourceFailed")<{
   readonly source: string
   readonly error: ConnectorError.ConnectorError
@@ -52,18 +52,6 @@ export class SourceFailed extends Data.TaggedError("SourceFailed")<{
   override readonly [Runtime.errorReported] = true
   override get message() {
     return `${this.source}: ${this.error.message}`
-  }
-}
-
-/** Adding a record to the `--to` stream failed: exit code 1 (already reported on stderr). */
-export class RelayFailed extends Data.TaggedError("RelayFailed")<{
-  readonly target: string
-  readonly error: ConnectorError.ConnectorError
-}> {
-  override readonly [Runtime.errorExitCode]: number = 1
-  override readonly [Runtime.errorReported] = true
-  override get message() {
-    return `--to ${this.target}: ${this.error.message}`
   }
 }
 
@@ -142,7 +130,7 @@ export const renderTemplate = (template: string, record: Record<string, unknown>
 export const run = (
   options: Options,
   output: Output
-): Effect.Effect<void, Sources.UsageError | SourceFailed | RelayFailed | NeverConnected, Scope.Scope> =>
+): Effect.Effect<void, Sources.UsageError | SourceFailed | NeverConnected, Scope.Scope> =>
   Effect.gen(function* () {
     const screen = yield* Screen.make(output, options.stats)
     const uris = [...options.sources]
@@ -323,7 +311,7 @@ export const run = (
               Effect.catch((error) =>
                 screen
                   .line("stderr", paint("red", `tap: --to ${relay.label}: ${error.message}`, "stderr"))
-                  .pipe(Effect.andThen(Effect.fail(new RelayFailed({ target: relay.label, error }))))
+                  .pipe(Effect.andThen(Effect.fail(new SourceFailed({ source: `--to ${relay.label}`, error }))))
               )
             )
     const print = (line: Line) =>
@@ -410,7 +398,7 @@ const openRelay = (to: Option.Option<string>) =>
       Effect.mapError((error) =>
         error.reason._tag === "Config"
           ? new Sources.UsageError({ message: `--to ${label}: ${error.message}` })
-          : new RelayFailed({ target: label, error })
+          : new SourceFailed({ source: `--to ${label}`, error })
       )
     )
     return { label, add: writer.add }
