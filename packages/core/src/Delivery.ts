@@ -5,7 +5,9 @@
  *
  * @since 0.2.0
  */
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as ConnectorError from "./ConnectorError.ts"
 
@@ -17,6 +19,8 @@ import * as ConnectorError from "./ConnectorError.ts"
  * @category models
  */
 export interface Delivery<A> {
+  /** Where it came from, for a consumer of several: the stream key (Redis), the subject (JetStream). */
+  readonly source: string
   readonly id: string
   readonly item: A
   /** 1 the first time; more after a redelivery (a consumer that died, work that failed). */
@@ -24,12 +28,124 @@ export interface Delivery<A> {
   /** The work is done: the source will not deliver this again. */
   readonly ack: Effect.Effect<void, ConnectorError.ConnectorError>
   /**
-   * The work is over without success: the delivery stays unacknowledged, the source delivers it again later, and
-   * its place among the consumer's in-flight deliveries is free. Every delivery ends with `ack` or `release`
-   * (`process` does it); after `ack`, `release` does nothing.
+   * The work is over without success: the delivery stays unacknowledged, the source delivers it again later (to
+   * this consumer after a reconnect, or to another after its claim time), and its place among the consumer's
+   * in-flight deliveries is free. Every delivery ends with one of `ack`, `release`, `nak` or `term` (`process`
+   * acks or releases); the first one decides, and the others then do nothing.
    */
   readonly release: Effect.Effect<void>
+  /**
+   * Deliver it again, to this consumer, after `delay` (default: at once) — a retry with a backoff the work
+   * chooses. The redelivery counts as a delivery (`deliveries` grows, and `maxDeliveries` applies).
+   */
+  readonly nak: (delay?: Duration.Input) => Effect.Effect<void, ConnectorError.ConnectorError>
+  /**
+   * The work can never succeed (a poison message): never deliver it again. It goes to the source's dead letters
+   * with `reason` when the consumer has them, and is acknowledged; counted either way.
+   */
+  readonly term: (reason?: string) => Effect.Effect<void, ConnectorError.ConnectorError>
 }
+
+/**
+ * How a source settles its deliveries, for `make`: each is called at most once per delivery, for the first of
+ * `ack`, `nak`, `term` and `release` asked for (a settlement that fails may be asked for again).
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export interface Settler<Key> {
+  readonly ack: (key: Key) => Promise<void>
+  readonly release: (key: Key) => void
+  readonly nak: (key: Key, delayMillis: number) => Promise<void>
+  readonly term: (key: Key, reason: string | undefined) => Promise<void>
+  /** The typed error of a settlement that failed. */
+  readonly failure: (cause: unknown) => ConnectorError.ConnectorError
+}
+
+const OPEN = 0
+const SETTLING = 1
+const SETTLED = 2
+
+/** One object per delivery, its effects built when asked for: a source may yield hundreds of thousands a second. */
+class SettledOnce<A, Key> implements Delivery<A> {
+  private state = OPEN
+  private readonly settler: Settler<Key>
+  private readonly key: Key
+  readonly source: string
+  readonly id: string
+  readonly item: A
+  readonly deliveries: number
+
+  constructor(settler: Settler<Key>, key: Key, source: string, id: string, item: A, deliveries: number) {
+    this.settler = settler
+    this.key = key
+    this.source = source
+    this.id = id
+    this.item = item
+    this.deliveries = deliveries
+  }
+
+  private settle(run: () => Promise<void>): Effect.Effect<void, ConnectorError.ConnectorError> {
+    return Effect.suspend(() => {
+      if (this.state !== OPEN) return Effect.void
+      this.state = SETTLING
+      return Effect.tryPromise({
+        try: () =>
+          run().then(() => {
+            this.state = SETTLED
+          }),
+        catch: (cause) => {
+          this.state = OPEN
+          return this.settler.failure(cause)
+        }
+      })
+    })
+  }
+
+  get ack(): Effect.Effect<void, ConnectorError.ConnectorError> {
+    return this.settle(() => this.settler.ack(this.key))
+  }
+
+  get release(): Effect.Effect<void> {
+    return Effect.sync(() => {
+      if (this.state !== OPEN) return
+      this.state = SETTLED
+      this.settler.release(this.key)
+    })
+  }
+
+  nak(delay?: Duration.Input): Effect.Effect<void, ConnectorError.ConnectorError> {
+    return Effect.suspend(() => {
+      const decoded = Duration.fromInput(delay ?? 0)
+      if (Option.isNone(decoded) || Duration.isNegative(decoded.value)) {
+        return Effect.fail(ConnectorError.config("Delivery", "nak delay", delay, "a non-negative duration"))
+      }
+      const delayMillis = Duration.toMillis(decoded.value)
+      return this.settle(() => this.settler.nak(this.key, delayMillis))
+    })
+  }
+
+  term(reason?: string): Effect.Effect<void, ConnectorError.ConnectorError> {
+    return this.settle(() => this.settler.term(this.key, reason))
+  }
+}
+
+/**
+ * A delivery settled through `settler`, once: the first of `ack`, `nak`, `term` and `release` decides (asked twice,
+ * even at once, an ack is sent once); after a settlement failed, it may be asked for again. `nak` with an invalid
+ * delay is a `Config` error. For sources (drivers) that yield deliveries.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const make = <A, Key>(
+  settler: Settler<Key>,
+  key: Key,
+  source: string,
+  id: string,
+  item: A,
+  deliveries: number
+): Delivery<A> => new SettledOnce(settler, key, source, id, item, deliveries)
 
 /**
  * @since 0.2.0
@@ -43,7 +159,8 @@ export interface ProcessOptions {
 /**
  * Runs `work` on every delivery of `deliveries` and acknowledges each once its work succeeded. Work that fails
  * releases its delivery unacknowledged — the source delivers it again later — and is logged with the delivery's id;
- * processing goes on with the next one. The acks of a batch the source read are sent together, so a source can
+ * processing goes on with the next one. Work may settle its delivery itself (`delivery.nak(delay)` to retry later,
+ * `delivery.term(reason)` for a poison message): the ack or release that follows then does nothing. The acks of a batch the source read are sent together, so a source can
  * acknowledge them in one command; with `concurrency` 1 each batch is worked on in order, then acknowledged. Fails
  * with the source's error, an ack's error, or at once with a `Config` error for an invalid `concurrency`.
  *

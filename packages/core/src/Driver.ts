@@ -44,6 +44,12 @@ export interface Session<in Item> {
   readonly skipped: () => void
   /** The driver itself discarded `count` messages (e.g. intermediate states merged away): counted as dropped. */
   readonly dropped: (count: number) => void
+  /**
+   * The source says `count` messages were lost before they could be read (a stream trimmed past unread entries):
+   * a `Gap { delivery: "possible-loss", lost: count }` goes into the stream at this point (after `Connected` and
+   * the reconnect's `Gap` when it comes earlier), counted in `streamemit_lost_total`.
+   */
+  readonly lost: (count: number) => void
   /** The source ended normally (e.g. WebSocket close 1000): the stream ends, no reconnect. */
   readonly end: () => void
   /** The connection broke: core reconnects if the error is retryable and reconnect is on; else the stream fails. */

@@ -58,7 +58,9 @@ export class Disconnected extends Data.TaggedClass("Disconnected")<{
 
 /**
  * After a reconnect, before any message of the new connection: the outage lasted `downtime`, and `delivery`
- * says whether messages may have been lost in it.
+ * says whether messages may have been lost in it. Also in the middle of a connection when the source itself says
+ * it lost messages before they were read (a Redis stream trimmed past unread entries): then `downtime` is zero,
+ * `delivery` is `"possible-loss"` and `lost` is the count.
  *
  * @since 0.1.0
  * @category events
@@ -66,6 +68,8 @@ export class Disconnected extends Data.TaggedClass("Disconnected")<{
 export class Gap extends Data.TaggedClass("Gap")<{
   readonly downtime: Duration.Duration
   readonly delivery: Delivery
+  /** How many messages were lost, when the source knows (counted in `streamemit_lost_total`). */
+  readonly lost?: number | undefined
 }> {
   readonly [EventTypeId] = EventTypeId
 }

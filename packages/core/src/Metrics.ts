@@ -72,6 +72,15 @@ export const downtimeMillisTotal: Metric.Counter<number> = counter(
 )
 
 /**
+ * @since 0.2.0
+ * @category metrics
+ */
+export const lostTotal: Metric.Counter<number> = counter(
+  "streamemit_lost_total",
+  "Messages the source lost before they were read (e.g. a Redis stream trimmed past unread entries)"
+)
+
+/**
  * Values waiting in the buffer when the consumer last took.
  *
  * @since 0.1.0
@@ -104,6 +113,7 @@ export interface ConnectorMetrics {
   readonly reconnects: Metric.Counter<number>
   readonly errors: (reason: string) => Metric.Counter<number>
   readonly decodeSkipped: Metric.Counter<number>
+  readonly lost: Metric.Counter<number>
   readonly downtimeMillis: Metric.Counter<number>
   readonly bufferDepth: Metric.Gauge<number>
   readonly connected: Metric.Gauge<number>
@@ -135,6 +145,7 @@ export const forConnector = (connector: string, name: string): ConnectorMetrics 
       return counter
     },
     decodeSkipped: Metric.withAttributes(decodeSkippedTotal, attributes),
+    lost: Metric.withAttributes(lostTotal, attributes),
     downtimeMillis: Metric.withAttributes(downtimeMillisTotal, attributes),
     bufferDepth: Metric.withAttributes(bufferDepth, attributes),
     connected: Metric.withAttributes(connected, attributes)

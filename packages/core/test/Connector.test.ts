@@ -164,6 +164,42 @@ describe("Connector.make", () => {
     }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
   )
 
+  it.effect(
+    "lost: a Gap with the count, in its place among the messages; one noticed while connecting follows Connected",
+    () =>
+      Effect.gen(function* () {
+        const { driver } = scripted([
+          (session) =>
+            Effect.sync(() => {
+              // Noticed before the connection is announced: it must not come ahead of Connected.
+              session.lost(2)
+              setImmediate(() => {
+                session.push(1, 1)
+                session.lost(3)
+                session.push(2, 1)
+                session.lost(0) // nothing lost: no Gap
+                session.end()
+              })
+              return "conn"
+            })
+        ])
+        const handle = yield* Connector.make(driver, yield* options({ name: "lost" }))
+        const signals = yield* handle.signals.pipe(Stream.runCollect)
+        assert.deepStrictEqual(tags(signals), ["Connecting", "Connected", "Gap", "m1", "Gap", "m2", "Closed"])
+        const gaps = signals.filter((s): s is Lifecycle.Gap => s._tag === "Gap")
+        assert.deepStrictEqual(
+          gaps.map((gap) => [gap.delivery, gap.lost, Duration.toMillis(gap.downtime)]),
+          [
+            ["possible-loss", 2, 0],
+            ["possible-loss", 3, 0]
+          ]
+        )
+        const m = Metrics.forConnector("scripted", "lost")
+        assert.strictEqual((yield* Metric.value(m.lost)).count, 5)
+        assert.strictEqual((yield* handle.stats).dropped, 0, "lost before it was read: not a drop of ours")
+      }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
+  )
+
   it.effect("flush: what push holds enters the buffer at once (a read loop calls it after each chunk)", () =>
     Effect.gen(function* () {
       const { driver, sessions } = scripted([up])

@@ -1,22 +1,76 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Stream } from "effect"
-import { Delivery } from "../src/index.ts"
+import { ConnectorError, Delivery } from "../src/index.ts"
 
-/** In-memory deliveries that record what became of them. */
-const deliveries = (count: number) => {
-  const outcome = new Map<string, "acked" | "released">()
-  const items = Array.from(
-    { length: count },
-    (_, i): Delivery.Delivery<number> => ({
-      id: `${i + 1}`,
-      item: i + 1,
-      deliveries: 1,
-      ack: Effect.sync(() => void outcome.set(`${i + 1}`, "acked")),
-      release: Effect.sync(() => void outcome.set(`${i + 1}`, "released"))
+/** In-memory deliveries (through `Delivery.make`) that record every settlement the source was asked for. */
+const deliveries = (count: number, options: { readonly failAcks?: number } = {}) => {
+  const outcome = new Map<string, string>()
+  const calls: Array<string> = []
+  let failAcks = options.failAcks ?? 0
+  const settler: Delivery.Settler<string> = {
+    ack: async (id) => {
+      calls.push(`ack ${id}`)
+      if (failAcks-- > 0) throw new Error("connection reset")
+      outcome.set(id, "acked")
+    },
+    release: (id) => {
+      calls.push(`release ${id}`)
+      outcome.set(id, "released")
+    },
+    nak: async (id, delay) => {
+      calls.push(`nak ${id}`)
+      outcome.set(id, `nak ${delay}`)
+    },
+    term: async (id, reason) => {
+      calls.push(`term ${id}`)
+      outcome.set(id, `term ${reason}`)
+    },
+    failure: (cause) => ConnectorError.make("test", new ConnectorError.Connect({ message: String(cause), cause }))
+  }
+  const items = Array.from({ length: count }, (_, i) =>
+    Delivery.make(settler, `${i + 1}`, "test", `${i + 1}`, i + 1, 1)
+  )
+  return { outcome, calls, items, stream: Stream.fromIterable(items) }
+}
+
+describe("Delivery.make", () => {
+  it.effect("the first settlement decides: an ack asked twice at once is sent once; after it, nothing else", () =>
+    Effect.gen(function* () {
+      const { calls, items } = deliveries(1)
+      const [delivery] = items
+      yield* Effect.all([delivery!.ack, delivery!.ack], { concurrency: "unbounded" })
+      yield* delivery!.release
+      yield* delivery!.nak("1 second")
+      yield* delivery!.term("poison")
+      assert.deepStrictEqual(calls, ["ack 1"])
     })
   )
-  return { outcome, stream: Stream.fromIterable(items) }
-}
+
+  it.effect("an ack that failed may be asked for again, and a release after it frees the delivery", () =>
+    Effect.gen(function* () {
+      const { calls, items } = deliveries(2, { failAcks: 2 })
+      const error = yield* Effect.flip(items[0]!.ack)
+      assert.strictEqual(error.reason._tag, "Connect")
+      yield* items[0]!.release
+      yield* Effect.flip(items[1]!.ack)
+      yield* items[1]!.ack
+      assert.deepStrictEqual(calls, ["ack 1", "release 1", "ack 2", "ack 2"])
+    })
+  )
+
+  it.effect("nak takes a delay (default: at once); an invalid delay is a Config error and settles nothing", () =>
+    Effect.gen(function* () {
+      const { outcome, items } = deliveries(3)
+      yield* items[0]!.nak()
+      yield* items[1]!.nak("2 seconds")
+      const error = yield* Effect.flip(items[2]!.nak(-5))
+      assert.strictEqual(error.reason._tag, "Config")
+      assert.include(error.message, "-5")
+      yield* items[2]!.term()
+      assert.deepStrictEqual(Object.fromEntries(outcome), { "1": "nak 0", "2": "nak 2000", "3": "term undefined" })
+    })
+  )
+})
 
 describe("Delivery.process", () => {
   it.effect("acknowledges after the work succeeded, releases after it failed, and goes on", () =>
@@ -63,6 +117,16 @@ describe("Delivery.process", () => {
       const { outcome, stream } = deliveries(2)
       yield* Delivery.process(stream, (n) => (n === 1 ? Effect.die("bug") : Effect.void))
       assert.deepStrictEqual(Object.fromEntries(outcome), { "1": "released", "2": "acked" })
+    })
+  )
+
+  it.effect("work that settles its delivery itself (nak, term) is not acknowledged after it", () =>
+    Effect.gen(function* () {
+      const { outcome, stream } = deliveries(3)
+      yield* Delivery.process(stream, (n, delivery) =>
+        n === 1 ? delivery.nak("1 second") : n === 2 ? delivery.term("poison") : Effect.void
+      )
+      assert.deepStrictEqual(Object.fromEntries(outcome), { "1": "nak 1000", "2": "term poison", "3": "acked" })
     })
   )
 

@@ -8,17 +8,33 @@
  * @since 0.2.0
  */
 import * as Os from "node:os"
-import { Connector, ConnectorError, type Delivery, type Driver, Http, type Lifecycle } from "@streamemit/core"
+import { Connector, type ConnectorError, type Delivery, type Driver, type Lifecycle } from "@streamemit/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Metric from "effect/Metric"
-import * as Redacted from "effect/Redacted"
+import type * as Metric from "effect/Metric"
+import type * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
-import { Redis, type RedisOptions } from "ioredis"
-
-const connector = "redis-streams"
+import { Redis } from "ioredis"
+import * as Consumer from "./internal/consumer.ts"
+import type * as Internal from "./internal/redis.ts"
+import {
+  blockOption,
+  config,
+  connectionUrl,
+  connector,
+  entryOf,
+  fieldsOf,
+  nonEmpty,
+  openReader,
+  ours,
+  positiveInteger,
+  type Reply,
+  redisError,
+  sizeOf
+} from "./internal/redis.ts"
 
 /**
  * One entry of the stream: its fields as the producer wrote them (`XADD key * field value …`).
@@ -26,17 +42,27 @@ const connector = "redis-streams"
  * @since 0.2.0
  * @category models
  */
-export type Entry = Readonly<Record<string, string>>
+export type Entry = Internal.Entry
+
+/**
+ * What to do with an entry the `schema` rejects: `"fail"` the stream (the entry stays pending, read again after a
+ * restart), `"skip"` it (acknowledged, counted in `streamemit_decode_skipped_total`), or move it to the
+ * `"dead-letter"` stream (acknowledged, counted in `streamemit_dead_lettered_total`).
+ *
+ * @since 0.2.0
+ * @category options
+ */
+export type OnDecodeError = Consumer.OnDecodeError
 
 /**
  * @since 0.2.0
  * @category options
  */
-export interface Options extends Connector.CommonOptions<Delivery.Delivery<Entry>> {
+export interface Options<A = Entry> extends Connector.CommonOptions<Delivery.Delivery<A>> {
   /** A `redis://` / `rediss://` URL, as is or `Redacted`. */
   readonly connection: string | Redacted.Redacted<string>
-  /** The stream's key. */
-  readonly stream: string
+  /** The stream's key, or several: one read waits on all of them (`delivery.source` says which). */
+  readonly stream: string | ReadonlyArray<string>
   /** The consumer group. */
   readonly group: string
   /** This consumer's name in the group. Default: host name, process id and a random suffix (unique per process). */
@@ -58,74 +84,54 @@ export interface Options extends Connector.CommonOptions<Delivery.Delivery<Entry
    */
   readonly claimAfter?: Duration.Input | false | undefined
   /**
+   * Work that may run longer than the group's `claimAfter`: every this often, the deliveries this consumer still
+   * holds are renewed (`XCLAIM … JUSTID` resets their idle time), so that no other consumer claims them. Must be
+   * shorter than `claimAfter`. Default: off.
+   */
+  readonly renewEvery?: Duration.Input | false | undefined
+  /**
    * An entry delivered this many times without an ack is not delivered again: it is moved to `deadLetter`
    * (required with it) and acknowledged. Default: no limit.
    */
   readonly maxDeliveries?: number | undefined
-  /** The stream key dead letters are added to, with their original id, stream, group and delivery count. */
+  /**
+   * The stream key dead letters are added to, with their original id, stream, group, delivery count and reason
+   * (`streamemit-id`, `-stream`, `-group`, `-deliveries`, `-reason`).
+   */
   readonly deadLetter?: string | undefined
+  /**
+   * Decode each entry's fields with this Schema (e.g. `Schema.Struct({ data: Schema.fromJsonString(Order) })` for
+   * entries written by `relay`); `delivery.item` is the decoded value.
+   */
+  readonly schema?: Schema.Decoder<A> | undefined
+  /** An entry the Schema rejects. Default `"dead-letter"` when `deadLetter` is set, else `"fail"`. */
+  readonly onDecodeError?: OnDecodeError | undefined
 }
 
 /**
- * Entries moved to their dead-letter stream, by connector and name.
+ * Entries moved to their dead-letter stream (or, by `term` without one, acknowledged) without their work done, by
+ * connector, name and reason (`max-deliveries`, `term`, `decode`).
  *
  * @since 0.2.0
  * @category metrics
  */
-export const deadLetteredTotal: Metric.Counter<number> = Metric.counter("streamemit_dead_lettered_total", {
-  description: "Entries moved to the dead letters after maxDeliveries",
-  incremental: true
-})
+export const deadLetteredTotal: Metric.Counter<number> = Consumer.deadLetteredTotal
 
-interface Resolved {
-  readonly common: Connector.Resolved<Delivery.Delivery<Entry>>
-  readonly url: string
-  readonly stream: string
-  readonly group: string
-  readonly consumer: string
-  readonly createGroup: "$" | "0" | false
-  readonly batch: number
-  readonly blockMillis: number
-  readonly maxInFlight: number
-  readonly claimAfterMillis: number | undefined
-  readonly claimEveryMillis: number
-  readonly maxDeliveries: number | undefined
-  readonly deadLetter: string | undefined
-}
-
-const config = (option: string, value: unknown, expected: string) =>
-  ConnectorError.config(connector, option, value, expected)
-
-const error = (reason: ConnectorError.Reason) => ConnectorError.make(connector, reason)
-
-const positiveInteger = (option: string, value: number | undefined, fallback: number) => {
-  const n = value ?? fallback
-  return Number.isInteger(n) && n >= 1 ? Effect.succeed(n) : Effect.fail(config(option, value, "a positive integer"))
-}
-
-const nonEmpty = (option: string, value: unknown) =>
-  typeof value === "string" && value !== ""
-    ? Effect.succeed(value)
-    : Effect.fail(config(option, value, "a non-empty string"))
-
-const connectionUrl = (connection: string | Redacted.Redacted<string>) =>
-  Http.checkUrl(
-    connector,
-    "connection",
-    Redacted.isRedacted(connection) ? Redacted.value(connection as Redacted.Redacted<string>) : connection,
-    ["redis:", "rediss:"]
-  )
-
-const blockOption = (block: Duration.Input | undefined) =>
-  Effect.map(Connector.duration(connector, "block", block, "5 seconds"), (d) => Math.max(1, Duration.toMillis(d)))
-
-const resolve = (options: Options): Effect.Effect<Resolved, ConnectorError.ConnectorError> =>
+const resolve = <A>(options: Options<A>): Effect.Effect<Consumer.Resolved<A>, ConnectorError.ConnectorError> =>
   Effect.gen(function* () {
     if (typeof options !== "object" || options === null) {
       return yield* Effect.fail(config("options", options, "an options object"))
     }
     const url = yield* connectionUrl(options.connection)
-    const stream = yield* nonEmpty("stream", options.stream)
+    const given = options.stream
+    const streams: Array<string> = []
+    if (Array.isArray(given)) {
+      if (given.length === 0) return yield* Effect.fail(config("stream", given, "a key or a non-empty list of keys"))
+      for (const stream of given) streams.push(yield* nonEmpty("stream", stream))
+      if (new Set(streams).size !== streams.length) {
+        return yield* Effect.fail(config("stream", given, "distinct keys"))
+      }
+    } else streams.push(yield* nonEmpty("stream", given))
     const group = yield* nonEmpty("group", options.group)
     const consumer = yield* nonEmpty(
       "consumer",
@@ -143,29 +149,52 @@ const resolve = (options: Options): Effect.Effect<Resolved, ConnectorError.Conne
       const claimAfter = yield* Connector.duration(connector, "claimAfter", options.claimAfter, "1 minute")
       claimAfterMillis = Math.max(1, Duration.toMillis(claimAfter))
     }
+    let renewEveryMillis: number | undefined
+    if (options.renewEvery !== undefined && options.renewEvery !== false) {
+      const renewEvery = yield* Connector.duration(connector, "renewEvery", options.renewEvery, "1 second")
+      renewEveryMillis = Math.max(1, Duration.toMillis(renewEvery))
+      if (claimAfterMillis !== undefined && renewEveryMillis >= claimAfterMillis) {
+        return yield* Effect.fail(config("renewEvery", options.renewEvery, "a duration shorter than claimAfter"))
+      }
+    }
     let maxDeliveries: number | undefined
     let deadLetter: string | undefined
     if (options.maxDeliveries !== undefined || options.deadLetter !== undefined) {
-      if (options.maxDeliveries === undefined) {
-        return yield* Effect.fail(config("maxDeliveries", undefined, "a positive integer (required with deadLetter)"))
-      }
       if (options.deadLetter === undefined) {
         return yield* Effect.fail(config("deadLetter", undefined, "a stream key (required with maxDeliveries)"))
       }
-      maxDeliveries = yield* positiveInteger("maxDeliveries", options.maxDeliveries, 1)
       deadLetter = yield* nonEmpty("deadLetter", options.deadLetter)
-      if (deadLetter === stream) return yield* Effect.fail(config("deadLetter", deadLetter, "a key other than stream"))
+      if (streams.includes(deadLetter)) {
+        return yield* Effect.fail(config("deadLetter", deadLetter, "a key other than stream"))
+      }
+      if (options.maxDeliveries !== undefined) {
+        maxDeliveries = yield* positiveInteger("maxDeliveries", options.maxDeliveries, 1)
+      }
     }
-    const common = yield* Connector.resolve<Delivery.Delivery<Entry>>(connector, options, {
+    if (options.schema !== undefined && !Schema.isSchema(options.schema)) {
+      return yield* Effect.fail(config("schema", options.schema, "a Schema"))
+    }
+    const onDecodeError = options.onDecodeError ?? (deadLetter === undefined ? "fail" : "dead-letter")
+    if (onDecodeError !== "fail" && onDecodeError !== "skip" && onDecodeError !== "dead-letter") {
+      return yield* Effect.fail(config("onDecodeError", onDecodeError, '"fail", "skip" or "dead-letter"'))
+    }
+    if (onDecodeError === "dead-letter" && deadLetter === undefined) {
+      return yield* Effect.fail(config("onDecodeError", onDecodeError, '"fail" or "skip" (no deadLetter is set)'))
+    }
+    const common = yield* Connector.resolve<Delivery.Delivery<A>>(connector, options, {
       // Every read answers within `block` (with entries or none): three blocks of silence is a dead connection.
       liveness: { interval: blockMillis * 3, timeout: blockMillis * 3 },
       // Reading stops at maxInFlight; the buffer only holds what was read.
       overflow: { strategy: "suspend", bufferSize: Math.max(batch, 1024) }
     })
+    const decode =
+      options.schema === undefined
+        ? undefined
+        : (Schema.decodeUnknownResult(options.schema as Schema.Decoder<A, never>) as Consumer.Resolved<A>["decode"])
     return {
       common,
       url,
-      stream,
+      streams,
       group,
       consumer,
       createGroup,
@@ -176,333 +205,10 @@ const resolve = (options: Options): Effect.Effect<Resolved, ConnectorError.Conne
       // Looked for at half the idle time: an entry waits at most 1.5 × claimAfter (or one block, if longer).
       claimEveryMillis: claimAfterMillis === undefined ? 0 : claimAfterMillis / 2,
       maxDeliveries,
-      deadLetter
-    }
-  })
-
-/**
- * Server replies: bad credentials are `Auth`; a missing group or a key that is not a stream `Config`; anything else
- * a transport failure.
- */
-const redisError = (cause: unknown): ConnectorError.ConnectorError => {
-  const message = String((cause as Error)?.message ?? cause)
-  if (/^(WRONGPASS|NOAUTH|NOPERM)/.test(message)) return error(new ConnectorError.Auth({ message, cause }))
-  if (/^WRONGTYPE/.test(message)) {
-    return error(
-      new ConnectorError.Config({ option: "stream", message: `${message} (the key is not a stream)`, cause })
-    )
-  }
-  if (/^NOGROUP/.test(message)) {
-    return error(new ConnectorError.Config({ option: "group", message: `${message} (createGroup: false)`, cause }))
-  }
-  return ConnectorError.socketError(connector, cause)
-}
-
-/** Our settings on top of the URL's: core owns reconnect, and nothing is queued while down. */
-const ours = {
-  lazyConnect: true,
-  retryStrategy: () => null,
-  enableOfflineQueue: false,
-  maxRetriesPerRequest: 0
-} satisfies RedisOptions
-
-type Reply = Array<[string, Array<[string, Array<string> | null]>]> | null
-
-/** An entry's size for the byte metrics: its fields and values, in UTF-16 units (no encoding pass). */
-const sizeOf = (fields: ReadonlyArray<string>) => {
-  let size = 0
-  for (const field of fields) size += field.length
-  return size
-}
-
-const entryOf = (fields: ReadonlyArray<string>): Entry => {
-  const entry: Record<string, string> = {}
-  for (let i = 0; i + 1 < fields.length; i += 2) entry[fields[i]!] = fields[i + 1]!
-  return entry
-}
-
-/** The connection that reads, closed with the attempt's scope; its errors and its end fail the session. */
-const openReader = (url: string, connectionName: string, session: Driver.Session<never>) =>
-  Effect.gen(function* () {
-    const reader = yield* Effect.acquireRelease(
-      Effect.sync(() => new Redis(url, { ...ours, connectionName })),
-      (client) => Effect.sync(() => client.disconnect())
-    )
-    reader.on("error", (cause) => session.fail(redisError(cause)))
-    reader.on("end", () =>
-      session.fail(error(new ConnectorError.Closed({ message: "the server closed the connection" })))
-    )
-    yield* Effect.tryPromise({ try: () => reader.connect(), catch: redisError })
-    return reader
-  })
-
-const consumerClosed = error(
-  new ConnectorError.Closed({ message: "the consumer is closed: the entry stays pending and is delivered again" })
-)
-
-const driver = (options: Resolved): Effect.Effect<Driver.Driver<Redis, Delivery.Delivery<Entry>>, never, Scope.Scope> =>
-  Effect.gen(function* () {
-    // Acknowledgements go through a connection of their own (the reader blocks), shared across reconnects: a
-    // delivery of a connection that died can still be acknowledged. It closes with the handle's scope. One
-    // connection at a time, shared by concurrent acks; a broken one is replaced by the next ack.
-    let acker: Promise<Redis> | undefined
-    let closed = false
-    yield* Effect.addFinalizer(() =>
-      Effect.sync(() => {
-        closed = true
-        acker?.then(
-          (client) => client.disconnect(),
-          () => {}
-        )
-      })
-    )
-    const ackConnection = (): Promise<Redis> => {
-      if (closed) return Promise.reject(consumerClosed)
-      if (acker === undefined) {
-        const client = new Redis(options.url, { ...ours, connectionName: `streamemit:${options.consumer}:ack` })
-        // Its failures reach the caller as the ack's error; the next ack connects again.
-        client.on("error", () => {})
-        client.on("close", () => {
-          if (acker === connecting) acker = undefined
-        })
-        const connecting: Promise<Redis> = client.connect().then(
-          () => client,
-          (cause) => {
-            if (acker === connecting) acker = undefined
-            client.disconnect()
-            throw cause
-          }
-        )
-        acker = connecting
-      }
-      return acker
-    }
-    // Acks asked for in the same turn of the event loop go out as one XACK.
-    let batch: Array<{ readonly id: string; readonly done: (error?: unknown) => void }> = []
-    const flushAcks = () => {
-      const sending = batch
-      batch = []
-      ackConnection()
-        .then((client) => client.call("XACK", options.stream, options.group, ...sending.map((a) => a.id)))
-        .then(
-          () => {
-            for (const a of sending) a.done()
-          },
-          (cause) => {
-            for (const a of sending) a.done(cause)
-          }
-        )
-    }
-    const acknowledge = (id: string) =>
-      new Promise<void>((resolve, reject) => {
-        if (batch.length === 0) setImmediate(flushAcks)
-        batch.push({ id, done: (cause) => (cause === undefined ? resolve() : reject(cause)) })
-      })
-    return {
-      connector,
-      // The pending entries are read again first on every connection: nothing delivered is forgotten.
-      delivery: () => "resumed",
-      connect: (session) =>
-        Effect.gen(function* () {
-          const reader = yield* openReader(
-            options.url,
-            `streamemit:${options.consumer}`,
-            session as Driver.Session<never>
-          )
-          const createFrom = options.createGroup
-          if (createFrom !== false) {
-            yield* Effect.tryPromise({
-              try: () =>
-                reader
-                  .call("XGROUP", "CREATE", options.stream, options.group, createFrom, "MKSTREAM")
-                  .catch((cause: Error) => {
-                    if (!/BUSYGROUP/.test(cause.message)) throw cause
-                  }),
-              catch: redisError
-            })
-          }
-          const gate = yield* Connector.pullGate(session as Driver.Session<never>)
-          const context = yield* Effect.context<never>()
-          const deadLettered = Metric.withAttributes(deadLetteredTotal, { connector, name: options.common.name })
-          // Unacknowledged deliveries of this connection; reading waits while there are maxInFlight.
-          const flight = { count: 0, wake: undefined as (() => void) | undefined }
-          const settled = () => {
-            flight.count--
-            const wake = flight.wake
-            flight.wake = undefined
-            wake?.()
-          }
-          // The read loop runs until this connection's scope closes.
-          let open = true
-          yield* Effect.addFinalizer(() =>
-            Effect.sync(() => {
-              open = false
-              flight.wake?.()
-            })
-          )
-          const deliver = (id: string, fields: ReadonlyArray<string>, deliveries: number) => {
-            flight.count++
-            // Its in-flight place is freed once, whether by ack, release or both.
-            let inFlight = true
-            const leave = () => {
-              if (!inFlight) return
-              inFlight = false
-              settled()
-            }
-            // Asked for twice (even at once), it is sent once; after a failure, it may be tried again.
-            let acking: Promise<void> | undefined
-            const ack = Effect.tryPromise({
-              try: () =>
-                (acking ??= acknowledge(id).then(leave, (cause) => {
-                  acking = undefined
-                  throw cause
-                })),
-              catch: (cause) => (cause === consumerClosed ? consumerClosed : redisError(cause))
-            })
-            // After an ack (sent or under way), a release does nothing.
-            const release = Effect.sync(() => {
-              if (acking === undefined) leave()
-            })
-            session.push({ id, item: entryOf(fields), deliveries, ack, release }, sizeOf(fields))
-          }
-          /** How many times each entry of `entries` was delivered, from the group's pending list. */
-          const deliveryCounts = async (entries: ReadonlyArray<[string, unknown]>) => {
-            const counts = new Map<string, number>()
-            if (entries.length === 0) return counts
-            const pending = (await reader.call(
-              "XPENDING",
-              options.stream,
-              options.group,
-              entries[0]![0],
-              entries[entries.length - 1]![0],
-              entries.length,
-              options.consumer
-            )) as Array<[string, string, number, number]>
-            for (const [id, , , times] of pending) counts.set(id, times)
-            return counts
-          }
-          /**
-           * Entries delivered before (our own pending ones, or claimed): delivered again, or past `maxDeliveries`
-           * moved to the dead letters. An entry deleted from the stream while pending has no fields: acknowledged,
-           * counted as dropped.
-           */
-          const redeliver = async (entries: ReadonlyArray<[string, Array<string> | null]>) => {
-            const counts = await deliveryCounts(entries)
-            for (const [id, fields] of entries) {
-              const deliveries = counts.get(id) ?? 2
-              if (fields === null) {
-                await reader.call("XACK", options.stream, options.group, id)
-                session.dropped(1)
-              } else if (options.maxDeliveries !== undefined && deliveries > options.maxDeliveries) {
-                await reader
-                  .multi()
-                  .call(
-                    "XADD",
-                    options.deadLetter!,
-                    "*",
-                    ...fields,
-                    "streamemit-id",
-                    id,
-                    "streamemit-stream",
-                    options.stream,
-                    "streamemit-group",
-                    options.group,
-                    "streamemit-deliveries",
-                    String(deliveries - 1)
-                  )
-                  .call("XACK", options.stream, options.group, id)
-                  .exec()
-                  .then((results) => {
-                    const failed = results?.find(([cause]) => cause !== null)
-                    if (failed) throw failed[0]
-                  })
-                deadLettered.updateUnsafe(1, context)
-              } else deliver(id, fields, deliveries)
-            }
-          }
-          let claimCursor = "0-0"
-          let nextClaimAt = 0
-          /** Entries of dead (or stuck) consumers, idle for claimAfter: ours now, delivered again. */
-          const claim = async (count: number) => {
-            const [cursor, claimed, deleted] = (await reader.call(
-              "XAUTOCLAIM",
-              options.stream,
-              options.group,
-              options.consumer,
-              options.claimAfterMillis!,
-              claimCursor,
-              "COUNT",
-              count
-            )) as [string, Array<[string, Array<string> | null]>, Array<string> | undefined]
-            session.alive()
-            claimCursor = cursor
-            // Around the whole pending list, then rest a while.
-            if (cursor === "0-0") nextClaimAt = Date.now() + options.claimEveryMillis
-            // Deleted from the stream while pending: Redis dropped them from the pending list.
-            if (deleted !== undefined && deleted.length > 0) session.dropped(deleted.length)
-            await redeliver(claimed.filter(([, fields]) => fields !== null))
-            return claimed.length
-          }
-          const readLoop = async () => {
-            // Own pending entries first (from id 0, page by page), then new ones (">").
-            let pendingFrom: string | undefined = "0"
-            while (open) {
-              await gate.beforeRead()
-              while (flight.count >= options.maxInFlight && open) {
-                // Waiting for acknowledgements is not silence: a PING per block keeps the watchdog honest.
-                let timer: ReturnType<typeof setTimeout> | undefined
-                const acked = await new Promise<boolean>((resolve) => {
-                  flight.wake = () => resolve(true)
-                  timer = setTimeout(() => resolve(false), options.blockMillis)
-                })
-                clearTimeout(timer)
-                if (!acked && open) {
-                  await reader.ping()
-                  session.alive()
-                }
-              }
-              if (!open) return
-              const count = Math.min(options.batch, options.maxInFlight - flight.count)
-              if (pendingFrom === undefined && options.claimAfterMillis !== undefined && Date.now() >= nextClaimAt) {
-                if ((await claim(count)) > 0) {
-                  session.flush()
-                  continue
-                }
-              }
-              // Own pending entries are there at once; new ones are waited for, up to `block`.
-              const wait = pendingFrom !== undefined ? [] : ["BLOCK", options.blockMillis]
-              const reply = (await reader.call(
-                "XREADGROUP",
-                "GROUP",
-                options.group,
-                options.consumer,
-                "COUNT",
-                count,
-                ...wait,
-                "STREAMS",
-                options.stream,
-                pendingFrom ?? ">"
-              )) as Reply
-              session.alive()
-              const entries = reply?.[0]?.[1] ?? []
-              if (pendingFrom !== undefined) {
-                if (entries.length === 0) {
-                  pendingFrom = undefined
-                  continue
-                }
-                await redeliver(entries)
-                pendingFrom = entries[entries.length - 1]![0]
-              } else {
-                for (const [id, fields] of entries) if (fields !== null) deliver(id, fields, 1)
-              }
-              session.flush()
-            }
-          }
-          readLoop().catch((cause) => {
-            if (open) session.fail(redisError(cause))
-          })
-          return reader
-        })
+      deadLetter,
+      renewEveryMillis,
+      decode,
+      onDecodeError
     }
   })
 
@@ -512,23 +218,35 @@ const driver = (options: Resolved): Effect.Effect<Driver.Driver<Redis, Delivery.
  * @since 0.2.0
  * @category constructors
  */
-export const make = (
-  options: Options
-): Effect.Effect<Connector.Handle<Redis, Delivery.Delivery<Entry>>, ConnectorError.ConnectorError, Scope.Scope> =>
-  Effect.flatMap(resolve(options), (resolved) =>
-    Effect.flatMap(driver(resolved), (driver) => Connector.make(driver, resolved.common))
+export function make<A>(
+  options: Options<A> & { readonly schema: Schema.Decoder<A> }
+): Effect.Effect<Connector.Handle<Redis, Delivery.Delivery<A>>, ConnectorError.ConnectorError, Scope.Scope>
+export function make(
+  options: Options<Entry>
+): Effect.Effect<Connector.Handle<Redis, Delivery.Delivery<Entry>>, ConnectorError.ConnectorError, Scope.Scope>
+export function make<A>(
+  options: Options<A>
+): Effect.Effect<Connector.Handle<Redis, Delivery.Delivery<A>>, ConnectorError.ConnectorError, Scope.Scope> {
+  return Effect.flatMap(resolve(options), (resolved) =>
+    Effect.flatMap(Consumer.driver(resolved), (driver) => Connector.make(driver, resolved.common))
   )
+}
 
 /**
  * The deliveries of a consumer in a group: joins when run, reads its own pending entries again on every
- * connection, closes everything when done. Acknowledge each (`delivery.ack`) once its work is done, or run the
- * work with `Delivery.process`.
+ * connection, closes everything when done. Settle each — `ack` once its work is done, `nak(delay)` to have it
+ * again later, `term(reason)` for a poison entry — or run the work with `Delivery.process`.
  *
  * @since 0.2.0
  * @category constructors
  */
-export const consume = (options: Options): Stream.Stream<Delivery.Delivery<Entry>, ConnectorError.ConnectorError> =>
-  Stream.unwrap(Effect.map(make(options), (handle) => handle.messages))
+export function consume<A>(
+  options: Options<A> & { readonly schema: Schema.Decoder<A> }
+): Stream.Stream<Delivery.Delivery<A>, ConnectorError.ConnectorError>
+export function consume(options: Options<Entry>): Stream.Stream<Delivery.Delivery<Entry>, ConnectorError.ConnectorError>
+export function consume<A>(options: Options<A>): Stream.Stream<Delivery.Delivery<A>, ConnectorError.ConnectorError> {
+  return Stream.unwrap(Effect.map(make(options as Options<Entry>), (handle) => handle.messages)) as never
+}
 
 /**
  * One entry read without a group: its id and its fields.
@@ -725,12 +443,6 @@ const relayWriter = <A>(options: RelayOptions<A>) =>
       })
     return { write, encode: options.encode ?? (defaultEncode as (item: A) => Readonly<Record<string, string>>) }
   })
-
-const fieldsOf = (entry: Readonly<Record<string, string>>) => {
-  const fields: Array<string> = []
-  for (const key in entry) fields.push(key, entry[key]!)
-  return fields
-}
 
 /**
  * The relay's writer, for code that adds items itself (one at a time, or in batches) rather than through a

@@ -290,6 +290,7 @@ const runConnection = <Conn, Item>(
       }
     }
     core.liveAt = core.now()
+    session.goLive()
     core.buffer.openGate()
     const watchdog = liveness(driver, core, session, conn)
     if (watchdog !== undefined) yield* Effect.forkScoped(watchdog)

@@ -10,6 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as ConnectorError from "../ConnectorError.ts"
 import type * as Driver from "../Driver.ts"
+import * as Lifecycle from "../Lifecycle.ts"
 import type * as Overflow from "../Overflow.ts"
 import type { Machine } from "./machine.ts"
 
@@ -96,6 +97,30 @@ export class SessionState<Item> implements Driver.Session<Item> {
     if (!this.active || count <= 0) return
     this.core.buffer.dropped += count
     this.core.update(this.core.metrics.dropped, count)
+  }
+
+  /** Set once `Connected` (and the reconnect's `Gap`, and the resync) are in the stream. */
+  private live = false
+  private lostEarly = 0
+
+  lost = (count: number): void => {
+    if (!this.active || this.ended !== undefined || count <= 0) return
+    // What was read before the loss was noticed comes before its Gap.
+    if (this.pending.length > 0) this.flush()
+    this.core.update(this.core.metrics.lost, count)
+    if (this.live) this.publishLost(count)
+    else this.lostEarly += count
+  }
+
+  /** The connection is announced: a loss noticed while connecting follows `Connected` (and its `Gap`) now. */
+  goLive(): void {
+    this.live = true
+    if (this.lostEarly > 0) this.publishLost(this.lostEarly)
+    this.lostEarly = 0
+  }
+
+  private publishLost(count: number): void {
+    this.core.publish(new Lifecycle.Gap({ downtime: Duration.zero, delivery: "possible-loss", lost: count }))
   }
 
   end = (): void => this.settle({ _tag: "End" })
