@@ -11,7 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
-import { Redis } from "ioredis"
+import { type ChainableCommander, Redis } from "ioredis"
 import { connector, type Entry, entryOf, error, openReader, ours, type Reply, redisError, sizeOf } from "./redis.ts"
 
 /**
@@ -68,12 +68,11 @@ if ARGV[2] == '0' then read = added - field(info, 'length') end
 return redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], ARGV[2], 'ENTRIESREAD', read)`
 
 /**
- * Reads new entries without waiting (\`XREADGROUP … >\`), and first counts, per stream, the entries the group
- * will never read: when its last delivered id is older than the stream's first entry, every entry added in
- * between was trimmed away unread (added − length − read by the group). Atomic: the consumer whose read moves the
- * group past them is the one that reports them, once.
+ * Per stream, the entries the group will never read: when its last delivered id is older than the stream's first
+ * entry, every entry added in between was trimmed away unread (added − length − read by the group). Sent in one
+ * MULTI with the read that moves the group past them, so that exactly one consumer reports them, once.
  */
-const READ_NEW = `${LUA_HELPERS}
+const TRIMMED = `${LUA_HELPERS}
 local function before(a, b)
   local am, as = string.match(a, '(%d+)-(%d+)')
   local bm, bs = string.match(b, '(%d+)-(%d+)')
@@ -96,10 +95,12 @@ for k, key in ipairs(KEYS) do
     end
   end
 end
-local args = {'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3], 'STREAMS'}
-for _, key in ipairs(KEYS) do args[#args + 1] = key end
-for _ in ipairs(KEYS) do args[#args + 1] = '>' end
-return { lost, redis.call('XREADGROUP', unpack(args)) }`
+return lost`
+
+/** A transaction with the command `TRIMMED` is defined as (`defineCommand`, per connection). */
+type WithTrimmed = ChainableCommander & {
+  readonly streamemitTrimmed: (numKeys: number, ...args: Array<string>) => ChainableCommander
+}
 
 /** A nak whose delay is over: claimed again (a delivery) only if still this consumer's; with its count. */
 const NAK_DUE = `
@@ -352,6 +353,8 @@ export const driver = <A>(
       connect: (session) =>
         Effect.gen(function* () {
           const reader = yield* openReader(options.url, `streamemit:${consumer}`, session as Driver.Session<never>)
+          // EVALSHA (loaded once per connection) rather than the script's text with every read.
+          reader.defineCommand("streamemitTrimmed", { lua: TRIMMED })
           const createFrom = options.createGroup
           if (createFrom !== false) {
             for (const stream of options.streams) {
@@ -529,16 +532,14 @@ export const driver = <A>(
                 }
                 if (claimed > 0) continue
               }
-              // New entries: at once if there are (counting those trimmed before the group read them), else
-              // waited for, up to `block`.
-              const [lost, ready] = (await reader.eval(
-                READ_NEW,
-                options.streams.length,
-                ...options.streams,
-                group,
-                consumer,
-                count
-              )) as [Array<number>, Reply]
+              // New entries: at once if there are (counting those trimmed before the group read them, in the
+              // same transaction), else waited for, up to `block`.
+              const [[checkFailed, lost], [readFailed, ready]] = (await (reader.multi() as WithTrimmed)
+                .streamemitTrimmed(options.streams.length, ...options.streams, group)
+                .call("XREADGROUP", "GROUP", group, consumer, "COUNT", count, ...streamArgs)
+                .exec()) as [[Error | null, Array<number>], [Error | null, Reply]]
+              if (checkFailed !== null) throw checkFailed
+              if (readFailed !== null) throw readFailed
               let reply = ready
               if (reply === null) {
                 reply = (await reader.call(
