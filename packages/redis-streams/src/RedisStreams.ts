@@ -19,6 +19,7 @@ import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
 import { Redis } from "ioredis"
 import * as Consumer from "./internal/consumer.ts"
+import * as Lease from "./internal/lease.ts"
 import type * as Internal from "./internal/redis.ts"
 import {
   blockOption,
@@ -117,6 +118,24 @@ export interface Options<A = Entry> extends Connector.CommonOptions<Delivery.Del
  */
 export const deadLetteredTotal: Metric.Counter<number> = Consumer.deadLetteredTotal
 
+/**
+ * The key (a hash, next to the stream) where the consumers of a group count the entries already reported as
+ * trimmed before the group read them, so that each loss is reported once per group. Delete it with the stream.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export const lostKey: (stream: string) => string = Consumer.lostKey
+
+/**
+ * Every read answers within `block` (with entries or none): three blocks of silence (and at least one block and a
+ * second: Redis times a BLOCK out on its 100 ms cron, late under load) is a dead connection.
+ */
+const silenceAllowed = (blockMillis: number) => {
+  const millis = Math.max(blockMillis * 3, blockMillis + 1000)
+  return { interval: millis, timeout: millis }
+}
+
 const resolve = <A>(options: Options<A>): Effect.Effect<Consumer.Resolved<A>, ConnectorError.ConnectorError> =>
   Effect.gen(function* () {
     if (typeof options !== "object" || options === null) {
@@ -182,8 +201,7 @@ const resolve = <A>(options: Options<A>): Effect.Effect<Consumer.Resolved<A>, Co
       return yield* Effect.fail(config("onDecodeError", onDecodeError, '"fail" or "skip" (no deadLetter is set)'))
     }
     const common = yield* Connector.resolve<Delivery.Delivery<A>>(connector, options, {
-      // Every read answers within `block` (with entries or none): three blocks of silence is a dead connection.
-      liveness: { interval: blockMillis * 3, timeout: blockMillis * 3 },
+      liveness: silenceAllowed(blockMillis),
       // Reading stops at maxInFlight; the buffer only holds what was read.
       overflow: { strategy: "suspend", bufferSize: Math.max(batch, 1024) }
     })
@@ -301,7 +319,7 @@ const resolveRead = (options: ReadOptions): Effect.Effect<ReadResolved, Connecto
     const batch = yield* positiveInteger("batch", options.batch, 100)
     const blockMillis = yield* blockOption(options.block)
     const common = yield* Connector.resolve<StreamEntry>(connector, options, {
-      liveness: { interval: blockMillis * 3, timeout: blockMillis * 3 },
+      liveness: silenceAllowed(blockMillis),
       // A stream keeps its entries: pausing loses nothing.
       overflow: { strategy: "suspend", bufferSize: Math.max(batch, 1024) }
     })
@@ -503,3 +521,31 @@ export const relaySignals = <A>(
       })
     )
   )
+
+/**
+ * @since 0.2.0
+ * @category lease
+ */
+export type LeaseOptions = Lease.LeaseOptions
+
+/**
+ * Runs `work` only while holding a lease in Redis: of N replicas running the same work under the same `key`, one
+ * at a time runs it; the others wait. The holder renews the lease every third of `ttl`; when it dies, its lease
+ * expires and another replica takes over about `ttl` later. A holder that loses its lease (not renewed in time, or
+ * taken) has its work interrupted, then waits to hold it again. When the work ends, the lease is given up and its
+ * result returned; on interruption too. Made for a relay that must hold its upstream connection once:
+ *
+ * ```ts
+ * Stream.run(RedisPubSub.stream({ ... }).signals, RedisStreams.relaySignals({ connection, stream: "orders" })).pipe(
+ *   RedisStreams.withLease({ connection, key: "orders:relay", ttl: "5 seconds" })
+ * )
+ * ```
+ *
+ * Invalid options fail at once with a `Config` error; Redis being down only delays the lease.
+ *
+ * @since 0.2.0
+ * @category lease
+ */
+export const withLease: (
+  options: LeaseOptions
+) => <A, E, R>(work: Effect.Effect<A, E, R>) => Effect.Effect<A, E | ConnectorError.ConnectorError, R> = Lease.withLease

@@ -11,7 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
-import { type ChainableCommander, Redis } from "ioredis"
+import { Redis } from "ioredis"
 import { connector, type Entry, entryOf, error, openReader, ours, type Reply, redisError, sizeOf } from "./redis.ts"
 
 /**
@@ -54,7 +54,7 @@ local function field(list, name)
 end`
 
 /**
- * Creates the group with its read counter set (\`ENTRIESREAD\`), so that entries trimmed before it read them can
+ * Creates the group with its read counter set (`ENTRIESREAD`), so that entries trimmed before it read them can
  * be counted from the start: from "$" every entry so far counts as read; from "0", those already trimmed.
  */
 const CREATE = `${LUA_HELPERS}
@@ -67,40 +67,30 @@ local read = added
 if ARGV[2] == '0' then read = added - field(info, 'length') end
 return redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], ARGV[2], 'ENTRIESREAD', read)`
 
+/** The key (a hash, next to the stream) where a group's entries already reported as trimmed are counted. */
+export const lostKey = (stream: string) => `${stream}:streamemit-lost`
+
 /**
- * Per stream, the entries the group will never read: when its last delivered id is older than the stream's first
- * entry, every entry added in between was trimmed away unread (added − length − read by the group). Sent in one
- * MULTI with the read that moves the group past them, so that exactly one consumer reports them, once.
+ * Entries trimmed before the group read them, not reported yet. The group's read counter (`entries-read`, kept
+ * exact from its creation with `ENTRIESREAD`) counts the entries it was given; once it has read up to the
+ * stream's last entry, every entry added and not read is gone. The total reported so far is kept per group at
+ * `lostKey`, so that of the group's consumers one reports each loss, once.
  */
 const TRIMMED = `${LUA_HELPERS}
-local function before(a, b)
-  local am, as = string.match(a, '(%d+)-(%d+)')
-  local bm, bs = string.match(b, '(%d+)-(%d+)')
-  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
-  return am < bm or (am == bm and as < bs)
-end
-local lost = {}
-for k, key in ipairs(KEYS) do
-  lost[k] = 0
-  local info = redis.call('XINFO', 'STREAM', key)
-  local first = field(info, 'first-entry')
-  if first then
-    for _, group in ipairs(redis.call('XINFO', 'GROUPS', key)) do
-      if field(group, 'name') == ARGV[1] then
-        local read = field(group, 'entries-read')
-        if read and before(field(group, 'last-delivered-id'), first[1]) then
-          lost[k] = field(info, 'entries-added') - field(info, 'length') - read
-        end
-      end
-    end
+local info = redis.call('XINFO', 'STREAM', KEYS[1])
+local last = field(info, 'last-generated-id')
+for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  if field(group, 'name') == ARGV[1] then
+    local read = field(group, 'entries-read')
+    if not read or field(group, 'last-delivered-id') ~= last then return 0 end
+    local total = field(info, 'entries-added') - read
+    local reported = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+    if total <= reported then return 0 end
+    redis.call('HSET', KEYS[2], ARGV[1], total)
+    return total - reported
   end
 end
-return lost`
-
-/** A transaction with the command `TRIMMED` is defined as (`defineCommand`, per connection). */
-type WithTrimmed = ChainableCommander & {
-  readonly streamemitTrimmed: (numKeys: number, ...args: Array<string>) => ChainableCommander
-}
+return 0`
 
 /** A nak whose delay is over: claimed again (a delivery) only if still this consumer's; with its count. */
 const NAK_DUE = `
@@ -353,8 +343,12 @@ export const driver = <A>(
       connect: (session) =>
         Effect.gen(function* () {
           const reader = yield* openReader(options.url, `streamemit:${consumer}`, session as Driver.Session<never>)
-          // EVALSHA (loaded once per connection) rather than the script's text with every read.
-          reader.defineCommand("streamemitTrimmed", { lua: TRIMMED })
+          // EVALSHA (loaded once per connection) rather than the script's text every time. A server that lost its
+          // scripts fails the check with NOSCRIPT: the reconnect loads it again.
+          const trimmedSha = (yield* Effect.tryPromise({
+            try: () => reader.script("LOAD", TRIMMED),
+            catch: redisError
+          })) as string
           const createFrom = options.createGroup
           if (createFrom !== false) {
             for (const stream of options.streams) {
@@ -485,6 +479,8 @@ export const driver = <A>(
           const readLoop = async () => {
             // Own pending entries first (from id 0, page by page, stream by stream), then new ones (">").
             const pendingFrom = new Map(options.streams.map((stream) => [stream, "0"]))
+            const returned = new Map<string, number>()
+            const trimCheckAt = new Map(options.streams.map((stream) => [stream, 0]))
             while (open) {
               await gate.beforeRead()
               while (flight.count >= options.maxInFlight && open) {
@@ -532,35 +528,34 @@ export const driver = <A>(
                 }
                 if (claimed > 0) continue
               }
-              // New entries: at once if there are (counting those trimmed before the group read them, in the
-              // same transaction), else waited for, up to `block`.
-              const [[checkFailed, lost], [readFailed, ready]] = (await (reader.multi() as WithTrimmed)
-                .streamemitTrimmed(options.streams.length, ...options.streams, group)
-                .call("XREADGROUP", "GROUP", group, consumer, "COUNT", count, ...streamArgs)
-                .exec()) as [[Error | null, Array<number>], [Error | null, Reply]]
-              if (checkFailed !== null) throw checkFailed
-              if (readFailed !== null) throw readFailed
-              let reply = ready
-              if (reply === null) {
-                reply = (await reader.call(
-                  "XREADGROUP",
-                  "GROUP",
-                  group,
-                  consumer,
-                  "COUNT",
-                  count,
-                  "BLOCK",
-                  options.blockMillis,
-                  ...streamArgs
-                )) as Reply
-              }
+              // New entries are waited for, up to `block`.
+              const reply = (await reader.call(
+                "XREADGROUP",
+                "GROUP",
+                group,
+                consumer,
+                "COUNT",
+                count,
+                "BLOCK",
+                options.blockMillis,
+                ...streamArgs
+              )) as Reply
               session.alive()
-              // Before the entries read past them.
-              for (const trimmed of lost) if (trimmed > 0) session.lost(trimmed)
+              returned.clear()
               for (const [stream, entries] of reply ?? []) {
+                returned.set(stream, entries.length)
                 for (const [id, fields] of entries) if (fields !== null) deliver(stream, id, fields, 1)
               }
               session.flush()
+              // Caught up with a stream (fewer than asked for): were entries trimmed before the group read them?
+              // At most once a second: the count is cumulative, a late look misses nothing.
+              const now = Date.now()
+              for (const stream of options.streams) {
+                if ((returned.get(stream) ?? 0) >= count || now < trimCheckAt.get(stream)!) continue
+                trimCheckAt.set(stream, now + 1000)
+                const lost = Number(await reader.evalsha(trimmedSha, 2, stream, lostKey(stream), group))
+                if (lost > 0) session.lost(lost)
+              }
             }
           }
           readLoop().catch((cause) => {
