@@ -93,7 +93,12 @@ export const eventFields = (event: Lifecycle.Event): Record<string, unknown> => 
         ...(event.retryIn === undefined ? {} : { retryInMillis: Duration.toMillis(event.retryIn) })
       }
     case "Gap":
-      return { event: "gap", downtimeMillis: Duration.toMillis(event.downtime), delivery: event.delivery }
+      return {
+        event: "gap",
+        downtimeMillis: Duration.toMillis(event.downtime),
+        delivery: event.delivery,
+        ...(event.lost === undefined ? {} : { lost: event.lost })
+      }
     case "Closed":
       return { event: "closed", ...(event.error === undefined ? {} : { error: event.error.message }) }
   }

@@ -8,7 +8,7 @@
 import { spawn } from "node:child_process"
 import { Delivery } from "@streamemit/core"
 import { RedisStreams } from "@streamemit/redis-streams"
-import { Effect, Fiber } from "effect"
+import { Effect, Fiber, Stream } from "effect"
 import { Redis } from "ioredis"
 import { compareRates, type Row, type Suite, throughputRow } from "../harness.ts"
 
@@ -53,6 +53,151 @@ const scaleOut = async (admin: Redis, n: number, round: number): Promise<number>
     for (const child of children) child.kill("SIGKILL")
     await admin.del(stream)
   }
+}
+
+const LATENCY_RATE = 500
+const LATENCY_ENTRIES = 1500
+
+/** The samples the consumer processes pushed to `key` (with `STATS_KEY`): every latency, and the heap each time. */
+const samples = async (admin: Redis, key: string) => {
+  const list = (await admin.lrange(key, 0, -1)).map(
+    (line) => JSON.parse(line) as { readonly latencies: Array<number>; readonly heap: number }
+  )
+  return { latencies: list.flatMap((s) => s.latencies), heaps: list.map((s) => s.heap) }
+}
+
+const percentile = (sorted: ReadonlyArray<number>, p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
+
+/**
+ * End-to-end latency: `n` consumer processes, entries added at a steady 500/s (below what one process works
+ * through, so that the figure is the path's, not a backlog's), from `XADD` to the end of each entry's work.
+ */
+const latency = async (admin: Redis, n: number) => {
+  const stream = `bench:streams:latency:${process.pid}:${n}`
+  const statsKey = `${stream}:stats`
+  await admin.xgroup("CREATE", stream, "g", "$", "MKSTREAM")
+  const script = new URL("../scale/streams-consumer.ts", import.meta.url).pathname
+  const children = Array.from({ length: n }, (_, i) =>
+    spawn(process.execPath, [script, REDIS_URL, stream, `c${i}`, String(WORK_MS)], {
+      stdio: ["ignore", "pipe", "inherit"],
+      env: { ...process.env, STATS_KEY: statsKey }
+    })
+  )
+  try {
+    await Promise.all(
+      children.map((child) => new Promise<void>((resolve) => child.stdout!.once("data", () => resolve())))
+    )
+    const start = performance.now()
+    for (let sent = 0; sent < LATENCY_ENTRIES; sent += 5) {
+      const pipeline = admin.pipeline()
+      for (let i = 0; i < 5; i++) pipeline.xadd(stream, "*", "n", String(sent + i))
+      await pipeline.exec()
+      const due = start + ((sent + 5) / LATENCY_RATE) * 1000
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, due - performance.now())))
+    }
+    for (;;) {
+      const [group] = (await admin.xinfo("GROUPS", stream)) as Array<Array<string | number>>
+      const info = new Map<string, string | number>()
+      for (let i = 0; i + 1 < group!.length; i += 2) info.set(String(group![i]), group![i + 1]!)
+      if (Number(info.get("entries-read")) >= LATENCY_ENTRIES && Number(info.get("pending")) === 0) break
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250))
+    const sorted = (await samples(admin, statsKey)).latencies.sort((a, b) => a - b)
+    return { p50: percentile(sorted, 50), p99: percentile(sorted, 99), count: sorted.length }
+  } finally {
+    for (const child of children) child.kill("SIGKILL")
+    await admin.del(stream, statsKey)
+  }
+}
+
+/**
+ * Memory: one consumer process (`maxInFlight` 20) works through a backlog of 50,000 entries. Its heap while it does
+ * (after a collection, every 100 ms) against its heap when idle before: bounded by what it holds (`maxInFlight`),
+ * not by the backlog.
+ */
+const memory = async (admin: Redis) => {
+  const stream = `bench:streams:memory:${process.pid}`
+  const statsKey = `${stream}:stats`
+  const backlog = 50_000
+  await admin.xgroup("CREATE", stream, "g", "$", "MKSTREAM")
+  const script = new URL("../scale/streams-consumer.ts", import.meta.url).pathname
+  const child = spawn(process.execPath, ["--expose-gc", script, REDIS_URL, stream, "c0", "0"], {
+    stdio: ["ignore", "pipe", "inherit"],
+    env: { ...process.env, STATS_KEY: statsKey }
+  })
+  try {
+    await new Promise<void>((resolve) => child.stdout!.once("data", () => resolve()))
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    const idle = (await samples(admin, statsKey)).heaps
+    await admin.del(statsKey)
+    for (let sent = 0; sent < backlog; sent += 1000) {
+      const pipeline = admin.pipeline()
+      for (let i = 0; i < 1000; i++) pipeline.xadd(stream, "*", "payload", "x".repeat(100))
+      await pipeline.exec()
+    }
+    for (;;) {
+      const [group] = (await admin.xinfo("GROUPS", stream)) as Array<Array<string | number>>
+      const info = new Map<string, string | number>()
+      for (let i = 0; i + 1 < group!.length; i += 2) info.set(String(group![i]), group![i + 1]!)
+      if (Number(info.get("entries-read")) >= backlog && Number(info.get("pending")) === 0) break
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    const busy = (await samples(admin, statsKey)).heaps
+    return { idle: Math.max(...idle), busy: Math.max(...busy), backlog }
+  } finally {
+    child.kill("SIGKILL")
+    await admin.del(stream, statsKey)
+  }
+}
+
+/**
+ * The relay against raw pipelined `XADD`: the same 100k items in chunks of 1,000, one pipeline per chunk.
+ */
+const relayRates = async (admin: Redis) => {
+  const items = Array.from({ length: ENTRIES }, (_, i) => `{"n":${i},"payload":"${"x".repeat(80)}"}`)
+  const chunks: Array<Array<string>> = []
+  for (let i = 0; i < items.length; i += 1000) chunks.push(items.slice(i, i + 1000))
+  let round = 0
+  return compareRates({
+    items: ENTRIES,
+    rounds: 5,
+    warmup: 1,
+    baseline: async () => {
+      const stream = `bench:streams:relay-raw:${process.pid}:${++round}`
+      const client = new Redis(REDIS_URL)
+      await client.ping()
+      const start = performance.now()
+      for (const chunk of chunks) {
+        const pipeline = client.pipeline()
+        for (const item of chunk) pipeline.xadd(stream, "*", "data", item)
+        await pipeline.exec()
+      }
+      const seconds = (performance.now() - start) / 1000
+      client.disconnect()
+      if ((await admin.xlen(stream)) !== ENTRIES) throw new Error("raw relay: entries missing")
+      await admin.del(stream)
+      return seconds
+    },
+    subject: async () => {
+      const stream = `bench:streams:relay-se:${process.pid}:${++round}`
+      const seconds = await Effect.runPromise(
+        Effect.scoped(
+          Effect.gen(function* () {
+            const sink = RedisStreams.relay<string>({ connection: REDIS_URL, stream })
+            const source = Stream.fromIterable(chunks).pipe(Stream.flatMap((chunk) => Stream.fromArray(chunk)))
+            const start = performance.now()
+            yield* Stream.run(source, sink)
+            return (performance.now() - start) / 1000
+          })
+        )
+      )
+      if ((await admin.xlen(stream)) !== ENTRIES) throw new Error("relay: entries missing")
+      await admin.del(stream)
+      return seconds
+    }
+  })
 }
 
 const CLAIM_AFTER_MS = 1000
@@ -220,6 +365,37 @@ export const suite: Suite = {
           target: 0.85
         })
       }
+      for (const n of [1, 2, 4]) {
+        const measured = await latency(admin, n)
+        rows.push({
+          suite: "redis-streams",
+          case: `latency: ${n} consumer process${n > 1 ? "es" : ""}, ${LATENCY_RATE} entries/s, ${WORK_MS} ms work, ${measured.count} entries: p99 (ms) vs p50`,
+          metric: "end-to-end latency, p99 vs p50",
+          unit: "ms",
+          subject: measured.p99,
+          baseline: measured.p50,
+          ratio: measured.p50 / measured.p99
+        })
+      }
+      const relayed = await relayRates(admin)
+      rows.push(
+        throughputRow(
+          "redis-streams",
+          `${ENTRIES / 1000}k × 100 B items: relay (Sink) vs pipelined XADD, chunks of 1,000`,
+          "entries/s",
+          relayed
+        )
+      )
+      const held = await memory(admin)
+      rows.push({
+        suite: "redis-streams",
+        case: `memory: one consumer (maxInFlight 20) working through a backlog of ${held.backlog / 1000}k entries: heap peak vs idle (MB)`,
+        metric: "heap, busy vs idle",
+        unit: "MB",
+        subject: held.busy / 1e6,
+        baseline: held.idle / 1e6,
+        ratio: held.idle / held.busy
+      })
       const crashed = await crash(admin)
       rows.push({
         suite: "redis-streams",

@@ -87,19 +87,31 @@ class SettledOnce<A, Key> implements Delivery<A> {
 
   private settle(run: () => Promise<void>): Effect.Effect<void, ConnectorError.ConnectorError> {
     return Effect.suspend(() => {
-      if (this.state !== OPEN) return Effect.void
-      this.state = SETTLING
-      return Effect.tryPromise({
-        try: () =>
-          run().then(() => {
-            this.state = SETTLED
-          }),
-        catch: (cause) => {
-          this.state = OPEN
-          return this.settler.failure(cause)
-        }
-      })
+      const settling = this.settleNow(run)
+      return settling === undefined
+        ? Effect.void
+        : Effect.tryPromise({ try: () => settling, catch: (error) => error as ConnectorError.ConnectorError })
     })
+  }
+
+  /** The settlement under way, or `undefined` when another one decided already. Rejects with a typed error. */
+  private settleNow(run: () => Promise<void>): Promise<void> | undefined {
+    if (this.state !== OPEN) return undefined
+    this.state = SETTLING
+    return run().then(
+      () => {
+        this.state = SETTLED
+      },
+      (cause) => {
+        this.state = OPEN
+        throw this.settler.failure(cause)
+      }
+    )
+  }
+
+  /** The ack as a Promise: `process` acknowledges a whole batch with one effect. */
+  ackNow(): Promise<void> | undefined {
+    return this.settleNow(() => this.settler.ack(this.key))
   }
 
   get ack(): Effect.Effect<void, ConnectorError.ConnectorError> {
@@ -189,9 +201,15 @@ export const process = <A, E, R, E2, R2>(
       })
     )
   const done = (delivery: Delivery<A> | undefined): delivery is Delivery<A> => delivery !== undefined
-  // Acks of a batch are sent together (a source may send them as one command), not one round trip each.
+  // Acks of a batch are sent together (a source may send them as one command), not one round trip each; deliveries
+  // of `make` with one effect for the batch rather than a fiber each.
   const ackAll = (batch: ReadonlyArray<Delivery<A>>) =>
-    Effect.forEach(batch, (delivery) => delivery.ack, { concurrency: "unbounded", discard: true })
+    batch.every((delivery) => delivery instanceof SettledOnce)
+      ? Effect.tryPromise({
+          try: () => Promise.all(batch.map((delivery) => (delivery as SettledOnce<A, unknown>).ackNow())),
+          catch: (error) => error as ConnectorError.ConnectorError
+        })
+      : Effect.forEach(batch, (delivery) => delivery.ack, { concurrency: "unbounded", discard: true })
   if (concurrency === 1) {
     // In order: each batch the source read is worked on, then acknowledged.
     return Stream.runForEachArray(deliveries, (batch) =>

@@ -422,10 +422,6 @@ export interface RelayOptions<A> {
   readonly maxLen?: number | undefined
 }
 
-const defaultEncode = (item: unknown): Readonly<Record<string, string>> => ({
-  data: typeof item === "string" ? item : JSON.stringify(item)
-})
-
 /**
  * A writer of field lists into the stream: one pipeline of `XADD` per batch; any failed `XADD` fails the batch
  * with a typed error (nothing is dropped quietly: the sink fails, and the caller retries or stops).
@@ -452,14 +448,21 @@ const relayWriter = <A>(options: RelayOptions<A>) =>
       Effect.tryPromise({
         try: async () => {
           const pipeline = client.pipeline()
-          for (const fields of entries) pipeline.call("XADD", stream, ...trim, "*", ...fields)
+          if (trim.length === 0) for (const fields of entries) pipeline.call("XADD", stream, "*", ...fields)
+          else for (const fields of entries) pipeline.call("XADD", stream, ...trim, "*", ...fields)
           const results = (await pipeline.exec()) ?? []
           const failed = results.find(([cause]) => cause !== null)
           if (failed) throw failed[0]
         },
         catch: redisError
       })
-    return { write, encode: options.encode ?? (defaultEncode as (item: A) => Readonly<Record<string, string>>) }
+    const encode = options.encode
+    // The default straight to a field list: no record to build and walk per item.
+    const fieldsFor: (item: A) => ReadonlyArray<string> =
+      encode === undefined
+        ? (item) => ["data", typeof item === "string" ? item : JSON.stringify(item)]
+        : (item) => fieldsOf(encode(item))
+    return { write, fieldsFor }
   })
 
 /**
@@ -477,8 +480,8 @@ export const writer = <A>(
   ConnectorError.ConnectorError,
   Scope.Scope
 > =>
-  Effect.map(relayWriter(options), ({ encode, write }) => ({
-    add: (items: ReadonlyArray<A>) => write(items.map((item) => fieldsOf(encode(item))))
+  Effect.map(relayWriter(options), ({ fieldsFor, write }) => ({
+    add: (items: ReadonlyArray<A>) => write(items.map(fieldsFor))
   }))
 
 /**
@@ -491,14 +494,15 @@ export const writer = <A>(
  */
 export const relay = <A>(options: RelayOptions<A>): Sink.Sink<void, A, never, ConnectorError.ConnectorError> =>
   Sink.unwrap(
-    Effect.map(relayWriter(options), ({ encode, write }) =>
-      Sink.forEachArray((items: ReadonlyArray<A>) => write(items.map((item) => fieldsOf(encode(item)))))
+    Effect.map(relayWriter(options), ({ fieldsFor, write }) =>
+      Sink.forEachArray((items: ReadonlyArray<A>) => write(items.map(fieldsFor)))
     )
   )
 
 /**
  * `relay` for a connector's `signals`: messages are added as `relay` adds them, and every `Gap` of the source
- * becomes a marker entry (`streamemit-gap`: `resumed` or `possible-loss`, `downtime-ms`) in its place, so that the
+ * becomes a marker entry (`streamemit-gap`: `resumed` or `possible-loss`, `downtime-ms`, and `lost` when the
+ * source counted them) in its place, so that the
  * stream's consumers see where the source may have lost messages. Other lifecycle events are not written.
  *
  * @since 0.2.0
@@ -508,13 +512,20 @@ export const relaySignals = <A>(
   options: RelayOptions<A>
 ): Sink.Sink<void, Lifecycle.Signal<A>, never, ConnectorError.ConnectorError> =>
   Sink.unwrap(
-    Effect.map(relayWriter(options), ({ encode, write }) =>
+    Effect.map(relayWriter(options), ({ fieldsFor, write }) =>
       Sink.forEachArray((signals: ReadonlyArray<Lifecycle.Signal<A>>) => {
         const entries: Array<ReadonlyArray<string>> = []
         for (const signal of signals) {
-          if (signal._tag === "Message") entries.push(fieldsOf(encode(signal.message)))
+          if (signal._tag === "Message") entries.push(fieldsFor(signal.message))
           else if (signal._tag === "Gap") {
-            entries.push(["streamemit-gap", signal.delivery, "downtime-ms", String(Duration.toMillis(signal.downtime))])
+            const marker = [
+              "streamemit-gap",
+              signal.delivery,
+              "downtime-ms",
+              String(Duration.toMillis(signal.downtime))
+            ]
+            if (signal.lost !== undefined) marker.push("lost", String(signal.lost))
+            entries.push(marker)
           }
         }
         return entries.length === 0 ? Effect.void : write(entries)
@@ -536,9 +547,12 @@ export type LeaseOptions = Lease.LeaseOptions
  * result returned; on interruption too. Made for a relay that must hold its upstream connection once:
  *
  * ```ts
- * Stream.run(RedisPubSub.stream({ ... }).signals, RedisStreams.relaySignals({ connection, stream: "orders" })).pipe(
- *   RedisStreams.withLease({ connection, key: "orders:relay", ttl: "5 seconds" })
- * )
+ * // The upstream connection opens inside the lease, and closes when the lease is lost.
+ * const relayPrices = Effect.scoped(
+ *   Effect.flatMap(RedisPubSub.make({ connection, channels: ["prices"] }), (pubsub) =>
+ *     Stream.run(pubsub.signals, RedisStreams.relaySignals({ connection, stream: "prices" }))
+ *   )
+ * ).pipe(RedisStreams.withLease({ connection, key: "prices:relay", ttl: "5 seconds" }))
  * ```
  *
  * Invalid options fail at once with a `Config` error; Redis being down only delays the lease.
