@@ -9,7 +9,7 @@ import { Effect, Schedule, Stream } from "effect"
 import { Cluster } from "ioredis"
 import { RedisPubSub } from "../src/index.ts"
 import { slotOf } from "../src/internal/slot.ts"
-import * as RedisCluster from "./RedisCluster.ts"
+import * as RedisCluster from "@streamemit/testkit/RedisCluster"
 
 const fast = Schedule.spaced("100 millis")
 const errorOf = Expect.connectorError

@@ -17,25 +17,46 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
-import { Redis } from "ioredis"
+import type { Cluster, Redis } from "ioredis"
 import * as Consumer from "./internal/consumer.ts"
 import * as Lease from "./internal/lease.ts"
 import type * as Internal from "./internal/redis.ts"
 import {
   blockOption,
+  type ClusterConnection,
+  client,
   config,
-  connectionUrl,
+  connectionTarget,
   connector,
   entryOf,
   fieldsOf,
   nonEmpty,
   openReader,
-  ours,
   positiveInteger,
   type Reply,
   redisError,
-  sizeOf
+  sizeOf,
+  slotOf,
+  type Target
 } from "./internal/redis.ts"
+
+/**
+ * Where to connect: one server's URL (as is or `Redacted`), or a Redis Cluster's seed nodes. On a cluster, the
+ * keys of one consumer (its streams and `deadLetter`) must share a hash slot: give them one hash tag
+ * (`{orders}:eu`, `{orders}:us`, `{orders}:dead`).
+ *
+ * @since 0.2.0
+ * @category options
+ */
+export type Connection = string | Redacted.Redacted<string> | ClusterConnection
+
+/**
+ * A connection of ours: one server's, or a cluster's.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Client = Redis | Cluster
 
 /**
  * One entry of the stream: its fields as the producer wrote them (`XADD key * field value …`).
@@ -60,8 +81,8 @@ export type OnDecodeError = Consumer.OnDecodeError
  * @category options
  */
 export interface Options<A = Entry> extends Connector.CommonOptions<Delivery.Delivery<A>> {
-  /** A `redis://` / `rediss://` URL, as is or `Redacted`. */
-  readonly connection: string | Redacted.Redacted<string>
+  /** A `redis://` / `rediss://` URL, as is or `Redacted`, or `{ cluster: [seed URLs] }` for a Redis Cluster. */
+  readonly connection: Connection
   /** The stream's key, or several: one read waits on all of them (`delivery.source` says which). */
   readonly stream: string | ReadonlyArray<string>
   /** The consumer group. */
@@ -136,12 +157,25 @@ const silenceAllowed = (blockMillis: number) => {
   return { interval: millis, timeout: millis }
 }
 
+/** On a cluster, one consumer's keys must live on one node: its multi-stream reads and dead-letter MULTI span them. */
+const sameSlot = (streams: ReadonlyArray<string>, deadLetter: string | undefined) => {
+  const slot = slotOf(streams[0]!)
+  const expected = "keys of one hash slot on a cluster: give them one hash tag, e.g. {orders}:eu and {orders}:us"
+  if (streams.some((stream) => slotOf(stream) !== slot)) {
+    return Effect.fail(config("stream", streams, expected))
+  }
+  if (deadLetter !== undefined && slotOf(deadLetter) !== slot) {
+    return Effect.fail(config("deadLetter", deadLetter, `${expected} (the stream's tag)`))
+  }
+  return Effect.void
+}
+
 const resolve = <A>(options: Options<A>): Effect.Effect<Consumer.Resolved<A>, ConnectorError.ConnectorError> =>
   Effect.gen(function* () {
     if (typeof options !== "object" || options === null) {
       return yield* Effect.fail(config("options", options, "an options object"))
     }
-    const url = yield* connectionUrl(options.connection)
+    const target = yield* connectionTarget(options.connection)
     const given = options.stream
     const streams: Array<string> = []
     if (Array.isArray(given)) {
@@ -190,6 +224,7 @@ const resolve = <A>(options: Options<A>): Effect.Effect<Consumer.Resolved<A>, Co
         maxDeliveries = yield* positiveInteger("maxDeliveries", options.maxDeliveries, 1)
       }
     }
+    if (target._tag === "Cluster") yield* sameSlot(streams, deadLetter)
     if (options.schema !== undefined && !Schema.isSchema(options.schema)) {
       return yield* Effect.fail(config("schema", options.schema, "a Schema"))
     }
@@ -211,7 +246,7 @@ const resolve = <A>(options: Options<A>): Effect.Effect<Consumer.Resolved<A>, Co
         : (Schema.decodeUnknownResult(options.schema as Schema.Decoder<A, never>) as Consumer.Resolved<A>["decode"])
     return {
       common,
-      url,
+      target,
       streams,
       group,
       consumer,
@@ -238,13 +273,13 @@ const resolve = <A>(options: Options<A>): Effect.Effect<Consumer.Resolved<A>, Co
  */
 export function make<A>(
   options: Options<A> & { readonly schema: Schema.Decoder<A> }
-): Effect.Effect<Connector.Handle<Redis, Delivery.Delivery<A>>, ConnectorError.ConnectorError, Scope.Scope>
+): Effect.Effect<Connector.Handle<Client, Delivery.Delivery<A>>, ConnectorError.ConnectorError, Scope.Scope>
 export function make(
   options: Options<Entry>
-): Effect.Effect<Connector.Handle<Redis, Delivery.Delivery<Entry>>, ConnectorError.ConnectorError, Scope.Scope>
+): Effect.Effect<Connector.Handle<Client, Delivery.Delivery<Entry>>, ConnectorError.ConnectorError, Scope.Scope>
 export function make<A>(
   options: Options<A>
-): Effect.Effect<Connector.Handle<Redis, Delivery.Delivery<A>>, ConnectorError.ConnectorError, Scope.Scope> {
+): Effect.Effect<Connector.Handle<Client, Delivery.Delivery<A>>, ConnectorError.ConnectorError, Scope.Scope> {
   return Effect.flatMap(resolve(options), (resolved) =>
     Effect.flatMap(Consumer.driver(resolved), (driver) => Connector.make(driver, resolved.common))
   )
@@ -282,8 +317,8 @@ export interface StreamEntry {
  * @category options
  */
 export interface ReadOptions extends Connector.CommonOptions<StreamEntry> {
-  /** A `redis://` / `rediss://` URL, as is or `Redacted`. */
-  readonly connection: string | Redacted.Redacted<string>
+  /** A `redis://` / `rediss://` URL, as is or `Redacted`, or `{ cluster: [seed URLs] }` for a Redis Cluster. */
+  readonly connection: Connection
   /** The stream's key. */
   readonly stream: string
   /** Where to start: `"$"` (entries added from now on, the default), `"0"` (the whole stream) or after an entry id. */
@@ -296,7 +331,7 @@ export interface ReadOptions extends Connector.CommonOptions<StreamEntry> {
 
 interface ReadResolved {
   readonly common: Connector.Resolved<StreamEntry>
-  readonly url: string
+  readonly target: Target
   readonly stream: string
   readonly from: string
   readonly batch: number
@@ -310,7 +345,7 @@ const resolveRead = (options: ReadOptions): Effect.Effect<ReadResolved, Connecto
     if (typeof options !== "object" || options === null) {
       return yield* Effect.fail(config("options", options, "an options object"))
     }
-    const url = yield* connectionUrl(options.connection)
+    const target = yield* connectionTarget(options.connection)
     const stream = yield* nonEmpty("stream", options.stream)
     const from = options.from ?? "$"
     if (typeof from !== "string" || (from !== "$" && !entryId.test(from))) {
@@ -323,10 +358,10 @@ const resolveRead = (options: ReadOptions): Effect.Effect<ReadResolved, Connecto
       // A stream keeps its entries: pausing loses nothing.
       overflow: { strategy: "suspend", bufferSize: Math.max(batch, 1024) }
     })
-    return { common, url, stream, from, batch, blockMillis }
+    return { common, target, stream, from, batch, blockMillis }
   })
 
-const reader = (options: ReadResolved): Driver.Driver<Redis, StreamEntry> => {
+const reader = (options: ReadResolved): Driver.Driver<Client, StreamEntry> => {
   // The id of the last entry read, kept across reconnects: reading resumes right after it. "$" is fixed to the
   // stream's last id at the first connection, so that a reconnect does not skip what was added meanwhile.
   let lastId = options.from === "$" ? undefined : options.from
@@ -336,7 +371,7 @@ const reader = (options: ReadResolved): Driver.Driver<Redis, StreamEntry> => {
     connect: (session) =>
       Effect.gen(function* () {
         const client = yield* openReader(
-          options.url,
+          options.target,
           `streamemit:read:${options.stream}`,
           session as Driver.Session<never>
         )
@@ -395,7 +430,7 @@ const reader = (options: ReadResolved): Driver.Driver<Redis, StreamEntry> => {
  */
 export const makeReader = (
   options: ReadOptions
-): Effect.Effect<Connector.Handle<Redis, StreamEntry>, ConnectorError.ConnectorError, Scope.Scope> =>
+): Effect.Effect<Connector.Handle<Client, StreamEntry>, ConnectorError.ConnectorError, Scope.Scope> =>
   Effect.flatMap(resolveRead(options), (resolved) => Connector.make(reader(resolved), resolved.common))
 
 /**
@@ -412,8 +447,8 @@ export const read = (options: ReadOptions): Stream.Stream<StreamEntry, Connector
  * @category options
  */
 export interface RelayOptions<A> {
-  /** A `redis://` / `rediss://` URL, as is or `Redacted`. */
-  readonly connection: string | Redacted.Redacted<string>
+  /** A `redis://` / `rediss://` URL, as is or `Redacted`, or `{ cluster: [seed URLs] }` for a Redis Cluster. */
+  readonly connection: Connection
   /** The stream's key the items are added to. */
   readonly stream: string
   /** An item's fields. Default: a string as `{ data }`, anything else as `{ data: JSON }`. */
@@ -431,23 +466,29 @@ const relayWriter = <A>(options: RelayOptions<A>) =>
     if (typeof options !== "object" || options === null) {
       return yield* Effect.fail(config("options", options, "an options object"))
     }
-    const url = yield* connectionUrl(options.connection)
+    const target = yield* connectionTarget(options.connection)
     const stream = yield* nonEmpty("stream", options.stream)
     if (options.encode !== undefined && typeof options.encode !== "function") {
       return yield* Effect.fail(config("encode", options.encode, "a function"))
     }
     const trim =
       options.maxLen === undefined ? [] : ["MAXLEN", "~", yield* positiveInteger("maxLen", options.maxLen, 1)]
-    const client = yield* Effect.acquireRelease(
-      Effect.sync(() => new Redis(url, { ...ours, connectionName: `streamemit:relay:${stream}` })),
-      (client) => Effect.promise(() => client.quit().catch(() => client.disconnect()))
+    const writer = yield* Effect.acquireRelease(
+      Effect.sync(() => client(target, `streamemit:relay:${stream}`)),
+      (writer) =>
+        Effect.promise(() =>
+          writer.quit().then(
+            () => undefined,
+            () => writer.disconnect()
+          )
+        )
     )
-    client.on("error", () => {})
-    yield* Effect.tryPromise({ try: () => client.connect(), catch: redisError })
+    writer.on("error", () => {})
+    yield* Effect.tryPromise({ try: () => writer.connect(), catch: redisError })
     const write = (entries: ReadonlyArray<ReadonlyArray<string>>) =>
       Effect.tryPromise({
         try: async () => {
-          const pipeline = client.pipeline()
+          const pipeline = writer.pipeline()
           if (trim.length === 0) for (const fields of entries) pipeline.call("XADD", stream, "*", ...fields)
           else for (const fields of entries) pipeline.call("XADD", stream, ...trim, "*", ...fields)
           const results = (await pipeline.exec()) ?? []

@@ -4,14 +4,15 @@ import { assert, describe, it } from "@effect/vitest"
 import { type Connector, Delivery, Lifecycle } from "@streamemit/core"
 import { Conformance, Expect, FaultProxy, Wait } from "@streamemit/testkit"
 import { Duration, Effect, type Exit, Fiber, Metric, Stream } from "effect"
-import type { Redis } from "ioredis"
 import { RedisStreams } from "../src/index.ts"
 import { add, admin, clientsNamed, fast, killClients, pendingCount, REDIS_URL, target, unique } from "./fixtures.ts"
 
 type Entry = Delivery.Delivery<RedisStreams.Entry>
 
 /** The handle with every message acknowledged as soon as it is seen: the conformance suite counts messages. */
-const acking = (handle: Connector.Handle<Redis, Entry>): Connector.Handle<Redis, Entry> => ({
+const acking = (
+  handle: Connector.Handle<RedisStreams.Client, Entry>
+): Connector.Handle<RedisStreams.Client, Entry> => ({
   ...handle,
   messages: handle.messages.pipe(Stream.tap((delivery) => delivery.ack)),
   signals: handle.signals.pipe(Stream.tap((signal) => (signal._tag === "Message" ? signal.message.ack : Effect.void)))

@@ -11,8 +11,20 @@ import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
-import { Redis } from "ioredis"
-import { connector, type Entry, entryOf, error, openReader, ours, type Reply, redisError, sizeOf } from "./redis.ts"
+import type { Cluster, Redis } from "ioredis"
+import {
+  besideStream,
+  connector,
+  type Entry,
+  entryOf,
+  error,
+  client as newClient,
+  openReader,
+  type Reply,
+  redisError,
+  sizeOf,
+  type Target
+} from "./redis.ts"
 
 /**
  * What to do with an entry the `schema` rejects: fail the stream (the entry stays pending), acknowledge it and
@@ -22,7 +34,7 @@ export type OnDecodeError = "fail" | "skip" | "dead-letter"
 
 export interface Resolved<A> {
   readonly common: Connector.Resolved<Delivery.Delivery<A>>
-  readonly url: string
+  readonly target: Target
   readonly streams: ReadonlyArray<string>
   readonly group: string
   readonly consumer: string
@@ -67,8 +79,10 @@ local read = added
 if ARGV[2] == '0' then read = added - field(info, 'length') end
 return redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], ARGV[2], 'ENTRIESREAD', read)`
 
-/** The key (a hash, next to the stream) where a group's entries already reported as trimmed are counted. */
-export const lostKey = (stream: string) => `${stream}:streamemit-lost`
+/**
+ * The key (a hash, in the stream's hash slot) where a group's entries already reported as trimmed are counted.
+ */
+export const lostKey = (stream: string) => besideStream(stream, ":streamemit-lost")
 
 /**
  * Entries trimmed before the group read them, not reported yet. The group's read counter (`entries-read`, kept
@@ -126,6 +140,9 @@ interface Key {
   readonly flight: Flight
 }
 
+/** A connection of ours: one server's, or a cluster's (routing each command to its slot's master). */
+type Client = Redis | Cluster
+
 type Entries = ReadonlyArray<[string, Array<string> | null]>
 
 const consumerClosed = error(
@@ -134,7 +151,7 @@ const consumerClosed = error(
 
 export const driver = <A>(
   options: Resolved<A>
-): Effect.Effect<Driver.Driver<Redis, Delivery.Delivery<A>>, never, Scope.Scope> =>
+): Effect.Effect<Driver.Driver<Client, Delivery.Delivery<A>>, never, Scope.Scope> =>
   Effect.gen(function* () {
     const { group, consumer } = options
     const context = yield* Effect.context<never>()
@@ -150,7 +167,7 @@ export const driver = <A>(
     // Acknowledgements (and naks, terms, renewals) go through a connection of their own (the reader blocks),
     // shared across reconnects: a delivery of a connection that died can still be acknowledged. One connection at
     // a time, shared by concurrent acks; a broken one is replaced by the next ack. It closes with the handle.
-    let acker: Promise<Redis> | undefined
+    let acker: Promise<Client> | undefined
     let closed = false
     /** Naks waiting for their delay, by stream and id: the pending re-read of a new connection leaves them. */
     const delayed = new Map<string, ReturnType<typeof setTimeout>>()
@@ -158,7 +175,7 @@ export const driver = <A>(
     const held = new Set<Key>()
     let renewTimer: ReturnType<typeof setInterval> | undefined
     /** The live connection's redelivery, for naks whose delay is over. */
-    let current: ((client: Redis, stream: string, entries: Entries, deliveries: number) => Promise<void>) | undefined
+    let current: ((client: Client, stream: string, entries: Entries, deliveries: number) => Promise<void>) | undefined
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
         closed = true
@@ -171,16 +188,16 @@ export const driver = <A>(
         )
       })
     )
-    const ackConnection = (): Promise<Redis> => {
+    const ackConnection = (): Promise<Client> => {
       if (closed) return Promise.reject(consumerClosed)
       if (acker === undefined) {
-        const client = new Redis(options.url, { ...ours, connectionName: `streamemit:${consumer}:ack` })
+        const client = newClient(options.target, `streamemit:${consumer}:ack`)
         // Its failures reach the caller as the ack's error; the next ack connects again.
         client.on("error", () => {})
         client.on("close", () => {
           if (acker === connecting) acker = undefined
         })
-        const connecting: Promise<Redis> = client.connect().then(
+        const connecting: Promise<Client> = client.connect().then(
           () => client,
           (cause) => {
             if (acker === connecting) acker = undefined
@@ -236,7 +253,7 @@ export const driver = <A>(
      * it, in one MULTI; without a dead-letter stream (a `term`), only acknowledges it. Counted either way.
      */
     const deadLetter = async (
-      client: Redis,
+      client: Client,
       key: Omit<Key, "flight">,
       reason: DeadLetterReason,
       detail: string
@@ -342,7 +359,7 @@ export const driver = <A>(
       delivery: () => "resumed",
       connect: (session) =>
         Effect.gen(function* () {
-          const reader = yield* openReader(options.url, `streamemit:${consumer}`, session as Driver.Session<never>)
+          const reader = yield* openReader(options.target, `streamemit:${consumer}`, session as Driver.Session<never>)
           // EVALSHA (loaded once per connection) rather than the script's text every time. A server that lost its
           // scripts fails the check with NOSCRIPT: the reconnect loads it again.
           const trimmedSha = (yield* Effect.tryPromise({
@@ -415,7 +432,7 @@ export const driver = <A>(
            * `maxDeliveries` moved to the dead letters. `deliveries` is known for a nak (0: look them up). An entry
            * deleted from the stream while pending has no fields: acknowledged, and reported as lost.
            */
-          const redeliver = async (client: Redis, stream: string, entries: Entries, deliveries: number) => {
+          const redeliver = async (client: Client, stream: string, entries: Entries, deliveries: number) => {
             const counts = deliveries === 0 ? await deliveryCounts(stream, entries) : undefined
             let gone = 0
             for (const [id, fields] of entries) {

@@ -8,12 +8,11 @@ import { Connector, type ConnectorError } from "@streamemit/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
-import { Redis } from "ioredis"
-import { config, connectionUrl, connector, nonEmpty } from "./redis.ts"
+import { type ClusterConnection, config, connectionTarget, connector, client as newClient, nonEmpty } from "./redis.ts"
 
 export interface LeaseOptions {
-  /** A `redis://` / `rediss://` URL, as is or `Redacted`. */
-  readonly connection: string | Redacted.Redacted<string>
+  /** A `redis://` / `rediss://` URL, as is or `Redacted`, or `{ cluster: [seed URLs] }`. */
+  readonly connection: string | Redacted.Redacted<string> | ClusterConnection
   /** The lease's key: every replica of the same work uses the same one. */
   readonly key: string
   /**
@@ -40,7 +39,7 @@ export const withLease =
         if (typeof options !== "object" || options === null) {
           return yield* Effect.fail(config("options", options, "an options object"))
         }
-        const url = yield* connectionUrl(options.connection)
+        const target = yield* connectionTarget(options.connection)
         const key = yield* nonEmpty("key", options.key)
         const ttl = Duration.toMillis(yield* Connector.duration(connector, "ttl", options.ttl, "5 seconds"))
         if (ttl < 30) return yield* Effect.fail(config("ttl", options.ttl, "at least 30 milliseconds"))
@@ -49,15 +48,13 @@ export const withLease =
         const token = `${process.pid}-${Math.random().toString(36).slice(2)}`
         // Its own connection, reconnected by ioredis: a command while it is down fails at once and is tried again.
         const client = yield* Effect.acquireRelease(
-          Effect.sync(
-            () =>
-              new Redis(url, {
-                lazyConnect: true,
-                enableOfflineQueue: false,
-                maxRetriesPerRequest: 0,
-                retryStrategy: () => poll,
-                connectionName: `streamemit:lease:${key}`
-              })
+          Effect.sync(() =>
+            newClient(target, `streamemit:lease:${key}`, {
+              lazyConnect: true,
+              enableOfflineQueue: false,
+              maxRetriesPerRequest: 0,
+              retryStrategy: () => poll
+            })
           ),
           (client) => Effect.sync(() => client.disconnect())
         )

@@ -4,11 +4,12 @@
  *
  * @internal
  */
+import { createRequire } from "node:module"
 import { Connector, ConnectorError, type Driver, Http } from "@streamemit/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
-import { Redis, type RedisOptions } from "ioredis"
+import { Cluster, Redis, type RedisOptions } from "ioredis"
 
 export const connector = "redis-streams"
 
@@ -30,13 +31,88 @@ export const nonEmpty = (option: string, value: unknown) =>
     ? Effect.succeed(value)
     : Effect.fail(config(option, value, "a non-empty string"))
 
-export const connectionUrl = (connection: string | Redacted.Redacted<string>) =>
+/**
+ * A Redis Cluster: seed nodes as `redis://` URLs (the first one's user, password and TLS are used for every node
+ * the cluster reports).
+ */
+export interface ClusterConnection {
+  readonly cluster: ReadonlyArray<string | Redacted.Redacted<string>>
+}
+
+/** Where to connect: one server (a URL, as ioredis takes it) or a cluster (its seeds, and what every node shares). */
+export type Target =
+  | { readonly _tag: "Single"; readonly url: string }
+  | {
+      readonly _tag: "Cluster"
+      readonly seeds: ReadonlyArray<{ readonly host: string; readonly port: number }>
+      readonly shared: RedisOptions
+    }
+
+const urlOf = (option: string, value: string | Redacted.Redacted<string>) =>
   Http.checkUrl(
     connector,
-    "connection",
-    Redacted.isRedacted(connection) ? Redacted.value(connection as Redacted.Redacted<string>) : connection,
+    option,
+    Redacted.isRedacted(value) ? Redacted.value(value as Redacted.Redacted<string>) : value,
     ["redis:", "rediss:"]
   )
+
+export const connectionTarget = (
+  connection: string | Redacted.Redacted<string> | ClusterConnection
+): Effect.Effect<Target, ConnectorError.ConnectorError> =>
+  Effect.gen(function* () {
+    if (typeof connection !== "object" || connection === null || !("cluster" in connection)) {
+      return { _tag: "Single", url: yield* urlOf("connection", connection) }
+    }
+    const given = connection.cluster
+    if (!Array.isArray(given) || given.length === 0) {
+      return yield* Effect.fail(config("connection.cluster", given, "a non-empty array of seed URLs"))
+    }
+    const urls: Array<URL> = []
+    for (const seed of given) urls.push(new URL(yield* urlOf("connection.cluster", seed)))
+    if (urls.some((url) => url.pathname.length > 1 && url.pathname !== "/0")) {
+      return yield* Effect.fail(config("connection.cluster", "db", "database 0: a Redis Cluster has no other"))
+    }
+    const first = urls[0]!
+    return {
+      _tag: "Cluster",
+      seeds: urls.map((url) => ({
+        host: url.hostname.replace(/^\[|\]$/g, ""),
+        port: url.port === "" ? 6379 : Number(url.port)
+      })),
+      shared: {
+        ...(first.username === "" ? {} : { username: decodeURIComponent(first.username) }),
+        ...(first.password === "" ? {} : { password: decodeURIComponent(first.password) }),
+        ...(first.protocol === "rediss:" ? { tls: {} } : {})
+      }
+    }
+  })
+
+/** A client of ours (not connected yet); `overrides` replace our settings (a lease reconnects by itself). */
+export const client = (target: Target, connectionName: string, overrides: RedisOptions = {}): Redis | Cluster => {
+  const settings = { ...ours, connectionName, ...overrides }
+  if (target._tag === "Single") return new Redis(target.url, settings)
+  // ioredis' Cluster routes each command to its slot's master and follows MOVED itself; core owns reconnect.
+  return new Cluster(target.seeds as Array<{ host: string; port: number }>, {
+    redisOptions: { ...target.shared, ...settings },
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    clusterRetryStrategy: overrides.retryStrategy === undefined ? () => null : () => 100
+  })
+}
+
+/** The hash slot of a key (with hash tags): `cluster-key-slot`, the function ioredis uses; a CommonJS module. */
+export const slotOf: (key: string) => number = createRequire(import.meta.url)("cluster-key-slot")
+
+/**
+ * The key of a stream's hash slot with `suffix`: the stream's own hash tag if it has one, else the stream as the
+ * tag, so that the key lives on the stream's node of a cluster.
+ */
+export const besideStream = (stream: string, suffix: string) => {
+  const open = stream.indexOf("{")
+  const close = open === -1 ? -1 : stream.indexOf("}", open + 1)
+  const tagged = close > open + 1 ? stream : `{${stream}}`
+  return `${tagged}${suffix}`
+}
 
 export const blockOption = (block: Duration.Input | undefined) =>
   Effect.map(Connector.duration(connector, "block", block, "5 seconds"), (d) => Math.max(1, Duration.toMillis(d)))
@@ -91,10 +167,10 @@ export const fieldsOf = (entry: Readonly<Record<string, string>>) => {
 }
 
 /** The connection that reads, closed with the attempt's scope; its errors and its end fail the session. */
-export const openReader = (url: string, connectionName: string, session: Driver.Session<never>) =>
+export const openReader = (target: Target, connectionName: string, session: Driver.Session<never>) =>
   Effect.gen(function* () {
     const reader = yield* Effect.acquireRelease(
-      Effect.sync(() => new Redis(url, { ...ours, connectionName })),
+      Effect.sync(() => client(target, connectionName)),
       (client) => Effect.sync(() => client.disconnect())
     )
     reader.on("error", (cause) => session.fail(redisError(cause)))
@@ -102,5 +178,12 @@ export const openReader = (url: string, connectionName: string, session: Driver.
       session.fail(error(new ConnectorError.Closed({ message: "the server closed the connection" })))
     )
     yield* Effect.tryPromise({ try: () => reader.connect(), catch: redisError })
+    if (reader instanceof Cluster) {
+      // A node's connection lost under a blocking read: the cluster client would wait for it; core reconnects.
+      reader.on("-node", (_node: Redis, key: string) =>
+        session.fail(error(new ConnectorError.Closed({ message: `the connection to cluster node ${key} closed` })))
+      )
+      reader.on("node error", (cause: unknown) => session.fail(redisError(cause)))
+    }
     return reader
   })

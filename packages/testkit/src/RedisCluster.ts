@@ -1,6 +1,10 @@
 /**
+ * Import it as `@streamemit/testkit/RedisCluster` (not from the barrel, which does not load ioredis).
+ *
  * A real Redis Cluster of the tests' own: `redis-server --cluster-enabled yes` processes on free loopback ports,
  * joined by `redis-cli --cluster create`, stopped and removed by `stop`. The shared server on 6379 is untouched.
+ *
+ * @since 0.2.0
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process"
 import { mkdtemp, rm } from "node:fs/promises"
@@ -14,11 +18,19 @@ const run = promisify(execFile)
 const REDIS_SERVER = process.env.REDIS_SERVER ?? "redis-server"
 const REDIS_CLI = process.env.REDIS_CLI ?? "redis-cli"
 
+/**
+ * @since 0.2.0
+ * @category models
+ */
 export interface Node {
   readonly host: string
   readonly port: number
 }
 
+/**
+ * @since 0.2.0
+ * @category models
+ */
 export interface RedisCluster {
   readonly nodes: ReadonlyArray<Node>
   /** A plain connection to `node`, closed by `stop`. */
@@ -51,6 +63,12 @@ const until = async (what: string, check: () => Promise<boolean>, withinMillis =
   }
 }
 
+/**
+ * Starts `masters` masters with `replicas` replicas each and waits until the cluster is ready.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
 export const start = async (options: { masters: number; replicas: number }): Promise<RedisCluster> => {
   const dir = await mkdtemp(join(tmpdir(), "streamemit-redis-cluster-"))
   const count = options.masters * (1 + options.replicas)
