@@ -5,11 +5,11 @@
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import type { ConnectorError, Lifecycle } from "@streamemit/core"
 import { Expect, Wait } from "@streamemit/testkit"
+import * as RedisCluster from "@streamemit/testkit/RedisCluster"
 import { Effect, Schedule, Stream } from "effect"
 import { Cluster } from "ioredis"
 import { RedisPubSub } from "../src/index.ts"
 import { slotOf } from "../src/internal/slot.ts"
-import * as RedisCluster from "@streamemit/testkit/RedisCluster"
 
 const fast = Schedule.spaced("100 millis")
 const errorOf = Expect.connectorError
