@@ -455,6 +455,11 @@ export interface RelayOptions<A> {
   readonly encode?: ((item: A) => Readonly<Record<string, string>>) | undefined
   /** Keep about this many entries (`MAXLEN ~`): older ones are trimmed as new ones come. Default: no trimming. */
   readonly maxLen?: number | undefined
+  /**
+   * Keep about this much time of entries (`MINID ~`, from this process's clock: entry ids are the server's
+   * milliseconds). Not with `maxLen`. Default: no trimming.
+   */
+  readonly maxAge?: Duration.Input | undefined
 }
 
 /**
@@ -471,8 +476,17 @@ const relayWriter = <A>(options: RelayOptions<A>) =>
     if (options.encode !== undefined && typeof options.encode !== "function") {
       return yield* Effect.fail(config("encode", options.encode, "a function"))
     }
-    const trim =
+    if (options.maxLen !== undefined && options.maxAge !== undefined) {
+      return yield* Effect.fail(config("maxAge", options.maxAge, "not with maxLen: one trimming strategy per XADD"))
+    }
+    const maxLen =
       options.maxLen === undefined ? [] : ["MAXLEN", "~", yield* positiveInteger("maxLen", options.maxLen, 1)]
+    const maxAgeMillis =
+      options.maxAge === undefined
+        ? undefined
+        : Duration.toMillis(yield* Connector.duration(connector, "maxAge", options.maxAge, "1 hour"))
+    // MINID moves with the clock: computed per batch.
+    const trimArgs = () => (maxAgeMillis === undefined ? maxLen : ["MINID", "~", `${Date.now() - maxAgeMillis}-0`])
     const writer = yield* Effect.acquireRelease(
       Effect.sync(() => client(target, `streamemit:relay:${stream}`)),
       (writer) =>
@@ -489,6 +503,7 @@ const relayWriter = <A>(options: RelayOptions<A>) =>
       Effect.tryPromise({
         try: async () => {
           const pipeline = writer.pipeline()
+          const trim = trimArgs()
           if (trim.length === 0) for (const fields of entries) pipeline.call("XADD", stream, "*", ...fields)
           else for (const fields of entries) pipeline.call("XADD", stream, ...trim, "*", ...fields)
           const results = (await pipeline.exec()) ?? []

@@ -398,6 +398,54 @@ describe("RedisStreams deliveries", () => {
     }).pipe(Effect.scoped)
   )
 
+  for (const count of [2, 4]) {
+    it.live(
+      `${count} consumer processes share a stream: every entry processed exactly once, each took a share`,
+      () =>
+        Effect.gen(function* () {
+          const stream = unique(`share-${count}`)
+          const results = `${stream}-results`
+          const client = yield* admin(stream)
+          yield* Effect.addFinalizer(() => Effect.promise(() => client.del(results)).pipe(Effect.asVoid))
+          const script = new URL("./consumer-process.ts", import.meta.url).pathname
+          // No claims in this run (30 s): a second processing could only come from a bug, not from a slow machine.
+          const consumers = Array.from({ length: count }, (_, i) =>
+            spawn(process.execPath, [script, REDIS_URL, stream, results, `p${i + 1}`, "30000"], {
+              stdio: ["ignore", "ignore", "inherit"]
+            })
+          )
+          yield* Effect.addFinalizer(() =>
+            Effect.sync(() => {
+              for (const child of consumers) child.kill("SIGKILL")
+            })
+          )
+          const total = 1000
+          yield* add(client, stream, 1, total)
+          const processed = () => Effect.promise(() => client.lrange(results, 0, -1))
+          yield* Wait.until(
+            () => Effect.runPromise(Effect.map(processed(), (lines) => lines.length >= total)),
+            "every entry processed",
+            30_000
+          )
+          yield* Wait.until(
+            () => Effect.runPromise(Effect.map(pendingCount(client, stream, "g"), (n) => n === 0)),
+            "every entry acknowledged",
+            10_000
+          )
+          const lines = yield* processed()
+          assert.strictEqual(lines.length, total, "none processed twice")
+          assert.deepStrictEqual(
+            lines.map((l) => Number(l.split(":")[1])).sort((a, b) => a - b),
+            Array.from({ length: total }, (_, i) => i + 1)
+          )
+          for (let i = 1; i <= count; i++) {
+            assert.isAbove(lines.filter((l) => l.startsWith(`p${i}:`)).length, 0, `p${i} took a share`)
+          }
+        }).pipe(Effect.scoped),
+      60_000
+    )
+  }
+
   it.live(
     "3 consumer processes share a stream; one killed with -9 mid-run: every entry processed, duplicates ≤ its maxInFlight",
     () =>
@@ -595,6 +643,34 @@ describe("RedisStreams.relay", () => {
         [string, Array<string>]
       >
       assert.deepStrictEqual(last, ["n", "2000"])
+      // maxAge: what is older than 200 ms goes (about: whole nodes of 100 entries) as new entries come.
+      const aged = unique("relay-aged")
+      yield* admin(aged)
+      const relayAged = (from: number) =>
+        Stream.range(from, from + 499).pipe(
+          Stream.run(
+            RedisStreams.relay({
+              connection: REDIS_URL,
+              stream: aged,
+              maxAge: "200 millis",
+              encode: (n) => ({ n: `${n}` })
+            })
+          )
+        )
+      yield* relayAged(1)
+      yield* Effect.sleep("400 millis")
+      yield* relayAged(501)
+      const kept = (yield* Effect.promise(() => client.xrange(aged, "-", "+"))) as Array<[string, Array<string>]>
+      assert.isBelow(kept.length, 1000, "the old entries trimmed")
+      assert.isAtLeast(kept.length, 500)
+      assert.deepStrictEqual(kept.at(-1)![1], ["n", "1000"])
+      const both = yield* Effect.exit(
+        Stream.run(
+          Stream.make(1),
+          RedisStreams.relay({ connection: REDIS_URL, stream: aged, maxLen: 10, maxAge: "1 hour" })
+        )
+      )
+      assert.strictEqual((Expect.connectorError(both).reason as { option?: string }).option, "maxAge")
     }).pipe(Effect.scoped)
   )
 

@@ -1,13 +1,14 @@
 /**
  * A consumer process for the scale-out tests: joins group "g" of a stream and records every entry it processed
- * in a Redis list (`consumer:n`), then acknowledges it. Arguments: url, stream, results key, consumer name.
+ * in a Redis list (`consumer:n`), then acknowledges it. Arguments: url, stream, results key, consumer name, and
+ * optionally claimAfter in milliseconds (default 500).
  */
 import { Delivery } from "@streamemit/core"
 import { Effect } from "effect"
 import { Redis } from "ioredis"
 import { RedisStreams } from "../src/index.ts"
 
-const [url, stream, results, consumer] = process.argv.slice(2) as [string, string, string, string]
+const [url, stream, results, consumer, claimAfter] = process.argv.slice(2) as [string, string, string, string, string?]
 const out = new Redis(url)
 
 const program = Delivery.process(
@@ -17,7 +18,7 @@ const program = Delivery.process(
     group: "g",
     consumer,
     createGroup: "0",
-    claimAfter: "500 millis",
+    claimAfter: Number(claimAfter ?? 500),
     block: "100 millis",
     batch: 10,
     maxInFlight: 20
