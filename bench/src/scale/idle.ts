@@ -1,9 +1,9 @@
 /**
  * One measurement of the scale suite, in a process of its own (`node --expose-gc idle.ts <ws|sse> <raw|ours> <n>`):
- * opens `n` idle connections to the worker's servers, then prints what they cost after a full GC — heap and RSS
+ * opens `n` idle connections to the servers (a child process), then prints what they cost after a full GC — heap and RSS
  * per connection — and the CPU the process spends while they sit idle.
  */
-import { Worker } from "node:worker_threads"
+import { spawn } from "node:child_process"
 import type { Connector, ConnectorError } from "@streamemit/core"
 import { Sse } from "@streamemit/sse"
 import { WebSocket } from "@streamemit/websocket"
@@ -21,8 +21,12 @@ const gc = () => {
 }
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-const worker = new Worker(new URL("./server.ts", import.meta.url))
-const ports = await new Promise<{ ws: number; sse: number }>((resolve) => worker.once("message", resolve))
+const server = spawn(process.execPath, [new URL("./server.ts", import.meta.url).pathname], {
+  stdio: ["ignore", "pipe", "inherit"]
+})
+const ports = await new Promise<{ ws: number; sse: number }>((resolve) =>
+  server.stdout!.once("data", (line: Buffer) => resolve(JSON.parse(line.toString())))
+)
 const wsUrl = `ws://127.0.0.1:${ports.ws}/feed`
 const sseUrl = `http://127.0.0.1:${ports.sse}/events`
 
@@ -75,5 +79,5 @@ console.log(
 )
 for (const connection of raw) connection.close()
 await Effect.runPromise(Scope.close(scope, Exit.void))
-await worker.terminate()
+server.kill("SIGKILL")
 process.exit(0)

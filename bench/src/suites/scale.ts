@@ -1,6 +1,7 @@
 /**
- * What a quiet source costs when a service holds many: idle WebSocket and SSE connections, each measurement in a
- * fresh process (`../scale/idle.ts`, servers in a worker thread so only the clients' heap is counted), raw
+ * What a quiet source costs when a service holds many: idle WebSocket and SSE connections, 1,000 and 10,000 of
+ * them, each measurement in a fresh process (`../scale/idle.ts`, servers in a child process so only the clients'
+ * heap, RSS and file descriptors are counted), raw
  * library and connector alternating, the median of the rounds. Targets (the scale issue): heap per connection
  * ≤ 1.5× raw + 4 KB, RSS ≤ 2× raw, idle CPU ≤ 2× raw (heartbeats included on our side).
  */
@@ -9,7 +10,8 @@ import { fileURLToPath } from "node:url"
 import type { Row, Suite } from "../harness.ts"
 
 const ROUNDS = Number(process.env.BENCH_SCALE_ROUNDS ?? 3)
-const CONNECTIONS = { ws: Number(process.env.BENCH_SCALE_WS ?? 1000), sse: Number(process.env.BENCH_SCALE_SSE ?? 500) }
+/** Connection counts per kind: 1,000 and 10,000 (the servers run in a process of their own, with their own fds). */
+const SIZES = (process.env.BENCH_SCALE_SIZES ?? "1000,10000").split(",").map(Number)
 const script = fileURLToPath(new URL("../scale/idle.ts", import.meta.url))
 
 interface Cost {
@@ -18,9 +20,9 @@ interface Cost {
   readonly idleCpuMsPerSecond: number
 }
 
-const measure = (kind: "ws" | "sse", mode: "raw" | "ours"): Cost =>
+const measure = (kind: "ws" | "sse", mode: "raw" | "ours", connections: number): Cost =>
   JSON.parse(
-    execFileSync(process.execPath, ["--expose-gc", script, kind, mode, String(CONNECTIONS[kind])], {
+    execFileSync(process.execPath, ["--expose-gc", script, kind, mode, String(connections)], {
       encoding: "utf8",
       stdio: ["ignore", "pipe", "inherit"],
       timeout: 120_000
@@ -56,24 +58,26 @@ export const suite: Suite = {
   name: "scale",
   run: async () => {
     const rows: Array<Row> = []
-    for (const kind of ["ws", "sse"] as const) {
+    for (const [kind, connections] of (["ws", "sse"] as const).flatMap((kind) =>
+      SIZES.map((n) => [kind, n] as const)
+    )) {
       const ours: Array<Cost> = []
       const raw: Array<Cost> = []
       for (let round = 0; round < ROUNDS; round++) {
         // Alternate which goes first: the machine's state drifts over a run.
         if (round % 2 === 0) {
-          ours.push(measure(kind, "ours"))
-          raw.push(measure(kind, "raw"))
+          ours.push(measure(kind, "ours", connections))
+          raw.push(measure(kind, "raw", connections))
         } else {
-          raw.push(measure(kind, "raw"))
-          ours.push(measure(kind, "ours"))
+          raw.push(measure(kind, "raw", connections))
+          ours.push(measure(kind, "ours", connections))
         }
       }
       const m = (costs: ReadonlyArray<Cost>, key: keyof Cost) => median(costs.map((c) => c[key]))
       const name =
         kind === "ws"
-          ? `WebSocket.make vs raw ws, ${CONNECTIONS.ws}`
-          : `Sse.make vs raw EventSource, ${CONNECTIONS.sse}`
+          ? `WebSocket.make vs raw ws, ${connections.toLocaleString("en")}`
+          : `Sse.make vs raw EventSource, ${connections.toLocaleString("en")}`
       const heapOurs = m(ours, "heapPerConnection") / 1024
       const heapRaw = m(raw, "heapPerConnection") / 1024
       const rssOurs = m(ours, "rssPerConnection") / 1024
@@ -83,7 +87,7 @@ export const suite: Suite = {
       rows.push(
         row(`${name}: heap`, "per idle connection", "KB", heapOurs, heapRaw, 1.5 * heapRaw + 4, "1.5× raw + 4 KB"),
         row(
-          `${name}: RSS, the servers' share on both sides`,
+          `${name}: RSS`,
           "per idle connection",
           "KB",
           rssOurs,
