@@ -68,6 +68,12 @@ export interface CommonOptions<Item> {
   readonly onResync?:
     | ((info: ResyncInfo) => Effect.Effect<ReadonlyArray<Item>, ConnectorError.ConnectorError>)
     | undefined
+  /**
+   * When the source was last consumed before this handle (epoch milliseconds: a restored checkpoint's time, see
+   * `Checkpoint.resume`): the first connection is a reconnect after an outage, and opens with a `Gap` whose
+   * downtime counts from there. Default: none (the first connection has no `Gap`).
+   */
+  readonly lastSeenAt?: number | undefined
 }
 
 /**
@@ -112,6 +118,7 @@ export interface Resolved<Item> {
   readonly liveness: { readonly interval: Duration.Duration; readonly timeout: Duration.Duration } | undefined
   readonly policy: Overflow.Policy
   readonly onResync: CommonOptions<Item>["onResync"]
+  readonly lastSeenAt: number | undefined
 }
 
 /**
@@ -274,6 +281,10 @@ export const resolve = <Item>(
       return yield* Effect.fail(ConnectorError.config(connector, "onResync", options.onResync, "a function"))
     }
     const policy = yield* Overflow.resolve(connector, options.overflow, defaults.overflow)
+    const lastSeenAt = options.lastSeenAt
+    if (lastSeenAt !== undefined && (typeof lastSeenAt !== "number" || !Number.isFinite(lastSeenAt))) {
+      return yield* Effect.fail(ConnectorError.config(connector, "lastSeenAt", lastSeenAt, "epoch milliseconds"))
+    }
     return {
       connector,
       name,
@@ -287,7 +298,8 @@ export const resolve = <Item>(
       connectTimeout,
       liveness,
       policy,
-      onResync: options.onResync
+      onResync: options.onResync,
+      lastSeenAt
     }
   })
 

@@ -211,9 +211,32 @@ export const process = <A, E, R, E2, R2>(
         })
       : Effect.forEach(batch, (delivery) => delivery.ack, { concurrency: "unbounded", discard: true })
   if (concurrency === 1) {
-    // In order: each batch the source read is worked on, then acknowledged.
+    // In order. Each delivery's ack starts as soon as its work is done (a checkpoint sees it at once; a source
+    // still sends the acks of one turn together), and the batch the source read waits for all of them at its end.
     return Stream.runForEachArray(deliveries, (batch) =>
-      Effect.flatMap(Effect.forEach(batch, attempt), (outcomes) => ackAll(outcomes.filter(done)))
+      Effect.flatMap(
+        Effect.forEach(batch, (delivery) =>
+          Effect.map(attempt(delivery), (succeeded) =>
+            succeeded instanceof SettledOnce ? succeeded.ackNow() : succeeded
+          )
+        ),
+        (started) => {
+          const promises: Array<Promise<void>> = []
+          const others: Array<Delivery<A>> = []
+          for (const ack of started) {
+            if (ack instanceof Promise) promises.push(ack)
+            else if (ack !== undefined) others.push(ack)
+          }
+          const waiting =
+            promises.length === 0
+              ? Effect.void
+              : Effect.tryPromise({
+                  try: () => Promise.all(promises),
+                  catch: (error) => error as ConnectorError.ConnectorError
+                })
+          return others.length === 0 ? waiting : Effect.andThen(waiting, ackAll(others))
+        }
+      )
     )
   }
   // Concurrently across batches (a slow work does not hold the next batch back); acks overlap the next works.

@@ -3,6 +3,13 @@
  */
 
 /**
+ * Checkpoints: a source's cursor kept across restarts, saved after the work on it is done.
+ *
+ * @since 0.2.0
+ */
+export * as Checkpoint from "./Checkpoint.ts"
+
+/**
  * The connector machinery: driver contract, reconnect, liveness, lifecycle, resync, metrics, decoding.
  *
  * @since 0.1.0

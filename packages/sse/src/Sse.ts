@@ -7,13 +7,13 @@
  *
  * @since 0.1.0
  */
-import { Connector, ConnectorError, Decode, type Driver, Http } from "@streamemit/core"
+import { Checkpoint, Connector, ConnectorError, Decode, type Delivery, type Driver, Http } from "@streamemit/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import type * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import type * as Stream from "effect/Stream"
+import * as Stream from "effect/Stream"
 import { EventSource, type FetchLikeResponse } from "eventsource"
 import { Agent, fetch } from "undici"
 
@@ -381,4 +381,73 @@ export function stream<A>(options: Options<A>): Stream.Stream<Event<A>, Connecto
   return Connector.stream(
     Effect.map(resolve(options), (resolved) => ({ driver: driver(resolved), options: resolved.common }))
   )
+}
+
+/**
+ * @since 0.2.0
+ * @category checkpoints
+ */
+export interface CheckpointedOptions<A> extends Options<A> {
+  /** Where and how often the last event id whose work is done is saved (`Checkpoint.Store` from the context). */
+  readonly checkpoint: Checkpoint.Options
+}
+
+/**
+ * The events of an SSE endpoint, resumed across restarts: the saved event id is sent as `Last-Event-ID` on start
+ * (the stream opens with `Gap { resumed }`, its downtime counted from the save), and every event is a `Delivery`
+ * whose `ack` says its work is done. The id saved is that of the last event before which every event is done,
+ * every `checkpoint.every` events or `checkpoint.interval` and on a clean close: a crash replays at most a batch.
+ * Run the work with `Delivery.process`. Returns the handle too (lifecycle, status, stats).
+ *
+ * @since 0.2.0
+ * @category checkpoints
+ */
+export function checkpointed<A>(
+  options: CheckpointedOptions<A> & { readonly schema: Schema.Decoder<A> }
+): Effect.Effect<
+  {
+    readonly handle: Handle<A>
+    readonly deliveries: Stream.Stream<Delivery.Delivery<Event<A>>, ConnectorError.ConnectorError>
+  },
+  ConnectorError.ConnectorError,
+  Scope.Scope | Checkpoint.Store
+>
+export function checkpointed(options: CheckpointedOptions<string>): Effect.Effect<
+  {
+    readonly handle: Handle<string>
+    readonly deliveries: Stream.Stream<Delivery.Delivery<Event<string>>, ConnectorError.ConnectorError>
+  },
+  ConnectorError.ConnectorError,
+  Scope.Scope | Checkpoint.Store
+>
+export function checkpointed<A>(options: CheckpointedOptions<A>) {
+  return Checkpoint.resume(
+    options.checkpoint,
+    (saved) =>
+      make({
+        ...options,
+        ...(saved === undefined ? {} : { lastEventId: saved.cursor, lastSeenAt: saved.savedAt })
+      } as Options<string>) as unknown as Effect.Effect<Handle<A>, ConnectorError.ConnectorError, Scope.Scope>,
+    (event: Event<A>) => event.id
+  )
+}
+
+/**
+ * `checkpointed` as a stream of deliveries: resumes when run, saves on the way and when done.
+ *
+ * @since 0.2.0
+ * @category checkpoints
+ */
+export function resumable<A>(
+  options: CheckpointedOptions<A> & { readonly schema: Schema.Decoder<A> }
+): Stream.Stream<Delivery.Delivery<Event<A>>, ConnectorError.ConnectorError, Checkpoint.Store>
+export function resumable(
+  options: CheckpointedOptions<string>
+): Stream.Stream<Delivery.Delivery<Event<string>>, ConnectorError.ConnectorError, Checkpoint.Store>
+export function resumable<A>(
+  options: CheckpointedOptions<A>
+): Stream.Stream<Delivery.Delivery<Event<A>>, ConnectorError.ConnectorError, Checkpoint.Store> {
+  return Stream.unwrap(
+    Effect.map(checkpointed(options as CheckpointedOptions<string>), ({ deliveries }) => deliveries)
+  ) as never
 }

@@ -387,7 +387,8 @@ export const make = <Conn, Item>(
       let step = options.schedule === undefined ? undefined : yield* stepFrom(options.schedule)
       // When the source was last live: the downtime of the next Gap counts from there, across attempts that
       // connected but failed before going live (e.g. in onResync).
-      let downSince: number | undefined
+      // A restored checkpoint: the first connection is a reconnect after an outage too.
+      let downSince: number | undefined = options.lastSeenAt
       for (let attempt = 1; ; attempt++) {
         core.publish(new Lifecycle.Connecting({ attempt }))
         core.liveAt = undefined

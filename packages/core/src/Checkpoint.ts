@@ -1,0 +1,299 @@
+/**
+ * Checkpoints: a source's cursor (an SSE event id, an HTTP resume cursor) kept across restarts in a store, so
+ * that a process that restarts resumes where its work stopped instead of from "now". At-least-once: a cursor is
+ * saved only after the work on its item is done (the item's delivery was acknowledged), in batches and on a clean
+ * close; a crash replays at most the items of one batch, and loses none. A restart with a saved cursor is a
+ * reconnect after an outage: the stream opens with a `Gap` whose downtime counts from the save.
+ *
+ * The store is a service (`Checkpoint.Store`): in memory and in a file here; Redis and Postgres stores live in
+ * the packages that already depend on those clients.
+ *
+ * @since 0.2.0
+ */
+import * as Fs from "node:fs/promises"
+import * as Path from "node:path"
+import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as Connector from "./Connector.ts"
+import * as ConnectorError from "./ConnectorError.ts"
+import * as Delivery from "./Delivery.ts"
+
+/**
+ * A saved cursor and when it was saved (epoch milliseconds).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Saved {
+  readonly cursor: string
+  readonly savedAt: number
+}
+
+/**
+ * Where checkpoints live. `describe` names the store in errors (`file ./tap.ckpt`, `redis key …`).
+ *
+ * @since 0.2.0
+ * @category store
+ */
+export class Store extends Context.Service<
+  Store,
+  {
+    readonly describe: string
+    /** The saved cursor of `key`, or `undefined`; a corrupt or unreadable one is a `Config` error. */
+    readonly load: (key: string) => Effect.Effect<Saved | undefined, ConnectorError.ConnectorError>
+    readonly save: (key: string, saved: Saved) => Effect.Effect<void, ConnectorError.ConnectorError>
+  }
+>()("@streamemit/core/Checkpoint/Store") {}
+
+/**
+ * A checkpoint that cannot be read or written: a `Config` error (never retried, never a silent start from "now")
+ * naming the key and the store.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export const storeError = (store: string, key: string, message: string, cause?: unknown) =>
+  ConnectorError.make(
+    "checkpoint",
+    new ConnectorError.Config({ option: "checkpoint", message: `checkpoint "${key}" in ${store}: ${message}`, cause })
+  )
+
+/**
+ * Checks what a store read: an object with a string `cursor` and a number `savedAt`.
+ *
+ * @since 0.2.0
+ * @category store
+ */
+export const parseSaved = (
+  store: string,
+  key: string,
+  value: unknown
+): Effect.Effect<Saved, ConnectorError.ConnectorError> => {
+  const saved = value as Partial<Saved> | null
+  return typeof saved === "object" &&
+    saved !== null &&
+    typeof saved.cursor === "string" &&
+    typeof saved.savedAt === "number" &&
+    Number.isFinite(saved.savedAt)
+    ? Effect.succeed({ cursor: saved.cursor, savedAt: saved.savedAt })
+    : Effect.fail(storeError(store, key, `corrupt (${JSON.stringify(value)?.slice(0, 80)})`))
+}
+
+/**
+ * Checkpoints in memory: for tests, and for a process that only needs them across reconnects.
+ *
+ * @since 0.2.0
+ * @category store
+ */
+export const layerMemory: Layer.Layer<Store> = Layer.sync(Store, () => {
+  const saved = new Map<string, Saved>()
+  return Store.of({
+    describe: "memory",
+    load: (key) => Effect.sync(() => saved.get(key)),
+    save: (key, value) => Effect.sync(() => void saved.set(key, value))
+  })
+})
+
+/**
+ * Checkpoints in one JSON file (every key of the process): each save writes a temporary file, flushes it to disk,
+ * renames it over the file and flushes the directory, so that a crash mid-save leaves the old file or the new
+ * one, never a torn or empty one. A missing file is no checkpoint; an unreadable or corrupt one is a `Config`
+ * error naming the file.
+ *
+ * @since 0.2.0
+ * @category store
+ */
+export const layerFile = (path: string): Layer.Layer<Store> =>
+  Layer.sync(Store, () => {
+    const file = Path.resolve(path)
+    const describe = `file ${path}`
+    let cache: Record<string, unknown> | undefined
+    // One write at a time: saves of several keys must not interleave their renames.
+    let writing: Promise<void> = Promise.resolve()
+    const read = (key: string) =>
+      Effect.tryPromise({
+        try: async () => {
+          if (cache !== undefined) return cache
+          let text: string
+          try {
+            text = await Fs.readFile(file, "utf8")
+          } catch (cause) {
+            if ((cause as NodeJS.ErrnoException).code === "ENOENT") return (cache = {})
+            throw cause
+          }
+          const parsed = JSON.parse(text) as unknown
+          if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new Error("not an object")
+          return (cache = parsed as Record<string, unknown>)
+        },
+        catch: (cause) => storeError(describe, key, `unreadable: ${(cause as Error).message}`, cause)
+      })
+    const write = async (all: Record<string, unknown>) => {
+      const temporary = `${file}.${process.pid}.tmp`
+      const handle = await Fs.open(temporary, "w")
+      try {
+        await handle.writeFile(JSON.stringify(all))
+        await handle.sync()
+      } finally {
+        await handle.close()
+      }
+      await Fs.rename(temporary, file)
+      const directory = await Fs.open(Path.dirname(file), "r")
+      try {
+        await directory.sync()
+      } finally {
+        await directory.close()
+      }
+    }
+    return Store.of({
+      describe,
+      load: (key) =>
+        Effect.flatMap(read(key), (all) =>
+          all[key] === undefined ? Effect.succeed(undefined) : parseSaved(describe, key, all[key])
+        ),
+      save: (key, saved) =>
+        Effect.flatMap(read(key), (all) =>
+          Effect.tryPromise({
+            try: () => {
+              all[key] = saved
+              const next = writing.then(() => write({ ...all }))
+              writing = next.catch(() => {})
+              return next
+            },
+            catch: (cause) => storeError(describe, key, `cannot be written: ${(cause as Error).message}`, cause)
+          })
+        )
+    })
+  })
+
+/**
+ * @since 0.2.0
+ * @category options
+ */
+export interface Options {
+  /** The checkpoint's key in the store: one per source (and per consumer of it). */
+  readonly key: string
+  /** Save after this many items were done. Default 100. */
+  readonly every?: number | undefined
+  /** …or after this long, whichever first. Default 1 second. */
+  readonly interval?: Duration.Input | undefined
+}
+
+/** One item handed out, in order: its cursor (if it has one) and whether its work is done. */
+interface Tracked {
+  readonly cursor: string | undefined
+  done: boolean
+}
+
+/**
+ * A source resumed from its checkpoint: `open` connects it from the saved cursor (`undefined` the first time;
+ * give the connector `lastSeenAt: saved.savedAt` so that it opens with a `Gap`), and every message becomes a
+ * `Delivery` whose `ack` says its work is done. The cursor saved is that of the last message before which every
+ * message is done (work running concurrently finishes out of order; a `release`d or `nak`ed message holds the
+ * checkpoint before it, so a restart replays it; `term` counts as done). Saved every `every` items or `interval`,
+ * whichever first, and on a clean close (the Scope's end). Fails at once with a `Config` error for bad options or
+ * a corrupt checkpoint.
+ *
+ * @since 0.2.0
+ * @category resume
+ */
+export const resume = <Conn, A>(
+  options: Options,
+  open: (
+    saved: Saved | undefined
+  ) => Effect.Effect<Connector.Handle<Conn, A>, ConnectorError.ConnectorError, Scope.Scope>,
+  cursorOf: (item: A) => string | undefined
+): Effect.Effect<
+  {
+    readonly handle: Connector.Handle<Conn, A>
+    readonly deliveries: Stream.Stream<Delivery.Delivery<A>, ConnectorError.ConnectorError>
+  },
+  ConnectorError.ConnectorError,
+  Scope.Scope | Store
+> =>
+  Effect.gen(function* () {
+    const store = yield* Store
+    const config = (option: string, value: unknown, expected: string) =>
+      ConnectorError.config("checkpoint", option, value, expected)
+    if (typeof options.key !== "string" || options.key === "") {
+      return yield* Effect.fail(config("checkpoint.key", options.key, "a non-empty string"))
+    }
+    const every = options.every ?? 100
+    if (!Number.isInteger(every) || every < 1) {
+      return yield* Effect.fail(config("checkpoint.every", options.every, "a positive integer"))
+    }
+    const interval = yield* Connector.duration("checkpoint", "checkpoint.interval", options.interval, "1 second")
+    const key = options.key
+    const saved = yield* store.load(key)
+    const handle = yield* open(saved)
+
+    // Items in the order they were handed out; `head` is the first not yet done.
+    const pending: Array<Tracked> = []
+    let head = 0
+    let committed = saved?.cursor
+    let lastSaved = saved?.cursor
+    let doneSinceSave = 0
+    const advance = () => {
+      while (head < pending.length && pending[head]!.done) {
+        const cursor = pending[head]!.cursor
+        if (cursor !== undefined) committed = cursor
+        head++
+      }
+      // Drop what is behind the head now and then, not on every ack.
+      if (head > 1024 && head * 2 > pending.length) {
+        pending.splice(0, head)
+        head = 0
+      }
+    }
+    const saveNow = Effect.suspend(() => {
+      const cursor = committed
+      if (cursor === undefined || cursor === lastSaved) return Effect.void
+      doneSinceSave = 0
+      return Effect.tap(store.save(key, { cursor, savedAt: Date.now() }), () =>
+        Effect.sync(() => {
+          lastSaved = cursor
+        })
+      )
+    })
+    // Saves on the interval and when `every` items are done; a failed save fails the stream's consumer at the next
+    // save (the cursor stays where it was: a restart replays more, loses nothing).
+    let failed: ConnectorError.ConnectorError | undefined
+    const saveInBackground = Effect.catch(saveNow, (error) =>
+      Effect.sync(() => {
+        failed = error
+      })
+    )
+    yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(interval), saveInBackground)))
+    // A clean close saves what is done.
+    yield* Effect.addFinalizer(() => Effect.ignore(saveNow))
+
+    const settler: Delivery.Settler<Tracked> = {
+      ack: (tracked) => {
+        if (failed !== undefined) return Promise.reject(failed)
+        tracked.done = true
+        advance()
+        if (++doneSinceSave >= every) Effect.runFork(saveInBackground)
+        return Promise.resolve()
+      },
+      // Not done: it holds the checkpoint before it, and a restart replays it.
+      release: () => {},
+      nak: () => Promise.resolve(),
+      term: (tracked) => {
+        tracked.done = true
+        advance()
+        return Promise.resolve()
+      },
+      failure: (cause) => cause as ConnectorError.ConnectorError
+    }
+    let sequence = 0
+    const deliveries = Stream.map(handle.messages, (item) => {
+      const cursor = cursorOf(item)
+      const tracked: Tracked = { cursor, done: false }
+      pending.push(tracked)
+      return Delivery.make(settler, tracked, key, cursor ?? `#${++sequence}`, item, 1)
+    })
+    return { handle, deliveries }
+  })
