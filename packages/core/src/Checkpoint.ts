@@ -63,7 +63,7 @@ export const storeError = (store: string, key: string, message: string, cause?: 
   )
 
 /**
- * Checks what a store read: an object with a string `cursor` and a number `savedAt`.
+ * Checks what a store read: an object with a string `cursor` and a `savedAt` in epoch milliseconds.
  *
  * @since 0.2.0
  * @category store
@@ -78,7 +78,8 @@ export const parseSaved = (
     saved !== null &&
     typeof saved.cursor === "string" &&
     typeof saved.savedAt === "number" &&
-    Number.isFinite(saved.savedAt)
+    Number.isSafeInteger(saved.savedAt) &&
+    saved.savedAt >= 0
     ? Effect.succeed({ cursor: saved.cursor, savedAt: saved.savedAt })
     : Effect.fail(storeError(store, key, `corrupt (${JSON.stringify(value)?.slice(0, 80)})`))
 }

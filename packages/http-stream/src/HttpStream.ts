@@ -5,13 +5,13 @@
  *
  * @since 0.1.0
  */
-import { Connector, ConnectorError, Decode, type Driver, Http } from "@streamemit/core"
+import { Checkpoint, Connector, ConnectorError, Decode, type Delivery, type Driver, Http } from "@streamemit/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import type * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import type * as Stream from "effect/Stream"
+import * as Stream from "effect/Stream"
 import { Agent, fetch } from "undici"
 
 const connector = "http-stream"
@@ -72,6 +72,11 @@ export interface Options<A> extends Omit<Connector.CommonOptions<A>, "liveness">
   readonly idleTimeout?: Duration.Input | false | undefined
   /** Builds the next request from the last record delivered, so a dropped stream continues where it stopped. */
   readonly resume?: ((last: A | undefined) => Resume | Effect.Effect<Resume, ConnectorError.ConnectorError>) | undefined
+  /**
+   * `resume(undefined)` builds the first request too: the stream continues from a position kept elsewhere (a
+   * checkpoint: see `checkpointed`), and the first connection's `Gap` says `resumed`. Default `false`.
+   */
+  readonly resumeFirst?: boolean | undefined
   /** When the body ends normally: `false` (default) ends the stream; `true` requests again ("tail -f"). */
   readonly follow?: boolean | undefined
   /** Accepted `content-type` (prefix); default: `text/event-stream` for `"sse"`, anything otherwise. */
@@ -107,6 +112,7 @@ interface Resolved<A> {
   readonly maxRecordSize: number
   readonly skipOversized: boolean
   readonly resume: Options<A>["resume"]
+  readonly resumeFirst: boolean
   readonly follow: boolean
   readonly contentType: string | undefined
   readonly schema: Schema.Decoder<A> | undefined
@@ -154,6 +160,7 @@ const resolve = <A>(options: Options<A>): Effect.Effect<Resolved<A>, ConnectorEr
       maxRecordSize,
       skipOversized: onOversized === "skip",
       resume: options.resume,
+      resumeFirst: options.resumeFirst === true && options.resume !== undefined,
       follow: options.follow === true,
       contentType: options.contentType ?? (framing === "sse" ? "text/event-stream" : undefined),
       schema: options.schema,
@@ -365,13 +372,14 @@ const driver = <A>(options: Resolved<A>): Driver.Driver<Response, A> => {
   }
   return {
     connector,
-    delivery: () => (options.resume !== undefined && last !== undefined ? "resumed" : "possible-loss"),
+    delivery: () =>
+      options.resume !== undefined && (last !== undefined || options.resumeFirst) ? "resumed" : "possible-loss",
     connect: (session) =>
       Effect.gen(function* () {
         let url = yield* options.url
         const headers = yield* options.headers
         let body = options.body
-        if (options.resume !== undefined && session.attempt > 1) {
+        if (options.resume !== undefined && (session.attempt > 1 || options.resumeFirst)) {
           const resumed = options.resume(last)
           const next = Effect.isEffect(resumed) ? yield* resumed : resumed
           if (next.url !== undefined) url = yield* Http.checkUrl(connector, "resume().url", next.url, httpProtocols)
@@ -493,3 +501,66 @@ export function stream<A>(options: Options<A>): Stream.Stream<A, ConnectorError.
     Effect.map(resolve(options), (resolved) => ({ driver: driver(resolved), options: resolved.common }))
   )
 }
+
+/**
+ * @since 0.2.0
+ * @category checkpoints
+ */
+export interface CheckpointedOptions<A> extends Omit<Options<A>, "resume" | "resumeFirst"> {
+  readonly checkpoint: Checkpoint.Options & {
+    /** A record's position (an id, an offset, a time); a record without one keeps the previous. */
+    readonly cursorOf: (record: A) => string | undefined
+  }
+  /** The request that continues after `cursor` (`undefined`: nothing saved yet, nothing delivered). */
+  readonly resume: (cursor: string | undefined) => Resume | Effect.Effect<Resume, ConnectorError.ConnectorError>
+}
+
+/**
+ * A body resumed across restarts: the saved cursor (`checkpoint.cursorOf` of the last record whose work is done)
+ * builds the first request with `resume(cursor)`, and the stream opens with `Gap { resumed }` counted from the
+ * save; after a reconnect, the cursor of the last record delivered does. Every record is a `Delivery` whose `ack`
+ * says its work is done; the cursor is saved every `checkpoint.every` records or `checkpoint.interval` and on a
+ * clean close.
+ *
+ * @since 0.2.0
+ * @category checkpoints
+ */
+export const checkpointed = <A>(
+  options: CheckpointedOptions<A>
+): Effect.Effect<
+  {
+    readonly handle: Handle<A>
+    readonly deliveries: Stream.Stream<Delivery.Delivery<A>, ConnectorError.ConnectorError>
+  },
+  ConnectorError.ConnectorError,
+  Scope.Scope | Checkpoint.Store
+> => {
+  const { checkpoint, resume: resumeAfter, ...rest } = options
+  return Checkpoint.resume(
+    checkpoint,
+    (saved) => {
+      let cursor = saved?.cursor
+      return make({
+        ...rest,
+        resumeFirst: saved !== undefined,
+        resume: (last: A | undefined) => {
+          if (last !== undefined) cursor = checkpoint.cursorOf(last) ?? cursor
+          return resumeAfter(cursor)
+        },
+        ...(saved === undefined ? {} : { lastSeenAt: saved.savedAt })
+      } as Options<string>) as unknown as Effect.Effect<Handle<A>, ConnectorError.ConnectorError, Scope.Scope>
+    },
+    checkpoint.cursorOf
+  )
+}
+
+/**
+ * `checkpointed` as a stream of deliveries: resumes when run, saves on the way and when done.
+ *
+ * @since 0.2.0
+ * @category checkpoints
+ */
+export const resumable = <A>(
+  options: CheckpointedOptions<A>
+): Stream.Stream<Delivery.Delivery<A>, ConnectorError.ConnectorError, Checkpoint.Store> =>
+  Stream.unwrap(Effect.map(checkpointed(options), ({ deliveries }) => deliveries))

@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { Connector, ConnectorError, Decode, type Driver } from "@streamemit/core"
+import { Checkpoint, Connector, ConnectorError, Decode, type Driver } from "@streamemit/core"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -409,4 +409,79 @@ export const layerConfig = (
   Layer.effect(
     PgListen,
     Effect.flatMap(Config.unwrap(config), (configured) => make({ ...options, ...configured }))
+  )
+
+/**
+ * @since 0.2.0
+ * @category checkpoints
+ */
+export interface CheckpointStoreOptions {
+  /** A connection string (`postgres://…`), as is or `Redacted`, or a `pg` client config. */
+  readonly connection: Connection
+  /** The table (created if missing: `key text primary key, cursor text, saved_at bigint`). Default `streamemit_checkpoints`. */
+  readonly table?: string | undefined
+}
+
+/**
+ * A `Checkpoint.Store` in a Postgres table: a save is one upsert (atomic), a load one select. The client (a pool
+ * of one) closes with the Layer. A row that cannot be read is a `Config` error naming the key and the table.
+ *
+ * @since 0.2.0
+ * @category checkpoints
+ */
+export const checkpointStore = (
+  options: CheckpointStoreOptions
+): Layer.Layer<Checkpoint.Store, ConnectorError.ConnectorError> =>
+  Layer.effect(
+    Checkpoint.Store,
+    Effect.gen(function* () {
+      const settings = yield* checkConnection(options.connection)
+      const table = options.table ?? "streamemit_checkpoints"
+      if (typeof table !== "string" || !/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/.test(table)) {
+        return yield* Effect.fail(config("table", table, "a table name (letters, digits, _; optionally schema.table)"))
+      }
+      const describe = `postgres table ${table}`
+      const pool = yield* Effect.acquireRelease(
+        Effect.sync(() => new pg.Pool({ ...settings, max: 1, application_name: "streamemit-checkpoints" })),
+        (pool) => Effect.promise(() => pool.end().catch(() => {}))
+      )
+      pool.on("error", () => {})
+      yield* Effect.tryPromise({
+        try: () =>
+          pool.query(
+            `CREATE TABLE IF NOT EXISTS ${table} (key text PRIMARY KEY, cursor text NOT NULL, saved_at bigint NOT NULL)`
+          ),
+        catch: (cause) => Checkpoint.storeError(describe, "*", `cannot be created: ${(cause as Error).message}`, cause)
+      })
+      return Checkpoint.Store.of({
+        describe,
+        load: (key) =>
+          Effect.flatMap(
+            Effect.tryPromise({
+              try: () => pool.query(`SELECT cursor, saved_at FROM ${table} WHERE key = $1`, [key]),
+              catch: (cause) => Checkpoint.storeError(describe, key, `unreadable: ${(cause as Error).message}`, cause)
+            }),
+            (result) =>
+              result.rows.length === 0
+                ? Effect.succeed(undefined)
+                : Checkpoint.parseSaved(describe, key, {
+                    cursor: result.rows[0].cursor,
+                    savedAt: Number(result.rows[0].saved_at)
+                  })
+          ),
+        save: (key, saved) =>
+          Effect.asVoid(
+            Effect.tryPromise({
+              try: () =>
+                pool.query(
+                  `INSERT INTO ${table} (key, cursor, saved_at) VALUES ($1, $2, $3)
+                   ON CONFLICT (key) DO UPDATE SET cursor = EXCLUDED.cursor, saved_at = EXCLUDED.saved_at`,
+                  [key, saved.cursor, saved.savedAt]
+                ),
+              catch: (cause) =>
+                Checkpoint.storeError(describe, key, `cannot be written: ${(cause as Error).message}`, cause)
+            })
+          )
+      })
+    })
   )

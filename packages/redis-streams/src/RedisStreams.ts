@@ -8,9 +8,17 @@
  * @since 0.2.0
  */
 import * as Os from "node:os"
-import { Connector, type ConnectorError, type Delivery, type Driver, type Lifecycle } from "@streamemit/core"
+import {
+  Checkpoint,
+  Connector,
+  type ConnectorError,
+  type Delivery,
+  type Driver,
+  type Lifecycle
+} from "@streamemit/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type * as Metric from "effect/Metric"
 import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
@@ -619,3 +627,73 @@ export type LeaseOptions = Lease.LeaseOptions
 export const withLease: (
   options: LeaseOptions
 ) => <A, E, R>(work: Effect.Effect<A, E, R>) => Effect.Effect<A, E | ConnectorError.ConnectorError, R> = Lease.withLease
+
+/**
+ * @since 0.2.0
+ * @category checkpoints
+ */
+export interface CheckpointStoreOptions {
+  /** A `redis://` / `rediss://` URL, as is or `Redacted`, or `{ cluster: [seed URLs] }`. */
+  readonly connection: Connection
+  /** The hash that holds every checkpoint (one field per key). Default `streamemit:checkpoints`. */
+  readonly hash?: string | undefined
+}
+
+/**
+ * A `Checkpoint.Store` in a Redis hash: a save is one `HSET` (atomic), a load one `HGET`. Its connection closes
+ * with the Layer. A field that cannot be read is a `Config` error naming the key and the hash.
+ *
+ * @since 0.2.0
+ * @category checkpoints
+ */
+export const checkpointStore = (
+  options: CheckpointStoreOptions
+): Layer.Layer<Checkpoint.Store, ConnectorError.ConnectorError> =>
+  Layer.effect(
+    Checkpoint.Store,
+    Effect.gen(function* () {
+      const target = yield* connectionTarget(options.connection)
+      const hash = yield* nonEmpty("hash", options.hash ?? "streamemit:checkpoints")
+      const describe = `redis hash ${hash}`
+      const redis = yield* Effect.acquireRelease(
+        Effect.sync(() => client(target, "streamemit:checkpoints")),
+        (redis) =>
+          Effect.promise(() =>
+            redis.quit().then(
+              () => undefined,
+              () => redis.disconnect()
+            )
+          )
+      )
+      redis.on("error", () => {})
+      yield* Effect.tryPromise({ try: () => redis.connect(), catch: redisError })
+      return Checkpoint.Store.of({
+        describe,
+        load: (key) =>
+          Effect.flatMap(
+            Effect.tryPromise({
+              try: () => redis.hget(hash, key),
+              catch: (cause) => Checkpoint.storeError(describe, key, `unreadable: ${(cause as Error).message}`, cause)
+            }),
+            (text) => {
+              if (text === null) return Effect.succeed(undefined)
+              let value: unknown
+              try {
+                value = JSON.parse(text)
+              } catch {
+                value = text
+              }
+              return Checkpoint.parseSaved(describe, key, value)
+            }
+          ),
+        save: (key, saved) =>
+          Effect.asVoid(
+            Effect.tryPromise({
+              try: () => redis.hset(hash, key, JSON.stringify(saved)),
+              catch: (cause) =>
+                Checkpoint.storeError(describe, key, `cannot be written: ${(cause as Error).message}`, cause)
+            })
+          )
+      })
+    })
+  )

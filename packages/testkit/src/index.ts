@@ -3,6 +3,12 @@
  */
 
 /**
+ * The suite every `Checkpoint.Store` runs against its real backend.
+ *
+ * @since 0.2.0
+ */
+export * as CheckpointStore from "./CheckpointStore.ts"
+/**
  * The connector conformance suite.
  *
  * @since 0.1.0
