@@ -86,15 +86,7 @@ export const suite: Suite = {
       const cpuRaw = m(raw, "idleCpuMsPerSecond")
       rows.push(
         row(`${name}: heap`, "per idle connection", "KB", heapOurs, heapRaw, 1.5 * heapRaw + 4, "1.5× raw + 4 KB"),
-        row(
-          `${name}: RSS`,
-          "per idle connection",
-          "KB",
-          rssOurs,
-          rssRaw,
-          2 * rssRaw,
-          "2× raw"
-        ),
+        row(`${name}: RSS`, "per idle connection", "KB", rssOurs, rssRaw, 2 * rssRaw, "2× raw"),
         row(`${name}: CPU while idle`, "the whole process", "ms/s", cpuOurs, cpuRaw, 2 * cpuRaw, "2× raw")
       )
     }
