@@ -191,7 +191,8 @@ interface Tracked {
 
 /**
  * A source resumed from its checkpoint: `open` connects it from the saved cursor (`undefined` the first time;
- * give the connector `lastSeenAt: saved.savedAt` so that it opens with a `Gap`), and every message becomes a
+ * give the connector `lastSeenAt: saved.savedAt` so that it opens with a `Gap`; `latest()` is the cursor of the
+ * last message handed out since, for a resync after a reconnect), and every message becomes a
  * `Delivery` whose `ack` says its work is done. The cursor saved is that of the last message before which every
  * message is done (work running concurrently finishes out of order; a `release`d or `nak`ed message holds the
  * checkpoint before it, so a restart replays it; `term` counts as done). Saved every `every` items or `interval`,
@@ -201,17 +202,15 @@ interface Tracked {
  * @since 0.2.0
  * @category resume
  */
-export const resume = <Conn, A>(
+export const resume = <A, H extends Connector.Handle<unknown, A>>(
   options: Options,
   open: (
-    saved: Saved | undefined
-  ) => Effect.Effect<Connector.Handle<Conn, A>, ConnectorError.ConnectorError, Scope.Scope>,
+    saved: Saved | undefined,
+    latest: () => string | undefined
+  ) => Effect.Effect<H, ConnectorError.ConnectorError, Scope.Scope>,
   cursorOf: (item: A) => string | undefined
 ): Effect.Effect<
-  {
-    readonly handle: Connector.Handle<Conn, A>
-    readonly deliveries: Stream.Stream<Delivery.Delivery<A>, ConnectorError.ConnectorError>
-  },
+  { readonly handle: H; readonly deliveries: Stream.Stream<Delivery.Delivery<A>, ConnectorError.ConnectorError> },
   ConnectorError.ConnectorError,
   Scope.Scope | Store
 > =>
@@ -229,7 +228,10 @@ export const resume = <Conn, A>(
     const interval = yield* Connector.duration("checkpoint", "checkpoint.interval", options.interval, "1 second")
     const key = options.key
     const saved = yield* store.load(key)
-    const handle = yield* open(saved)
+    // The cursor of the last message handed to the consumer (the saved one before any): where a resync after a
+    // reconnect continues (rows after it, "send me everything after X").
+    let latest = saved?.cursor
+    const handle = yield* open(saved, () => latest)
 
     // Items in the order they were handed out; `head` is the first not yet done.
     const pending: Array<Tracked> = []
@@ -292,6 +294,7 @@ export const resume = <Conn, A>(
     let sequence = 0
     const deliveries = Stream.map(handle.messages, (item) => {
       const cursor = cursorOf(item)
+      if (cursor !== undefined) latest = cursor
       const tracked: Tracked = { cursor, done: false }
       pending.push(tracked)
       return Delivery.make(settler, tracked, key, cursor ?? `#${++sequence}`, item, 1)

@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { Checkpoint, Connector, ConnectorError, Decode, type Driver } from "@streamemit/core"
+import { Checkpoint, Connector, ConnectorError, Decode, type Delivery, type Driver } from "@streamemit/core"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -15,7 +15,7 @@ import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import type * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import type * as Stream from "effect/Stream"
+import * as Stream from "effect/Stream"
 import pg from "pg"
 
 const connector = "pg-listen"
@@ -485,3 +485,67 @@ export const checkpointStore = (
       })
     })
   )
+
+/**
+ * @since 0.2.0
+ * @category checkpoints
+ */
+export interface CheckpointedOptions<A> extends Omit<Options<A>, "onResync"> {
+  readonly checkpoint: Checkpoint.Options & {
+    /** A notification's position (an outbox row's id in its payload); one without keeps the previous. */
+    readonly cursorOf: (notification: Notification<A>) => string | undefined
+  }
+  /**
+   * After a restart with a saved cursor, and after every reconnect: what was written while nobody listened, as
+   * notifications, from `cursor` on (the outbox rows after it). Runs after the `Gap`, before live notifications.
+   */
+  readonly onResync?:
+    | ((
+        info: Connector.ResyncInfo & { readonly cursor: string | undefined }
+      ) => Effect.Effect<ReadonlyArray<Notification<A>>, ConnectorError.ConnectorError>)
+    | undefined
+}
+
+/**
+ * LISTEN resumed across restarts, for the outbox pattern: the producer writes a row and `NOTIFY`s its id in one
+ * transaction; the consumer saves the id of the last notification whose work is done (`checkpoint.cursorOf`), and
+ * on start — and after every reconnect — `onResync({ cursor })` reads the rows after it. NOTIFY alone keeps
+ * nothing for a listener that is away; the rows do. Notifications are `Delivery` values: run the work with
+ * `Delivery.process`; the cursor is saved every `checkpoint.every` or `checkpoint.interval` and on a clean close.
+ *
+ * @since 0.2.0
+ * @category checkpoints
+ */
+export const checkpointed = <A = string>(
+  options: CheckpointedOptions<A>
+): Effect.Effect<
+  {
+    readonly handle: Handle<A>
+    readonly deliveries: Stream.Stream<Delivery.Delivery<Notification<A>>, ConnectorError.ConnectorError>
+  },
+  ConnectorError.ConnectorError,
+  Scope.Scope | Checkpoint.Store
+> => {
+  const { checkpoint, onResync, ...rest } = options
+  return Checkpoint.resume(
+    checkpoint,
+    (saved, latest) =>
+      make({
+        ...rest,
+        ...(onResync === undefined ? {} : { onResync: (info) => onResync({ ...info, cursor: latest() }) }),
+        ...(saved === undefined ? {} : { lastSeenAt: saved.savedAt })
+      } as Options<string>) as unknown as Effect.Effect<Handle<A>, ConnectorError.ConnectorError, Scope.Scope>,
+    checkpoint.cursorOf
+  )
+}
+
+/**
+ * `checkpointed` as a stream of deliveries.
+ *
+ * @since 0.2.0
+ * @category checkpoints
+ */
+export const resumable = <A = string>(
+  options: CheckpointedOptions<A>
+): Stream.Stream<Delivery.Delivery<Notification<A>>, ConnectorError.ConnectorError, Checkpoint.Store> =>
+  Stream.unwrap(Effect.map(checkpointed(options), ({ deliveries }) => deliveries))

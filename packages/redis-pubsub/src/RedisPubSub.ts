@@ -11,7 +11,7 @@
  *
  * @since 0.1.0
  */
-import { Connector, ConnectorError, Decode, type Driver } from "@streamemit/core"
+import { Checkpoint, Connector, ConnectorError, Decode, type Delivery, type Driver } from "@streamemit/core"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -20,7 +20,7 @@ import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import type * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
-import type * as Stream from "effect/Stream"
+import * as Stream from "effect/Stream"
 import { Cluster, Redis, type RedisOptions } from "ioredis"
 import { slotOf } from "./internal/slot.ts"
 import { address, readTopology } from "./internal/topology.ts"
@@ -705,3 +705,66 @@ export const layerConfig = (
     RedisPubSub,
     Effect.flatMap(Config.unwrap(config), (configured) => make({ ...options, ...configured }))
   )
+
+/**
+ * @since 0.2.0
+ * @category checkpoints
+ */
+export interface CheckpointedOptions<A> extends Omit<Options<A>, "onResync" | "binary"> {
+  readonly checkpoint: Checkpoint.Options & {
+    /** A message's position (an outbox entry's id in its payload); one without keeps the previous. */
+    readonly cursorOf: (message: Message<A>) => string | undefined
+  }
+  /**
+   * After a restart with a saved cursor, and after every reconnect: what was published while nobody listened, as
+   * messages, from `cursor` on (read from where the producer also wrote it: a stream, a list, a table).
+   */
+  readonly onResync?:
+    | ((
+        info: Connector.ResyncInfo & { readonly cursor: string | undefined }
+      ) => Effect.Effect<ReadonlyArray<Message<A>>, ConnectorError.ConnectorError>)
+    | undefined
+}
+
+/**
+ * Pub/sub resumed across restarts, for the outbox pattern: the producer writes each message where it stays (an
+ * `XADD`, a row) and publishes its id; the consumer saves the id of the last message whose work is done
+ * (`checkpoint.cursorOf`), and on start — and after every reconnect — `onResync({ cursor })` reads what came
+ * after it. Messages are `Delivery` values: run the work with `Delivery.process`.
+ *
+ * @since 0.2.0
+ * @category checkpoints
+ */
+export const checkpointed = <A = string>(
+  options: CheckpointedOptions<A>
+): Effect.Effect<
+  {
+    readonly handle: Handle<A>
+    readonly deliveries: Stream.Stream<Delivery.Delivery<Message<A>>, ConnectorError.ConnectorError>
+  },
+  ConnectorError.ConnectorError,
+  Scope.Scope | Checkpoint.Store
+> => {
+  const { checkpoint, onResync, ...rest } = options
+  return Checkpoint.resume(
+    checkpoint,
+    (saved, latest) =>
+      make({
+        ...rest,
+        ...(onResync === undefined ? {} : { onResync: (info) => onResync({ ...info, cursor: latest() }) }),
+        ...(saved === undefined ? {} : { lastSeenAt: saved.savedAt })
+      } as Options<string>) as unknown as Effect.Effect<Handle<A>, ConnectorError.ConnectorError, Scope.Scope>,
+    checkpoint.cursorOf
+  )
+}
+
+/**
+ * `checkpointed` as a stream of deliveries.
+ *
+ * @since 0.2.0
+ * @category checkpoints
+ */
+export const resumable = <A = string>(
+  options: CheckpointedOptions<A>
+): Stream.Stream<Delivery.Delivery<Message<A>>, ConnectorError.ConnectorError, Checkpoint.Store> =>
+  Stream.unwrap(Effect.map(checkpointed(options), ({ deliveries }) => deliveries))

@@ -6,12 +6,21 @@
  */
 import type * as NodeHttp from "node:http"
 import type * as Net from "node:net"
-import { Connector, ConnectorError, Decode, type Driver, Http, type Lifecycle } from "@streamemit/core"
+import {
+  Checkpoint,
+  Connector,
+  ConnectorError,
+  Decode,
+  type Delivery,
+  type Driver,
+  Http,
+  type Lifecycle
+} from "@streamemit/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import type * as Stream from "effect/Stream"
+import * as Stream from "effect/Stream"
 import WS from "ws"
 
 const connector = "websocket"
@@ -414,3 +423,63 @@ export function stream<A>(options: Options<A>): Stream.Stream<A, ConnectorError.
  * @category models
  */
 export type Event = Lifecycle.Event
+
+/**
+ * @since 0.2.0
+ * @category checkpoints
+ */
+export interface CheckpointedOptions<A> extends Omit<Options<A>, "onOpen" | "binary"> {
+  readonly checkpoint: Checkpoint.Options & {
+    /** A message's position in the feed (its sequence number, an event id); one without keeps the previous. */
+    readonly cursorOf: (message: A) => string | undefined
+  }
+  /**
+   * Every connection, with the cursor to continue from: the last one saved on start, the last message received
+   * after a reconnect (`undefined` before any). Send the application's "everything after X" here.
+   */
+  readonly onOpen: (socket: Sender, cursor: string | undefined) => Effect.Effect<void, ConnectorError.ConnectorError>
+}
+
+/**
+ * A WebSocket feed resumed across restarts at the application level: `checkpoint.cursorOf` extracts a message's
+ * position, the position of the last message whose work is done is saved, and `onOpen(socket, cursor)` asks the
+ * server for what comes after it — on start (the stream opens with `Gap { possible-loss }`: only the server knows
+ * whether it replays) and after every reconnect. Messages are `Delivery` values: run the work with
+ * `Delivery.process`; saved every `checkpoint.every` or `checkpoint.interval` and on a clean close.
+ *
+ * @since 0.2.0
+ * @category checkpoints
+ */
+export const checkpointed = <A = string>(
+  options: CheckpointedOptions<A>
+): Effect.Effect<
+  {
+    readonly handle: Handle<A>
+    readonly deliveries: Stream.Stream<Delivery.Delivery<A>, ConnectorError.ConnectorError>
+  },
+  ConnectorError.ConnectorError,
+  Scope.Scope | Checkpoint.Store
+> => {
+  const { checkpoint, onOpen, ...rest } = options
+  return Checkpoint.resume(
+    checkpoint,
+    (saved, latest) =>
+      make<A>({
+        ...rest,
+        onOpen: (socket) => onOpen(socket, latest()),
+        ...(saved === undefined ? {} : { lastSeenAt: saved.savedAt })
+      } as Options<A>),
+    checkpoint.cursorOf
+  )
+}
+
+/**
+ * `checkpointed` as a stream of deliveries.
+ *
+ * @since 0.2.0
+ * @category checkpoints
+ */
+export const resumable = <A = string>(
+  options: CheckpointedOptions<A>
+): Stream.Stream<Delivery.Delivery<A>, ConnectorError.ConnectorError, Checkpoint.Store> =>
+  Stream.unwrap(Effect.map(checkpointed(options), ({ deliveries }) => deliveries))

@@ -1,0 +1,60 @@
+/**
+ * The outbox pattern on Redis: the producer adds each message to a stream and publishes its id; a consumer that
+ * stopped reads what was added while it was away (after its saved id) before the live messages.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Checkpoint, Delivery } from "@streamemit/core"
+import { Wait } from "@streamemit/testkit"
+import { Effect, Fiber, Stream } from "effect"
+import { Redis } from "ioredis"
+import { RedisPubSub } from "../src/index.ts"
+
+const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379"
+const name = `se-outbox-${process.pid}-${Math.random().toString(36).slice(2, 7)}`
+
+describe("RedisPubSub.checkpointed", () => {
+  it.live("outbox: what was published while the consumer was away is read after the saved id, then live", () =>
+    Effect.gen(function* () {
+      const client = yield* Effect.acquireRelease(
+        Effect.sync(() => new Redis(REDIS_URL)),
+        (client) => Effect.promise(() => client.del(name).then(() => client.quit()))
+      )
+      let produced = 0
+      /** The producer: the entry stays in the stream; the publish carries its number. */
+      const produce = Effect.promise(async () => {
+        const n = ++produced
+        await client.xadd(name, `${n}-1`, "n", String(n))
+        await client.publish(name, String(n))
+      })
+      const options = {
+        connection: REDIS_URL,
+        channels: [name],
+        checkpoint: { key: "outbox", every: 2, cursorOf: (message: RedisPubSub.Message) => message.payload },
+        onResync: ({ cursor }: { readonly cursor: string | undefined }) =>
+          Effect.promise(async () =>
+            ((await client.xrange(name, `(${cursor ?? 0}-1`, "+")) as Array<[string, Array<string>]>).map(
+              ([, fields]) => ({ channel: name, payload: fields[1]! })
+            )
+          )
+      }
+      const run = (take: number, during: Effect.Effect<void>) =>
+        Effect.scoped(
+          Effect.gen(function* () {
+            const { handle, deliveries } = yield* RedisPubSub.checkpointed(options)
+            yield* handle.awaitConnection
+            const seen: Array<string> = []
+            const worker = yield* Delivery.process(deliveries.pipe(Stream.take(take)), (m) =>
+              Effect.sync(() => seen.push(m.payload))
+            ).pipe(Effect.forkScoped)
+            yield* during
+            yield* Wait.until(() => seen.length === take, `${take} messages`)
+            yield* Fiber.join(worker)
+            return seen
+          })
+        )
+      assert.deepStrictEqual(yield* run(3, Effect.repeat(produce, { times: 2 })), ["1", "2", "3"])
+      yield* Effect.repeat(produce, { times: 1 }) // 4 and 5, while nobody listens
+      assert.deepStrictEqual(yield* run(3, produce), ["4", "5", "6"])
+    }).pipe(Effect.provide(Checkpoint.layerMemory), Effect.scoped)
+  )
+})
