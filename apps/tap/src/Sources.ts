@@ -4,7 +4,7 @@
  */
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
-import { Connector, ConnectorError, type Delivery } from "@streamemit/core"
+import { Checkpoint, Connector, ConnectorError, type Delivery } from "@streamemit/core"
 import { FsWatcher } from "@streamemit/fs-watcher"
 import { HttpStream } from "@streamemit/http-stream"
 import { PgListen } from "@streamemit/pg-listen"
@@ -31,6 +31,8 @@ export interface Spec {
   readonly label: string
   readonly connector: string
   readonly open: Effect.Effect<Source, ConnectorError.ConnectorError, Scope.Scope>
+  /** Resumes from its checkpoint (`--checkpoint`), or a durable source resumes by itself. */
+  readonly resumable?: boolean | undefined
 }
 
 export interface Source {
@@ -50,6 +52,8 @@ export interface Settings {
   readonly name: string
   /** The reconnect option of every connector (`true`: the connector's default). */
   readonly reconnect: Connector.CommonOptions<unknown>["reconnect"]
+  /** Where sources with a cursor keep it (`--checkpoint`); each under its URI. */
+  readonly checkpoint?: Checkpoint.Store["Service"] | undefined
 }
 
 /**
@@ -139,14 +143,26 @@ export const parse = (uri: string, settings: Settings): Effect.Effect<Spec, Usag
       case "sse+http":
       case "sse+https": {
         const target = uri.slice("sse+".length)
+        const fields = (e: Sse.Event) => ({ id: e.id, event: e.event, data: jsonOrText(e.data) })
+        const store = settings.checkpoint
+        if (store === undefined) {
+          return { label, connector: "sse", open: source(Sse.make({ url: target, name, reconnect }), fields) }
+        }
         return {
           label,
           connector: "sse",
-          open: source(Sse.make({ url: target, name, reconnect }), (e: Sse.Event) => ({
-            id: e.id,
-            event: e.event,
-            data: jsonOrText(e.data)
-          }))
+          resumable: true,
+          // The last event id whose line is written is saved under the URI; a restart sends it as Last-Event-ID.
+          open: Effect.map(
+            Sse.checkpointed({ url: target, name, reconnect, checkpoint: { key: label } }).pipe(
+              Effect.provideService(Checkpoint.Store, store)
+            ),
+            ({ handle, deliveries, signals }) => ({
+              handle: { ...handle, messages: deliveries, signals } as Connector.Handle<unknown, unknown>,
+              fields: (item: unknown) => fields((item as Delivery.Delivery<Sse.Event>).item),
+              written: (item: unknown) => (item as Delivery.Delivery<Sse.Event>).ack
+            })
+          )
         }
       }
       case "ndjson+http":
@@ -220,6 +236,7 @@ export const parse = (uri: string, settings: Settings): Effect.Effect<Spec, Usag
         return {
           label,
           connector: "redis-streams",
+          resumable: true,
           open: Effect.map(
             RedisStreams.make({
               connection: connection.toString(),

@@ -4,11 +4,13 @@
  */
 import * as Readline from "node:readline"
 import { styleText } from "node:util"
-import { ConnectorError, Lifecycle } from "@streamemit/core"
+import { Checkpoint, ConnectorError, Lifecycle } from "@streamemit/core"
 import { RedisStreams } from "@streamemit/redis-streams"
+import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Runtime from "effect/Runtime"
@@ -33,6 +35,8 @@ export interface Options {
   readonly sendStdin: boolean
   /** `redis+stream://host:port/STREAM`: every message record is also added to that stream. */
   readonly to?: Option.Option<string> | undefined
+  /** A checkpoint file: sources with a cursor resume where the last run stopped. */
+  readonly checkpoint?: Option.Option<string> | undefined
   readonly demo: boolean
 }
 
@@ -148,9 +152,21 @@ export const run = (
       return yield* Effect.fail(new Sources.UsageError({ message: "no sources: give one or more URIs, or --demo" }))
     }
     const reconnect = Sources.reconnect({ giveUpAfter: options.giveUpAfter, failFast: options.failFast })
+    // One store for every source: a file written whole on each save.
+    const checkpoint =
+      options.checkpoint === undefined || Option.isNone(options.checkpoint)
+        ? undefined
+        : Context.get(yield* Layer.build(Checkpoint.layerFile(options.checkpoint.value)), Checkpoint.Store)
     const specs = yield* Effect.forEach(uris, (uri, i) =>
-      Sources.parse(uri, { framing: options.framing, name: `tap-${i + 1}`, reconnect })
+      Sources.parse(uri, { framing: options.framing, name: `tap-${i + 1}`, reconnect, checkpoint })
     )
+    if (checkpoint !== undefined) {
+      for (const spec of specs) {
+        if (!spec.resumable) {
+          yield* screen.line("stderr", `tap: [${spec.label}] --checkpoint: no cursor to resume from; starts from now`)
+        }
+      }
+    }
     const paint = (format: Parameters<typeof styleText>[0], text: string, stream: "stdout" | "stderr" = "stdout") =>
       styleText(format, text, { stream: output[stream] as NodeJS.WriteStream })
 

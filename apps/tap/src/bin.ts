@@ -33,7 +33,14 @@ export const parseDuration = (text: string): Option.Option<Duration.Duration> =>
 }
 
 /** Flags that take one value: given twice (a script's default, then the user's), the last one wins. */
-const singleValued = [["--duration", "-d"], ["--count", "-c"], ["--framing"], ["--format", "-f"], ["--give-up-after"]]
+const singleValued = [
+  ["--duration", "-d"],
+  ["--count", "-c"],
+  ["--framing"],
+  ["--format", "-f"],
+  ["--give-up-after"],
+  ["--checkpoint"]
+]
 
 /**
  * The arguments as the user meant them: a lone `--` is dropped (pnpm passes the one of `pnpm start -- …` through,
@@ -95,6 +102,10 @@ const command = Command.make(
     ),
     failFast: onOff("fail-fast", undefined, "an unknown host is final, not retried (TLS mismatches always are)"),
     sendStdin: onOff("send-stdin", undefined, "send each line of standard input to every ws:// source"),
+    checkpoint: Flag.String("checkpoint").pipe(
+      Flag.withDescription("resume sources with a cursor (sse+http://) where the last run stopped: a file"),
+      Flag.optional
+    ),
     to: Flag.String("to").pipe(
       Flag.withDescription("also add every message record to a Redis stream: redis+stream://host:port/STREAM"),
       Flag.optional
@@ -148,6 +159,7 @@ const command = Command.make(
           failFast: flags.failFast,
           sendStdin: flags.sendStdin,
           to: flags.to,
+          checkpoint: flags.checkpoint,
           demo: flags.demo
         },
         output

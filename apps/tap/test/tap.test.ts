@@ -243,6 +243,40 @@ describe("streamemit-tap", () => {
   )
 
   it.live(
+    "--checkpoint: a second run resumes an SSE source after the last event written, with a Gap that says resumed",
+    () =>
+      Effect.gen(function* () {
+        const sse = yield* SseServer.make()
+        yield* sse.publish(Array.from({ length: 10 }, (_, i) => ({ data: `{"n":${i + 1}}` })))
+        const dir = yield* Effect.acquireRelease(
+          Effect.promise(() => Fs.promises.mkdtemp(Path.join(Os.tmpdir(), "tap-ckpt-"))),
+          (dir) => Effect.promise(() => Fs.promises.rm(dir, { recursive: true, force: true }))
+        )
+        const file = Path.join(dir, "tap.ckpt")
+        const first = yield* tap(["--checkpoint", file, "--count", "4", `sse+${sse.url}`])
+        assert.strictEqual((yield* exitOf(first)).code, 0, first.stderr())
+        assert.deepStrictEqual(
+          first.records().map((r) => r.id),
+          ["1", "2", "3", "4"]
+        )
+        const second = yield* tap(["--checkpoint", file, "--count", "3", `sse+${sse.url}`])
+        assert.strictEqual((yield* exitOf(second)).code, 0, second.stderr())
+        assert.deepStrictEqual(
+          second.records().map((r) => r.id),
+          ["5", "6", "7"]
+        )
+        assert.match(second.stderr(), /gap .*delivery="resumed"/)
+        assert.strictEqual(sse.lastEventIds().at(-1), "4")
+        // A source without a cursor says so.
+        const ws = yield* WsServer.make()
+        const third = yield* tap(["--checkpoint", file, "--duration", "300ms", ws.url])
+        yield* exitOf(third)
+        assert.include(third.stderr(), "no cursor to resume from")
+      }).pipe(Effect.scoped),
+    30_000
+  )
+
+  it.live(
     "SIGINT closes every source (the servers see their connections closed) and exits 130",
     () =>
       Effect.gen(function* () {

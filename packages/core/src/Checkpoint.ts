@@ -21,6 +21,7 @@ import * as Stream from "effect/Stream"
 import * as Connector from "./Connector.ts"
 import * as ConnectorError from "./ConnectorError.ts"
 import * as Delivery from "./Delivery.ts"
+import * as Lifecycle from "./Lifecycle.ts"
 
 /**
  * A saved cursor and when it was saved (epoch milliseconds).
@@ -210,7 +211,12 @@ export const resume = <A, H extends Connector.Handle<unknown, A>>(
   ) => Effect.Effect<H, ConnectorError.ConnectorError, Scope.Scope>,
   cursorOf: (item: A) => string | undefined
 ): Effect.Effect<
-  { readonly handle: H; readonly deliveries: Stream.Stream<Delivery.Delivery<A>, ConnectorError.ConnectorError> },
+  {
+    readonly handle: H
+    readonly deliveries: Stream.Stream<Delivery.Delivery<A>, ConnectorError.ConnectorError>
+    /** The handle's `signals` with each message as its delivery: run one of `deliveries` and `signals`. */
+    readonly signals: Stream.Stream<Lifecycle.Signal<Delivery.Delivery<A>>, ConnectorError.ConnectorError>
+  },
   ConnectorError.ConnectorError,
   Scope.Scope | Store
 > =>
@@ -292,12 +298,18 @@ export const resume = <A, H extends Connector.Handle<unknown, A>>(
       failure: (cause) => cause as ConnectorError.ConnectorError
     }
     let sequence = 0
-    const deliveries = Stream.map(handle.messages, (item) => {
+    const track = (item: A) => {
       const cursor = cursorOf(item)
       if (cursor !== undefined) latest = cursor
       const tracked: Tracked = { cursor, done: false }
       pending.push(tracked)
       return Delivery.make(settler, tracked, key, cursor ?? `#${++sequence}`, item, 1)
-    })
-    return { handle, deliveries }
+    }
+    const deliveries = Stream.map(handle.messages, track)
+    const signals = Stream.map(
+      handle.signals,
+      (signal): Lifecycle.Signal<Delivery.Delivery<A>> =>
+        signal._tag === "Message" ? new Lifecycle.Message({ message: track(signal.message) }) : signal
+    )
+    return { handle, deliveries, signals }
   })

@@ -5,7 +5,16 @@
  *
  * @since 0.1.0
  */
-import { Checkpoint, Connector, ConnectorError, Decode, type Delivery, type Driver, Http } from "@streamemit/core"
+import {
+  Checkpoint,
+  Connector,
+  ConnectorError,
+  Decode,
+  type Delivery,
+  type Driver,
+  Http,
+  type Lifecycle
+} from "@streamemit/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
@@ -531,6 +540,7 @@ export const checkpointed = <A>(
   {
     readonly handle: Handle<A>
     readonly deliveries: Stream.Stream<Delivery.Delivery<A>, ConnectorError.ConnectorError>
+    readonly signals: Stream.Stream<Lifecycle.Signal<Delivery.Delivery<A>>, ConnectorError.ConnectorError>
   },
   ConnectorError.ConnectorError,
   Scope.Scope | Checkpoint.Store

@@ -6,7 +6,15 @@
  *
  * @since 0.1.0
  */
-import { Checkpoint, Connector, ConnectorError, Decode, type Delivery, type Driver } from "@streamemit/core"
+import {
+  Checkpoint,
+  Connector,
+  ConnectorError,
+  Decode,
+  type Delivery,
+  type Driver,
+  type Lifecycle
+} from "@streamemit/core"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -522,6 +530,7 @@ export const checkpointed = <A = string>(
   {
     readonly handle: Handle<A>
     readonly deliveries: Stream.Stream<Delivery.Delivery<Notification<A>>, ConnectorError.ConnectorError>
+    readonly signals: Stream.Stream<Lifecycle.Signal<Delivery.Delivery<Notification<A>>>, ConnectorError.ConnectorError>
   },
   ConnectorError.ConnectorError,
   Scope.Scope | Checkpoint.Store

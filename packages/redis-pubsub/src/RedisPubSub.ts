@@ -11,7 +11,15 @@
  *
  * @since 0.1.0
  */
-import { Checkpoint, Connector, ConnectorError, Decode, type Delivery, type Driver } from "@streamemit/core"
+import {
+  Checkpoint,
+  Connector,
+  ConnectorError,
+  Decode,
+  type Delivery,
+  type Driver,
+  type Lifecycle
+} from "@streamemit/core"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -741,6 +749,7 @@ export const checkpointed = <A = string>(
   {
     readonly handle: Handle<A>
     readonly deliveries: Stream.Stream<Delivery.Delivery<Message<A>>, ConnectorError.ConnectorError>
+    readonly signals: Stream.Stream<Lifecycle.Signal<Delivery.Delivery<Message<A>>>, ConnectorError.ConnectorError>
   },
   ConnectorError.ConnectorError,
   Scope.Scope | Checkpoint.Store

@@ -7,7 +7,16 @@
  *
  * @since 0.1.0
  */
-import { Checkpoint, Connector, ConnectorError, Decode, type Delivery, type Driver, Http } from "@streamemit/core"
+import {
+  Checkpoint,
+  Connector,
+  ConnectorError,
+  Decode,
+  type Delivery,
+  type Driver,
+  Http,
+  type Lifecycle
+} from "@streamemit/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
@@ -408,6 +417,7 @@ export function checkpointed<A>(
   {
     readonly handle: Handle<A>
     readonly deliveries: Stream.Stream<Delivery.Delivery<Event<A>>, ConnectorError.ConnectorError>
+    readonly signals: Stream.Stream<Lifecycle.Signal<Delivery.Delivery<Event<A>>>, ConnectorError.ConnectorError>
   },
   ConnectorError.ConnectorError,
   Scope.Scope | Checkpoint.Store
@@ -416,6 +426,7 @@ export function checkpointed(options: CheckpointedOptions<string>): Effect.Effec
   {
     readonly handle: Handle<string>
     readonly deliveries: Stream.Stream<Delivery.Delivery<Event<string>>, ConnectorError.ConnectorError>
+    readonly signals: Stream.Stream<Lifecycle.Signal<Delivery.Delivery<Event<string>>>, ConnectorError.ConnectorError>
   },
   ConnectorError.ConnectorError,
   Scope.Scope | Checkpoint.Store

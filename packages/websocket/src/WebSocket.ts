@@ -456,6 +456,7 @@ export const checkpointed = <A = string>(
   {
     readonly handle: Handle<A>
     readonly deliveries: Stream.Stream<Delivery.Delivery<A>, ConnectorError.ConnectorError>
+    readonly signals: Stream.Stream<Lifecycle.Signal<Delivery.Delivery<A>>, ConnectorError.ConnectorError>
   },
   ConnectorError.ConnectorError,
   Scope.Scope | Checkpoint.Store
