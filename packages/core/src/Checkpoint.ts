@@ -101,6 +101,31 @@ export const layerMemory: Layer.Layer<Store> = Layer.sync(Store, () => {
 })
 
 /**
+ * Writes `text` to `path` so that a crash at any moment leaves the old file or the new one, never a torn or empty
+ * one: a temporary file beside it, flushed to disk, renamed over it, the directory flushed.
+ *
+ * @since 0.2.0
+ * @category store
+ */
+export const writeAtomically = async (path: string, text: string): Promise<void> => {
+  const temporary = `${path}.${process.pid}.tmp`
+  const handle = await Fs.open(temporary, "w")
+  try {
+    await handle.writeFile(text)
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+  await Fs.rename(temporary, path)
+  const directory = await Fs.open(Path.dirname(path), "r")
+  try {
+    await directory.sync()
+  } finally {
+    await directory.close()
+  }
+}
+
+/**
  * Checkpoints in one JSON file (every key of the process): each save writes a temporary file, flushes it to disk,
  * renames it over the file and flushes the directory, so that a crash mid-save leaves the old file or the new
  * one, never a torn or empty one. A missing file is no checkpoint; an unreadable or corrupt one is a `Config`
@@ -133,23 +158,6 @@ export const layerFile = (path: string): Layer.Layer<Store> =>
         },
         catch: (cause) => storeError(describe, key, `unreadable: ${(cause as Error).message}`, cause)
       })
-    const write = async (all: Record<string, unknown>) => {
-      const temporary = `${file}.${process.pid}.tmp`
-      const handle = await Fs.open(temporary, "w")
-      try {
-        await handle.writeFile(JSON.stringify(all))
-        await handle.sync()
-      } finally {
-        await handle.close()
-      }
-      await Fs.rename(temporary, file)
-      const directory = await Fs.open(Path.dirname(file), "r")
-      try {
-        await directory.sync()
-      } finally {
-        await directory.close()
-      }
-    }
     return Store.of({
       describe,
       load: (key) =>
@@ -161,7 +169,7 @@ export const layerFile = (path: string): Layer.Layer<Store> =>
           Effect.tryPromise({
             try: () => {
               all[key] = saved
-              const next = writing.then(() => write({ ...all }))
+              const next = writing.then(() => writeAtomically(file, JSON.stringify(all)))
               writing = next.catch(() => {})
               return next
             },
@@ -184,10 +192,59 @@ export interface Options {
   readonly interval?: Duration.Input | undefined
 }
 
-/** One item handed out, in order: its cursor (if it has one) and whether its work is done. */
-interface Tracked {
-  readonly cursor: string | undefined
+/** One item handed out, in order, and whether its work is done. */
+interface Tracked<A> {
+  readonly item: A
   done: boolean
+}
+
+/**
+ * Deliveries whose completions are taken in order: `onDone(item)` runs for each item once it and every item
+ * handed out before it are done (acknowledged or `term`ed), in the order they were handed out — whatever order the
+ * work finished in. A released or `nak`ed item holds everything after it. `check` may refuse an ack (a store that
+ * failed). For what is kept of a source's progress: a cursor, a snapshot of a tree.
+ *
+ * @since 0.2.0
+ * @category resume
+ */
+export const inOrder = <A>(
+  source: string,
+  onDone: (item: A) => void,
+  check: () => ConnectorError.ConnectorError | undefined = () => undefined
+): ((item: A, id: string) => Delivery.Delivery<A>) => {
+  const pending: Array<Tracked<A>> = []
+  let head = 0
+  const advance = () => {
+    while (head < pending.length && pending[head]!.done) onDone(pending[head++]!.item)
+    // Drop what is behind the head now and then, not on every ack.
+    if (head > 1024 && head * 2 > pending.length) {
+      pending.splice(0, head)
+      head = 0
+    }
+  }
+  const settler: Delivery.Settler<Tracked<A>> = {
+    ack: (tracked) => {
+      const refused = check()
+      if (refused !== undefined) return Promise.reject(refused)
+      tracked.done = true
+      advance()
+      return Promise.resolve()
+    },
+    // Not done: it holds what comes after it, and a restart replays it.
+    release: () => {},
+    nak: () => Promise.resolve(),
+    term: (tracked) => {
+      tracked.done = true
+      advance()
+      return Promise.resolve()
+    },
+    failure: (cause) => cause as ConnectorError.ConnectorError
+  }
+  return (item, id) => {
+    const tracked: Tracked<A> = { item, done: false }
+    pending.push(tracked)
+    return Delivery.make(settler, tracked, source, id, item, 1)
+  }
 }
 
 /**
@@ -239,24 +296,9 @@ export const resume = <A, H extends Connector.Handle<unknown, A>>(
     let latest = saved?.cursor
     const handle = yield* open(saved, () => latest)
 
-    // Items in the order they were handed out; `head` is the first not yet done.
-    const pending: Array<Tracked> = []
-    let head = 0
     let committed = saved?.cursor
     let lastSaved = saved?.cursor
     let doneSinceSave = 0
-    const advance = () => {
-      while (head < pending.length && pending[head]!.done) {
-        const cursor = pending[head]!.cursor
-        if (cursor !== undefined) committed = cursor
-        head++
-      }
-      // Drop what is behind the head now and then, not on every ack.
-      if (head > 1024 && head * 2 > pending.length) {
-        pending.splice(0, head)
-        head = 0
-      }
-    }
     const saveNow = Effect.suspend(() => {
       const cursor = committed
       if (cursor === undefined || cursor === lastSaved) return Effect.void
@@ -279,31 +321,28 @@ export const resume = <A, H extends Connector.Handle<unknown, A>>(
     // A clean close saves what is done.
     yield* Effect.addFinalizer(() => Effect.ignore(saveNow))
 
-    const settler: Delivery.Settler<Tracked> = {
-      ack: (tracked) => {
-        if (failed !== undefined) return Promise.reject(failed)
-        tracked.done = true
-        advance()
-        if (++doneSinceSave >= every) Effect.runFork(saveInBackground)
-        return Promise.resolve()
-      },
-      // Not done: it holds the checkpoint before it, and a restart replays it.
-      release: () => {},
-      nak: () => Promise.resolve(),
-      term: (tracked) => {
-        tracked.done = true
-        advance()
-        return Promise.resolve()
-      },
-      failure: (cause) => cause as ConnectorError.ConnectorError
-    }
     let sequence = 0
+    let saveQueued = false
+    const deliver = inOrder<A>(
+      key,
+      (item) => {
+        const cursor = cursorOf(item)
+        if (cursor !== undefined) committed = cursor
+        // Once the acks of this turn are in: the save takes the furthest cursor.
+        if (++doneSinceSave >= every && !saveQueued) {
+          saveQueued = true
+          queueMicrotask(() => {
+            saveQueued = false
+            Effect.runFork(saveInBackground)
+          })
+        }
+      },
+      () => failed
+    )
     const track = (item: A) => {
       const cursor = cursorOf(item)
       if (cursor !== undefined) latest = cursor
-      const tracked: Tracked = { cursor, done: false }
-      pending.push(tracked)
-      return Delivery.make(settler, tracked, key, cursor ?? `#${++sequence}`, item, 1)
+      return deliver(item, cursor ?? `#${++sequence}`)
     }
     const deliveries = Stream.map(handle.messages, track)
     const signals = Stream.map(
