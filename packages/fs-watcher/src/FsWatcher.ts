@@ -10,13 +10,21 @@
 import type * as Fs from "node:fs"
 import * as FsPromises from "node:fs/promises"
 import * as Path from "node:path"
-import { Connector, ConnectorError, type Driver, type Overflow } from "@streamemit/core"
+import {
+  Checkpoint,
+  Connector,
+  ConnectorError,
+  type Delivery,
+  type Driver,
+  Lifecycle,
+  type Overflow
+} from "@streamemit/core"
 import { type ChokidarOptions, watch } from "chokidar"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
-import type * as Stream from "effect/Stream"
+import * as Stream from "effect/Stream"
 import picomatch from "picomatch"
 import { Coalescer, type Kind, kindOf } from "./internal/coalescer.ts"
 import { inotifyQueue, maxQueuedEvents, onRawEvent } from "./internal/inotify.ts"
@@ -24,17 +32,25 @@ import { inotifyQueue, maxQueuedEvents, onRawEvent } from "./internal/inotify.ts
 const connector = "fs-watcher"
 
 /**
- * What happened to a path. `initial` marks the `Add`/`AddDir` of the initial scan; `stats` is there when asked.
+ * What happened to a path. `initial` marks the `Add`/`AddDir` of the initial scan; `stats` is there when asked
+ * (and always with a snapshot); `reconciled` marks a change found by comparing the disk with what was known.
  *
  * @since 0.1.0
  * @category models
  */
-export type Change =
+export type Change = (
   | { readonly _tag: "Add"; readonly path: string; readonly initial: boolean; readonly stats?: Fs.Stats | undefined }
   | { readonly _tag: "Change"; readonly path: string; readonly stats?: Fs.Stats | undefined }
   | { readonly _tag: "Unlink"; readonly path: string }
   | { readonly _tag: "AddDir"; readonly path: string; readonly initial: boolean; readonly stats?: Fs.Stats | undefined }
   | { readonly _tag: "UnlinkDir"; readonly path: string }
+) & {
+  /**
+   * Found by comparing the disk with what was known — after lost events, or on start from a snapshot — rather
+   * than reported by an event: what happened in between is summed up (a file changed twice is one `Change`).
+   */
+  readonly reconciled?: true | undefined
+}
 
 /**
  * A path to leave out: a glob (`"**\/node_modules/**"`, matched against the path relative to its watched root and
@@ -268,26 +284,50 @@ const timestampSlack = 1000
 // The driver
 // -----------------------------------------------------------------------------------------------------------------
 
-const driver = (options: Resolved): Driver.Driver<Watcher, Change> => {
-  // Across connections (a rescan after lost events is a new connection): what chokidar has reported of each path,
-  // and the changes a slow consumer made us merge that it has not been given yet.
-  const reported = new Map<string, Kind>()
+/** What is known of a path: its kind, and for a file what tells a change (from a snapshot or an event's stats). */
+interface Known {
+  readonly kind: Kind
+  readonly size?: number | undefined
+  readonly mtimeMs?: number | undefined
+  readonly ino?: number | undefined
+}
+
+const knownOf = (kind: Kind, stats: Fs.Stats | undefined): Known =>
+  kind === "file" && stats !== undefined ? { kind, size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino } : { kind }
+
+/** A snapshot of the tree the consumer has processed: when it was written, and every path it knew. */
+interface Snapshot {
+  readonly savedAt: number
+  readonly paths: Map<string, Known>
+}
+
+const driver = (options: Resolved, snapshot: Snapshot | undefined): Driver.Driver<Watcher, Change> => {
+  // Across connections (a rescan after lost events is a new connection): what chokidar has reported of each path
+  // (from the snapshot on start), and the changes a slow consumer made us merge that it has not been given yet.
+  const reported = new Map<string, Known>(snapshot?.paths)
   const coalescer = new Coalescer()
   /** Since when events may have been lost (set by an overflow): the rescan reports changes from there. */
   let lostSince = 0
   // chokidar reports the children of a removed directory one by one, so no subtree walk is needed here (one left
   // behind would only be reported removed by a rescan, which is true).
   const remember = (change: Change) => {
-    if (change._tag === "Add" || change._tag === "AddDir") reported.set(change.path, kindOf(change))
-    else if (change._tag === "Unlink" || change._tag === "UnlinkDir") reported.delete(change.path)
+    if (change._tag === "Add" || change._tag === "AddDir") {
+      reported.set(change.path, knownOf(kindOf(change), change.stats))
+    } else if (change._tag === "Change") reported.set(change.path, knownOf("file", change.stats))
+    else reported.delete(change.path)
   }
+  let attempt = 0
   return {
     connector,
-    // The initial scan's Adds come before Connected (chokidar's ready); a rescan's changes come after its Gap.
-    ungated: (attempt) => attempt === 1,
+    // A start from a snapshot replays what changed while nothing watched: nothing was lost.
+    delivery: () => (attempt === 1 && snapshot !== undefined ? "resumed" : "possible-loss"),
+    // The initial scan's Adds come before Connected (chokidar's ready); a rescan's changes (and a start from a
+    // snapshot's) come after its Gap.
+    ungated: (n) => n === 1 && snapshot === undefined,
     connect: (session) =>
       Effect.gen(function* () {
-        const rescan = session.attempt > 1
+        attempt = session.attempt
+        const rescan = session.attempt > 1 || snapshot !== undefined
         if (!options.waitForPaths) {
           for (const root of options.roots) {
             const readable = yield* Effect.promise(() =>
@@ -407,14 +447,23 @@ const driver = (options: Resolved): Driver.Driver<Watcher, Change> => {
           scanned.add(change.path)
           const before = reported.get(change.path)
           const kind = kindOf(change)
-          if (before === undefined) return push({ ...change, initial: false })
-          if (before !== kind) {
-            push(before === "dir" ? { _tag: "UnlinkDir", path: change.path } : { _tag: "Unlink", path: change.path })
-            return push({ ...change, initial: false })
+          if (before === undefined) return push({ ...change, initial: false, reconciled: true })
+          if (before.kind !== kind) {
+            push(
+              before.kind === "dir"
+                ? { _tag: "UnlinkDir", path: change.path, reconciled: true }
+                : { _tag: "Unlink", path: change.path, reconciled: true }
+            )
+            return push({ ...change, initial: false, reconciled: true })
           }
-          if (kind === "file" && (stats === undefined || stats.mtimeMs >= changedSince)) {
-            push({ _tag: "Change", path: change.path, ...withStats(stats) })
-          }
+          if (kind !== "file") return
+          // Known with its stats (a snapshot): changed when size, time or inode differ; else by time since the loss.
+          const changed =
+            stats === undefined ||
+            (before.mtimeMs !== undefined
+              ? stats.size !== before.size || stats.mtimeMs !== before.mtimeMs || stats.ino !== before.ino
+              : stats.mtimeMs >= changedSince)
+          if (changed) push({ _tag: "Change", path: change.path, ...withStats(stats), reconciled: true })
         }
         // Stats only when asked for (`stats`): an item's shape must not depend on how chokidar found the file.
         const withStats = (stats: Fs.Stats | undefined) => (stats === undefined || !options.stats ? {} : { stats })
@@ -440,8 +489,14 @@ const driver = (options: Resolved): Driver.Driver<Watcher, Change> => {
               const missing = [...reported]
                 .filter(([path]) => !scanned.has(path))
                 .sort(([a], [b]) => a.length - b.length)
-              for (const [path, kind] of missing) {
-                if (reported.has(path)) push(kind === "dir" ? { _tag: "UnlinkDir", path } : { _tag: "Unlink", path })
+              for (const [path, known] of missing) {
+                if (reported.has(path)) {
+                  push(
+                    known.kind === "dir"
+                      ? { _tag: "UnlinkDir", path, reconciled: true }
+                      : { _tag: "Unlink", path, reconciled: true }
+                  )
+                }
               }
               return resume(Effect.void)
             }
@@ -464,7 +519,7 @@ const driver = (options: Resolved): Driver.Driver<Watcher, Change> => {
  * @category constructors
  */
 export const make = (options: Options): Effect.Effect<Handle, ConnectorError.ConnectorError, Scope.Scope> =>
-  Effect.flatMap(resolve(options), (resolved) => Connector.make(driver(resolved), resolved.common))
+  Effect.flatMap(resolve(options), (resolved) => Connector.make(driver(resolved, undefined), resolved.common))
 
 /**
  * The changes under `paths`: watches when run, closes the watcher when done.
@@ -473,4 +528,152 @@ export const make = (options: Options): Effect.Effect<Handle, ConnectorError.Con
  * @category constructors
  */
 export const stream = (options: Options): Stream.Stream<Change, ConnectorError.ConnectorError> =>
-  Connector.stream(Effect.map(resolve(options), (resolved) => ({ driver: driver(resolved), options: resolved.common })))
+  Connector.stream(
+    Effect.map(resolve(options), (resolved) => ({ driver: driver(resolved, undefined), options: resolved.common }))
+  )
+
+// -----------------------------------------------------------------------------------------------------------------
+// Snapshots: resuming after a restart
+// -----------------------------------------------------------------------------------------------------------------
+
+/**
+ * @since 0.2.0
+ * @category checkpoints
+ */
+export interface SnapshotOptions extends Options {
+  readonly snapshot: {
+    /** The snapshot file (JSON, written atomically: a temporary file, flushed, renamed). */
+    readonly path: string
+    /** Written this often when something changed, and on a clean close. Default 10 seconds. */
+    readonly every?: Duration.Input | undefined
+  }
+}
+
+/** A snapshot on disk: `[path, "dir"]` or `[path, "file", size, mtimeMs, ino]` per path. */
+type Row = [string, "dir"] | [string, "file", number, number, number]
+
+const readSnapshot = (path: string): Effect.Effect<Snapshot | undefined, ConnectorError.ConnectorError> =>
+  Effect.tryPromise({
+    try: async () => {
+      let text: string
+      try {
+        text = await FsPromises.readFile(path, "utf8")
+      } catch (cause) {
+        if ((cause as NodeJS.ErrnoException).code === "ENOENT") return undefined
+        throw cause
+      }
+      const parsed = JSON.parse(text) as { savedAt?: unknown; paths?: unknown }
+      if (!Number.isSafeInteger(parsed.savedAt) || !Array.isArray(parsed.paths)) throw new Error("not a snapshot")
+      const paths = new Map<string, Known>()
+      for (const row of parsed.paths as Array<Row>) {
+        if (!Array.isArray(row) || typeof row[0] !== "string") throw new Error("not a snapshot row")
+        paths.set(
+          row[0],
+          row[1] === "dir" ? { kind: "dir" } : { kind: "file", size: row[2], mtimeMs: row[3], ino: row[4] }
+        )
+      }
+      return { savedAt: parsed.savedAt as number, paths }
+    },
+    catch: (cause) =>
+      error(
+        new ConnectorError.Config({
+          option: "snapshot.path",
+          message: `snapshot ${path}: unreadable or corrupt (${(cause as Error).message}); delete it to start over`,
+          cause
+        })
+      )
+  })
+
+/**
+ * A watcher resumed across restarts: a snapshot of the tree the consumer has processed (each path's kind, and a
+ * file's size, modification time and inode) is written every `snapshot.every` and on a clean close; on start, the
+ * difference between the snapshot and the disk is emitted as `Add`/`Change`/`Unlink`/`AddDir`/`UnlinkDir`
+ * (`reconciled: true`) after a `Gap { delivery: "resumed" }` whose downtime counts from the snapshot, then the live
+ * changes. Changes are `Delivery` values: a change is in the snapshot only once it and every change before it are
+ * acknowledged (`Delivery.process` does it after your work), so a crash loses none and replays at most what was
+ * done since the last write. Changes carry their `stats` (what the snapshot records). A corrupt snapshot is a
+ * `Config` error naming the file.
+ *
+ * @since 0.2.0
+ * @category checkpoints
+ */
+export const checkpointed = (
+  options: SnapshotOptions
+): Effect.Effect<
+  {
+    readonly handle: Handle
+    readonly deliveries: Stream.Stream<Delivery.Delivery<Change>, ConnectorError.ConnectorError>
+    readonly signals: Stream.Stream<Lifecycle.Signal<Delivery.Delivery<Change>>, ConnectorError.ConnectorError>
+  },
+  ConnectorError.ConnectorError,
+  Scope.Scope
+> =>
+  Effect.gen(function* () {
+    const { snapshot: snapshotOptions, ...rest } = options
+    if (typeof snapshotOptions !== "object" || snapshotOptions === null || typeof snapshotOptions.path !== "string") {
+      return yield* Effect.fail(config("snapshot.path", snapshotOptions, "{ path: a file }"))
+    }
+    const every = yield* Connector.duration(connector, "snapshot.every", snapshotOptions.every, "10 seconds")
+    const file = Path.resolve(snapshotOptions.path)
+    // Stats on every change: what the snapshot keeps of a file.
+    const resolved = yield* resolve({ ...rest, stats: true })
+    const snapshot = yield* readSnapshot(file)
+    const handle = yield* Connector.make(driver(resolved, snapshot), {
+      ...resolved.common,
+      lastSeenAt: snapshot?.savedAt
+    })
+
+    // What the consumer has processed, in order.
+    const processed = new Map<string, Known>(snapshot?.paths)
+    let dirty = false
+    const deliver = Checkpoint.inOrder<Change>(connector, (change) => {
+      dirty = true
+      if (change._tag === "Add" || change._tag === "AddDir") {
+        processed.set(change.path, knownOf(kindOf(change), change.stats))
+      } else if (change._tag === "Change") processed.set(change.path, knownOf("file", change.stats))
+      else processed.delete(change.path)
+    })
+    let sequence = 0
+    const track = (change: Change) => deliver(change, `${change.path}#${++sequence}`)
+    const write = Effect.suspend(() => {
+      if (!dirty && snapshot !== undefined) return Effect.void
+      dirty = false
+      const rows: Array<Row> = []
+      for (const [path, known] of processed) {
+        rows.push(
+          known.kind === "dir" ? [path, "dir"] : [path, "file", known.size ?? -1, known.mtimeMs ?? -1, known.ino ?? -1]
+        )
+      }
+      const text = JSON.stringify({ savedAt: Date.now(), paths: rows })
+      return Effect.tryPromise({
+        try: () => Checkpoint.writeAtomically(file, text),
+        catch: (cause) =>
+          error(
+            new ConnectorError.Config({
+              option: "snapshot.path",
+              message: `snapshot ${file}: cannot be written (${(cause as Error).message})`,
+              cause
+            })
+          )
+      })
+    })
+    yield* Effect.forkScoped(
+      Effect.forever(
+        Effect.andThen(
+          Effect.sleep(every),
+          Effect.catch(write, (cause) => Effect.logWarning(cause.message))
+        )
+      )
+    )
+    // A clean close writes what was processed.
+    yield* Effect.addFinalizer(() => Effect.ignore(write))
+    return {
+      handle,
+      deliveries: Stream.map(handle.messages, track),
+      signals: Stream.map(
+        handle.signals,
+        (signal): Lifecycle.Signal<Delivery.Delivery<Change>> =>
+          signal._tag === "Message" ? new Lifecycle.Message({ message: track(signal.message) }) : signal
+      )
+    }
+  })
