@@ -8,6 +8,7 @@
  * @since 0.1.0
  */
 import type * as Fs from "node:fs"
+import * as FsSync from "node:fs"
 import * as FsPromises from "node:fs/promises"
 import * as Path from "node:path"
 import {
@@ -295,16 +296,21 @@ interface Known {
 const knownOf = (kind: Kind, stats: Fs.Stats | undefined): Known =>
   kind === "file" && stats !== undefined ? { kind, size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino } : { kind }
 
-/** A snapshot of the tree the consumer has processed: when it was written, and every path it knew. */
+/**
+ * A snapshot of the tree the consumer has processed: when it was written, every path it knew, and the paths it may
+ * have seen changed since (handed out, not known to be done): their state is reported again on start.
+ */
 interface Snapshot {
   readonly savedAt: number
   readonly paths: Map<string, Known>
+  readonly uncertain: Map<string, Kind>
 }
 
 const driver = (options: Resolved, snapshot: Snapshot | undefined): Driver.Driver<Watcher, Change> => {
   // Across connections (a rescan after lost events is a new connection): what chokidar has reported of each path
   // (from the snapshot on start), and the changes a slow consumer made us merge that it has not been given yet.
   const reported = new Map<string, Known>(snapshot?.paths)
+  const uncertain = new Map<string, Kind>(snapshot?.uncertain)
   const coalescer = new Coalescer()
   /** Since when events may have been lost (set by an overflow): the rescan reports changes from there. */
   let lostSince = 0
@@ -448,6 +454,14 @@ const driver = (options: Resolved, snapshot: Snapshot | undefined): Driver.Drive
           const before = reported.get(change.path)
           const kind = kindOf(change)
           if (before === undefined) return push({ ...change, initial: false, reconciled: true })
+          // Handed out before the crash, not known to be done: its state now, whatever the snapshot says.
+          if (uncertain.has(change.path) && before.kind === kind) {
+            return push(
+              kind === "dir"
+                ? { ...change, initial: false, reconciled: true }
+                : { _tag: "Change", path: change.path, ...withStats(stats), reconciled: true }
+            )
+          }
           if (before.kind !== kind) {
             push(
               before.kind === "dir"
@@ -498,6 +512,17 @@ const driver = (options: Resolved, snapshot: Snapshot | undefined): Driver.Drive
                   )
                 }
               }
+              // The consumer may have seen these added after the snapshot: gone now, so say so.
+              for (const [path, kind] of uncertain) {
+                if (!scanned.has(path) && !missing.some(([known]) => known === path)) {
+                  push(
+                    kind === "dir"
+                      ? { _tag: "UnlinkDir", path, reconciled: true }
+                      : { _tag: "Unlink", path, reconciled: true }
+                  )
+                }
+              }
+              uncertain.clear()
               return resume(Effect.void)
             }
             // The initial scan's Adds come before Connected, marked initial, even those a slow consumer made us
@@ -552,6 +577,26 @@ export interface SnapshotOptions extends Options {
 /** A snapshot on disk: `[path, "dir"]` or `[path, "file", size, mtimeMs, ino]` per path. */
 type Row = [string, "dir"] | [string, "file", number, number, number]
 
+/** The journal of paths handed out since the last snapshot (`[path, kind]` per line), and the one being replaced. */
+const journalOf = (path: string) => ({ current: `${path}.journal`, previous: `${path}.journal.old` })
+
+const journalLines = async (path: string): Promise<Array<[string, Kind]>> => {
+  const text = await FsPromises.readFile(path, "utf8").catch((cause: NodeJS.ErrnoException) => {
+    if (cause.code === "ENOENT") return ""
+    throw cause
+  })
+  const lines: Array<[string, Kind]> = []
+  for (const line of text.split("\n")) {
+    if (line === "") continue
+    try {
+      lines.push(JSON.parse(line) as [string, Kind])
+    } catch {
+      // A line torn by a crash mid-write: the path it named was being handed out; the entries before it count.
+    }
+  }
+  return lines
+}
+
 const readSnapshot = (path: string): Effect.Effect<Snapshot | undefined, ConnectorError.ConnectorError> =>
   Effect.tryPromise({
     try: async () => {
@@ -562,7 +607,7 @@ const readSnapshot = (path: string): Effect.Effect<Snapshot | undefined, Connect
         if ((cause as NodeJS.ErrnoException).code === "ENOENT") return undefined
         throw cause
       }
-      const parsed = JSON.parse(text) as { savedAt?: unknown; paths?: unknown }
+      const parsed = JSON.parse(text) as { savedAt?: unknown; paths?: unknown; uncertain?: unknown }
       if (!Number.isSafeInteger(parsed.savedAt) || !Array.isArray(parsed.paths)) throw new Error("not a snapshot")
       const paths = new Map<string, Known>()
       for (const row of parsed.paths as Array<Row>) {
@@ -572,7 +617,13 @@ const readSnapshot = (path: string): Effect.Effect<Snapshot | undefined, Connect
           row[1] === "dir" ? { kind: "dir" } : { kind: "file", size: row[2], mtimeMs: row[3], ino: row[4] }
         )
       }
-      return { savedAt: parsed.savedAt as number, paths }
+      const uncertain = new Map<string, Kind>(
+        Array.isArray(parsed.uncertain) ? (parsed.uncertain as Array<[string, Kind]>) : []
+      )
+      const journal = journalOf(path)
+      for (const [p, kind] of await journalLines(journal.previous)) uncertain.set(p, kind)
+      for (const [p, kind] of await journalLines(journal.current)) uncertain.set(p, kind)
+      return { savedAt: parsed.savedAt as number, paths, uncertain }
     },
     catch: (cause) =>
       error(
@@ -623,20 +674,43 @@ export const checkpointed = (
       lastSeenAt: snapshot?.savedAt
     })
 
-    // What the consumer has processed, in order.
+    // What the consumer has processed, in order; and what it was handed and has not finished (it may have seen it).
     const processed = new Map<string, Known>(snapshot?.paths)
+    const unsettled = new Map<string, { readonly kind: Kind; count: number }>()
     let dirty = false
     const deliver = Checkpoint.inOrder<Change>(connector, (change) => {
       dirty = true
+      const entry = unsettled.get(change.path)
+      if (entry !== undefined && --entry.count === 0) unsettled.delete(change.path)
       if (change._tag === "Add" || change._tag === "AddDir") {
         processed.set(change.path, knownOf(kindOf(change), change.stats))
       } else if (change._tag === "Change") processed.set(change.path, knownOf("file", change.stats))
       else processed.delete(change.path)
     })
+    // Before a change is handed out, its path goes into the journal (one append per batch, not fsynced: it survives
+    // the process's death, not the machine's): a restart reports the state of every path the consumer may have seen.
+    const journal = journalOf(file)
+    // What a crash left in the journals stays there until a snapshot accounts for it.
+    const inherited = [...(snapshot?.uncertain ?? [])]
+    if (inherited.length > 0) {
+      FsSync.appendFileSync(journal.current, inherited.map((entry) => `${JSON.stringify(entry)}\n`).join(""))
+      FsSync.rmSync(journal.previous, { force: true })
+    }
     let sequence = 0
-    const track = (change: Change) => deliver(change, `${change.path}#${++sequence}`)
+    const handOut = (changes: ReadonlyArray<Change>) => {
+      let lines = ""
+      for (const change of changes) {
+        const kind = kindOf(change)
+        lines += `${JSON.stringify([change.path, kind])}\n`
+        const entry = unsettled.get(change.path)
+        if (entry === undefined) unsettled.set(change.path, { kind, count: 1 })
+        else entry.count++
+      }
+      if (lines !== "") FsSync.appendFileSync(journal.current, lines)
+      return changes.map((change) => deliver(change, `${change.path}#${++sequence}`))
+    }
     const write = Effect.suspend(() => {
-      if (!dirty && snapshot !== undefined) return Effect.void
+      if (!dirty && snapshot !== undefined && unsettled.size === 0) return Effect.void
       dirty = false
       const rows: Array<Row> = []
       for (const [path, known] of processed) {
@@ -644,9 +718,19 @@ export const checkpointed = (
           known.kind === "dir" ? [path, "dir"] : [path, "file", known.size ?? -1, known.mtimeMs ?? -1, known.ino ?? -1]
         )
       }
-      const text = JSON.stringify({ savedAt: Date.now(), paths: rows })
+      const uncertainRows = Array.from(unsettled, ([path, entry]): [string, Kind] => [path, entry.kind])
+      const text = JSON.stringify({ savedAt: Date.now(), paths: rows, uncertain: uncertainRows })
+      // In the same turn: the journal so far is covered by this snapshot once it is written; what is handed out
+      // from now on goes into a new one. The old one is removed only after the snapshot is in place.
+      if (FsSync.existsSync(journal.previous)) {
+        FsSync.appendFileSync(
+          journal.previous,
+          FsSync.existsSync(journal.current) ? FsSync.readFileSync(journal.current) : ""
+        )
+        FsSync.rmSync(journal.current, { force: true })
+      } else if (FsSync.existsSync(journal.current)) FsSync.renameSync(journal.current, journal.previous)
       return Effect.tryPromise({
-        try: () => Checkpoint.writeAtomically(file, text),
+        try: () => Checkpoint.writeAtomically(file, text).then(() => FsPromises.rm(journal.previous, { force: true })),
         catch: (cause) =>
           error(
             new ConnectorError.Config({
@@ -669,11 +753,24 @@ export const checkpointed = (
     yield* Effect.addFinalizer(() => Effect.ignore(write))
     return {
       handle,
-      deliveries: Stream.map(handle.messages, track),
-      signals: Stream.map(
-        handle.signals,
-        (signal): Lifecycle.Signal<Delivery.Delivery<Change>> =>
-          signal._tag === "Message" ? new Lifecycle.Message({ message: track(signal.message) }) : signal
-      )
+      // A batch in, a batch out (non-empty both).
+      deliveries: Stream.mapArray(
+        handle.messages,
+        (changes) =>
+          handOut(changes) as unknown as readonly [Delivery.Delivery<Change>, ...Array<Delivery.Delivery<Change>>]
+      ),
+      signals: Stream.mapArray(handle.signals, (signals) => {
+        const changes: Array<Change> = []
+        for (const signal of signals) if (signal._tag === "Message") changes.push(signal.message)
+        const delivered = handOut(changes)
+        let next = 0
+        return signals.map(
+          (signal): Lifecycle.Signal<Delivery.Delivery<Change>> =>
+            signal._tag === "Message" ? new Lifecycle.Message({ message: delivered[next++]! }) : signal
+        ) as unknown as readonly [
+          Lifecycle.Signal<Delivery.Delivery<Change>>,
+          ...Array<Lifecycle.Signal<Delivery.Delivery<Change>>>
+        ]
+      })
     }
   })

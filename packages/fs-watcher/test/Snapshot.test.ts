@@ -2,6 +2,7 @@
  * Resuming a watcher from a snapshot: what changed on disk while nothing watched comes first (reconciled, after a
  * `Gap` that says resumed), then live changes; what the consumer had not finished is not in the snapshot.
  */
+import { spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -125,6 +126,66 @@ describe("FsWatcher.checkpointed", () => {
         "Add failed (reconciled)"
       )
     }).pipe(Effect.scoped)
+  )
+
+  it.live(
+    "kill -9 between snapshots, files changed while down, restart: every change reported, none lost",
+    () =>
+      Effect.gen(function* () {
+        const root = yield* tempDir
+        const state = yield* tempDir
+        const [snapshot, results] = [Path.join(state, "tree.json"), Path.join(state, "results")]
+        for (let i = 0; i < 200; i++) Fs.writeFileSync(Path.join(root, `f${i}`), "1")
+        const script = new URL("./snapshot-process.ts", import.meta.url).pathname
+        const start = Effect.acquireRelease(
+          Effect.promise(async () => {
+            const child = spawn(process.execPath, [script, root, snapshot, results], {
+              stdio: ["ignore", "pipe", "inherit"]
+            })
+            await new Promise<void>((resolve) => child.stdout!.once("data", () => resolve()))
+            return child
+          }),
+          (child) => Effect.sync(() => child.kill("SIGKILL"))
+        )
+        const lines = () =>
+          Fs.existsSync(results)
+            ? Fs.readFileSync(results, "utf8")
+                .split("\n")
+                .filter((l) => l !== "")
+            : []
+        const first = yield* start
+        yield* Wait.until(() => lines().length >= 201, "the initial scan processed", 10_000)
+        // Live changes, then the process dies between two snapshots.
+        for (let i = 0; i < 50; i++) Fs.writeFileSync(Path.join(root, `live${i}`), "1")
+        yield* Wait.until(() => lines().filter((l) => l.startsWith("Add live")).length >= 25, "live changes at work")
+        first.kill("SIGKILL")
+        const before = lines().length
+        // While it is down.
+        for (let i = 0; i < 20; i++) Fs.writeFileSync(Path.join(root, `f${i}`), "changed while down")
+        for (let i = 20; i < 30; i++) Fs.rmSync(Path.join(root, `f${i}`))
+        for (let i = 0; i < 10; i++) Fs.writeFileSync(Path.join(root, `down${i}`), "1")
+        yield* start
+        const reportedAfter = (pattern: (i: number) => RegExp, from: number, to: number) => {
+          const after = lines().slice(before)
+          for (let i = from; i < to; i++) if (!after.some((l) => pattern(i).test(l))) return false
+          return true
+        }
+        // Each change made while down is reported: a changed file (as Change, or Add when the consumer's last
+        // snapshot did not have it yet), a removed one, an added one.
+        yield* Wait.until(
+          () =>
+            reportedAfter((i) => new RegExp(`^(Change|Add) f${i}$`), 0, 20) &&
+            reportedAfter((i) => new RegExp(`^Unlink f${i}$`), 20, 30) &&
+            reportedAfter((i) => new RegExp(`^Add down${i}$`), 0, 10),
+          "the changes made while down",
+          10_000
+        )
+        const all = lines()
+        // Every live file is reported (by the first run, or again by the second when the kill came first).
+        for (let i = 0; i < 50; i++) assert.include(all, `Add live${i}`)
+        assert.include(all.slice(before), "gap resumed")
+      }).pipe(Effect.scoped),
+    30_000
   )
 
   it.live("a corrupt snapshot is a Config error naming the file", () =>
