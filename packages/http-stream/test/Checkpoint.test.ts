@@ -2,9 +2,13 @@
  * Resuming an NDJSON feed across runs from a checkpoint: the first request of a restart is built from the saved
  * cursor, the stream opens with `Gap { resumed }`, and only records after the last finished one come again.
  */
+import { spawn } from "node:child_process"
+import * as Fs from "node:fs/promises"
+import * as Os from "node:os"
+import * as Path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Checkpoint, Delivery, type Lifecycle } from "@streamemit/core"
-import { HttpServer } from "@streamemit/testkit"
+import { HttpServer, Wait } from "@streamemit/testkit"
 import { Effect, Schema, Stream } from "effect"
 import { HttpStream } from "../src/index.ts"
 
@@ -65,5 +69,69 @@ describe("HttpStream.checkpointed", () => {
       // The first request of the second run was built from the saved cursor.
       assert.include(server.exchanges.at(-1)!.request.url!, "after=12")
     }).pipe(Effect.provide(Checkpoint.layerMemory), Effect.scoped)
+  )
+
+  it.live(
+    "kill -9 between commits, records added while down, restart: nothing lost, duplicates ≤ one batch",
+    () =>
+      Effect.gen(function* () {
+        // A growing feed: GET ?after=N answers the records after N that exist now (the body then ends: follow).
+        let total = 60
+        const server = yield* HttpServer.make({
+          contentType: "application/x-ndjson",
+          reply: (request) => {
+            const after = Number(new URL(request.url!, "http://x").searchParams.get("after") ?? 0)
+            const lines = Array.from(
+              { length: Math.max(0, total - after) },
+              (_, i) => `${JSON.stringify({ n: after + i + 1 })}\n`
+            )
+            return { body: lines.join(""), end: true }
+          }
+        })
+        const dir = yield* Effect.acquireRelease(
+          Effect.promise(() => Fs.mkdtemp(Path.join(Os.tmpdir(), "streamemit-http-ckpt-"))),
+          (dir) => Effect.promise(() => Fs.rm(dir, { recursive: true, force: true }))
+        )
+        const [file, results] = [Path.join(dir, "ckpt.json"), Path.join(dir, "results")]
+        const lines = () =>
+          Effect.promise(async () =>
+            (await Fs.readFile(results, "utf8").catch(() => "")).split("\n").filter((line) => line !== "")
+          )
+        const script = new URL("./checkpoint-process.ts", import.meta.url).pathname
+        const start = Effect.acquireRelease(
+          Effect.promise(async () => {
+            const child = spawn(process.execPath, [script, `${server.url}/feed`, file, results], {
+              stdio: ["ignore", "pipe", "inherit"]
+            })
+            await new Promise<void>((resolve) => child.stdout!.once("data", () => resolve()))
+            return child
+          }),
+          (child) => Effect.sync(() => child.kill("SIGKILL"))
+        )
+        const first = yield* start
+        yield* Wait.until(
+          () => Effect.runPromise(Effect.map(lines(), (list) => list.length >= 35)),
+          "the first run at work",
+          10_000
+        )
+        first.kill("SIGKILL")
+        total = 90
+        yield* start
+        yield* Wait.until(
+          () =>
+            Effect.runPromise(Effect.map(lines(), (list) => new Set(list.filter((l) => /^\d+$/.test(l))).size === 90)),
+          "every record after the restart",
+          10_000
+        )
+        const all = yield* lines()
+        const numbers = all.filter((l) => /^\d+$/.test(l)).map(Number)
+        assert.deepStrictEqual(
+          [...new Set(numbers)].sort((a, b) => a - b),
+          Array.from({ length: 90 }, (_, i) => i + 1)
+        )
+        assert.isAtMost(numbers.length - 90, 10, `duplicates: ${numbers.length - 90}`)
+        assert.include(all, "gap resumed")
+      }).pipe(Effect.scoped),
+    30_000
   )
 })

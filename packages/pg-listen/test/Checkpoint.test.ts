@@ -3,6 +3,10 @@
  * the id of the last row whose work is done, stops, and on its restart reads the rows written while it was away
  * before the live notifications.
  */
+import { spawn } from "node:child_process"
+import * as Fs from "node:fs/promises"
+import * as Os from "node:os"
+import * as Path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Checkpoint, Delivery, type Lifecycle } from "@streamemit/core"
 import { Wait } from "@streamemit/testkit"
@@ -84,5 +88,67 @@ describe("PgListen.checkpointed", () => {
       assert.deepStrictEqual(second.seen, ["6", "7", "8", "9"])
       assert.strictEqual(second.gaps.length, 1, "the restart opens with a Gap")
     }).pipe(Effect.provide(Checkpoint.layerMemory), Effect.scoped)
+  )
+
+  it.live(
+    "outbox: kill -9 between commits, rows written while down, restart: nothing lost, duplicates ≤ one batch",
+    () =>
+      Effect.gen(function* () {
+        const client = yield* admin
+        const [table, channel] = [`se_outbox_kill_${suffix}`, `se_outbox_kill_${suffix}`]
+        yield* Effect.promise(() => client.query(`CREATE TABLE ${table} (id serial PRIMARY KEY, body text NOT NULL)`))
+        yield* Effect.addFinalizer(() => Effect.promise(() => client.query(`DROP TABLE ${table}`)).pipe(Effect.ignore))
+        const produce = (count: number) =>
+          Effect.promise(async () => {
+            for (let i = 0; i < count; i++) {
+              await client.query("BEGIN")
+              const { rows } = await client.query(`INSERT INTO ${table} (body) VALUES ('x') RETURNING id`)
+              await client.query("SELECT pg_notify($1, $2)", [channel, String(rows[0].id)])
+              await client.query("COMMIT")
+            }
+          })
+        const dir = yield* Effect.acquireRelease(
+          Effect.promise(() => Fs.mkdtemp(Path.join(Os.tmpdir(), "streamemit-pg-ckpt-"))),
+          (dir) => Effect.promise(() => Fs.rm(dir, { recursive: true, force: true }))
+        )
+        const [file, results] = [Path.join(dir, "ckpt.json"), Path.join(dir, "results")]
+        const lines = () =>
+          Effect.promise(async () =>
+            (await Fs.readFile(results, "utf8").catch(() => "")).split("\n").filter((line) => line !== "")
+          )
+        const script = new URL("./checkpoint-process.ts", import.meta.url).pathname
+        const start = Effect.acquireRelease(
+          Effect.promise(async () => {
+            const child = spawn(process.execPath, [script, PG_URL, channel, table, file, results], {
+              stdio: ["ignore", "pipe", "inherit"]
+            })
+            await new Promise<void>((resolve) => child.stdout!.once("data", () => resolve()))
+            return child
+          }),
+          (child) => Effect.sync(() => child.kill("SIGKILL"))
+        )
+        const first = yield* start
+        yield* produce(60)
+        yield* Wait.until(
+          () => Effect.runPromise(Effect.map(lines(), (list) => list.length >= 35)),
+          "the first run at work",
+          10_000
+        )
+        first.kill("SIGKILL")
+        yield* produce(30)
+        yield* start
+        yield* Wait.until(
+          () =>
+            Effect.runPromise(Effect.map(lines(), (list) => new Set(list.filter((l) => /^\d+$/.test(l))).size === 90)),
+          "every row after the restart",
+          15_000
+        )
+        const all = yield* lines()
+        const ids = all.filter((l) => /^\d+$/.test(l)).map(Number)
+        assert.strictEqual(new Set(ids).size, 90, "every row, none lost")
+        assert.isAtMost(ids.length - 90, 10, `duplicates: ${ids.length - 90}`)
+        assert.include(all, "gap")
+      }).pipe(Effect.scoped),
+    40_000
   )
 })

@@ -2,6 +2,10 @@
  * The outbox pattern on Redis: the producer adds each message to a stream and publishes its id; a consumer that
  * stopped reads what was added while it was away (after its saved id) before the live messages.
  */
+import { spawn } from "node:child_process"
+import * as Fs from "node:fs/promises"
+import * as Os from "node:os"
+import * as Path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Checkpoint, Delivery } from "@streamemit/core"
 import { Wait } from "@streamemit/testkit"
@@ -56,5 +60,68 @@ describe("RedisPubSub.checkpointed", () => {
       yield* Effect.repeat(produce, { times: 1 }) // 4 and 5, while nobody listens
       assert.deepStrictEqual(yield* run(3, produce), ["4", "5", "6"])
     }).pipe(Effect.provide(Checkpoint.layerMemory), Effect.scoped)
+  )
+
+  it.live(
+    "outbox: kill -9 between commits, messages while down, restart: nothing lost, duplicates ≤ one batch",
+    () =>
+      Effect.gen(function* () {
+        const key = `${name}-kill`
+        const client = yield* Effect.acquireRelease(
+          Effect.sync(() => new Redis(REDIS_URL)),
+          (client) => Effect.promise(() => client.del(key).then(() => client.quit()))
+        )
+        let produced = 0
+        const produce = (count: number) =>
+          Effect.promise(async () => {
+            for (let i = 0; i < count; i++) {
+              const n = ++produced
+              await client.xadd(key, `${n}-1`, "n", String(n))
+              await client.publish(key, String(n))
+            }
+          })
+        const dir = yield* Effect.acquireRelease(
+          Effect.promise(() => Fs.mkdtemp(Path.join(Os.tmpdir(), "streamemit-redis-ckpt-"))),
+          (dir) => Effect.promise(() => Fs.rm(dir, { recursive: true, force: true }))
+        )
+        const [file, results] = [Path.join(dir, "ckpt.json"), Path.join(dir, "results")]
+        const lines = () =>
+          Effect.promise(async () =>
+            (await Fs.readFile(results, "utf8").catch(() => "")).split("\n").filter((line) => line !== "")
+          )
+        const script = new URL("./checkpoint-process.ts", import.meta.url).pathname
+        const start = Effect.acquireRelease(
+          Effect.promise(async () => {
+            const child = spawn(process.execPath, [script, REDIS_URL, key, file, results], {
+              stdio: ["ignore", "pipe", "inherit"]
+            })
+            await new Promise<void>((resolve) => child.stdout!.once("data", () => resolve()))
+            return child
+          }),
+          (child) => Effect.sync(() => child.kill("SIGKILL"))
+        )
+        const first = yield* start
+        yield* produce(60)
+        yield* Wait.until(
+          () => Effect.runPromise(Effect.map(lines(), (list) => list.length >= 35)),
+          "the first run at work",
+          10_000
+        )
+        first.kill("SIGKILL")
+        yield* produce(30)
+        yield* start
+        yield* Wait.until(
+          () =>
+            Effect.runPromise(Effect.map(lines(), (list) => new Set(list.filter((l) => /^\d+$/.test(l))).size === 90)),
+          "every message after the restart",
+          10_000
+        )
+        const all = yield* lines()
+        const numbers = all.filter((l) => /^\d+$/.test(l))
+        assert.strictEqual(new Set(numbers).size, 90, "every message, none lost")
+        assert.isAtMost(numbers.length - 90, 10, `duplicates: ${numbers.length - 90}`)
+        assert.include(all, "gap")
+      }).pipe(Effect.scoped),
+    30_000
   )
 })

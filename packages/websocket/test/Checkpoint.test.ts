@@ -2,9 +2,13 @@
  * An application-level resume across restarts: the server sends what comes after the position the client asks
  * for in its first message; the client asks for the position saved by its last run.
  */
+import { spawn } from "node:child_process"
+import * as Fs from "node:fs/promises"
+import * as Os from "node:os"
+import * as Path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Checkpoint, Delivery } from "@streamemit/core"
-import { WsServer } from "@streamemit/testkit"
+import { Wait, WsServer } from "@streamemit/testkit"
 import { Effect, Stream } from "effect"
 import { WebSocket } from "../src/index.ts"
 
@@ -47,5 +51,77 @@ describe("WebSocket.checkpointed", () => {
         ["after 0", "after 7"]
       )
     }).pipe(Effect.provide(Checkpoint.layerMemory), Effect.scoped)
+  )
+
+  it.live(
+    "kill -9 between commits, messages while down, restart: nothing lost, duplicates ≤ one batch",
+    () =>
+      Effect.gen(function* () {
+        // The feed keeps a log: "after N" gets what exists after N, then everything new as it comes.
+        const log: Array<string> = []
+        const subscribers = new Set<(message: string) => void>()
+        const server = yield* WsServer.make({
+          onConnection: (connection) =>
+            connection.socket.once("message", (data) => {
+              const after = Number(String(data).replace("after ", ""))
+              for (const message of log.slice(after)) connection.socket.send(message)
+              const send = (message: string) => connection.socket.send(message)
+              subscribers.add(send)
+              connection.socket.once("close", () => subscribers.delete(send))
+            })
+        })
+        const publish = (count: number) =>
+          Effect.sync(() => {
+            for (let i = 0; i < count; i++) {
+              const message = `seq:${log.length + 1}`
+              log.push(message)
+              for (const send of subscribers) send(message)
+            }
+          })
+        const dir = yield* Effect.acquireRelease(
+          Effect.promise(() => Fs.mkdtemp(Path.join(Os.tmpdir(), "streamemit-ws-ckpt-"))),
+          (dir) => Effect.promise(() => Fs.rm(dir, { recursive: true, force: true }))
+        )
+        const [file, results] = [Path.join(dir, "ckpt.json"), Path.join(dir, "results")]
+        const lines = () =>
+          Effect.promise(async () =>
+            (await Fs.readFile(results, "utf8").catch(() => "")).split("\n").filter((line) => line !== "")
+          )
+        const script = new URL("./checkpoint-process.ts", import.meta.url).pathname
+        const start = Effect.acquireRelease(
+          Effect.promise(async () => {
+            const child = spawn(process.execPath, [script, server.url, file, results], {
+              stdio: ["ignore", "pipe", "inherit"]
+            })
+            await new Promise<void>((resolve) => child.stdout!.once("data", () => resolve()))
+            return child
+          }),
+          (child) => Effect.sync(() => child.kill("SIGKILL"))
+        )
+        yield* publish(60)
+        const first = yield* start
+        yield* Wait.until(
+          () => Effect.runPromise(Effect.map(lines(), (list) => list.length >= 35)),
+          "the first run at work",
+          10_000
+        )
+        first.kill("SIGKILL")
+        yield* publish(30)
+        yield* start
+        yield* Wait.until(
+          () =>
+            Effect.runPromise(
+              Effect.map(lines(), (list) => new Set(list.filter((l) => l.startsWith("seq:"))).size === 90)
+            ),
+          "every message after the restart",
+          10_000
+        )
+        const all = yield* lines()
+        const seen = all.filter((l) => l.startsWith("seq:"))
+        assert.strictEqual(new Set(seen).size, 90, "every message, none lost")
+        assert.isAtMost(seen.length - 90, 10, `duplicates: ${seen.length - 90}`)
+        assert.include(all, "gap")
+      }).pipe(Effect.scoped),
+    30_000
   )
 })
