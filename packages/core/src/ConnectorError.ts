@@ -20,7 +20,9 @@ const ReasonFields = {
   /** The delay the server asked for (`Retry-After`), in milliseconds, when it gave one. */
   retryAfterMillis: Schema.optional(Schema.Number),
   /** The close code of a connection the peer closed (WebSocket), when there was one. */
-  closeCode: Schema.optional(Schema.Number)
+  closeCode: Schema.optional(Schema.Number),
+  /** The first bytes of a refused response's body (an API's error message), when there was one. */
+  body: Schema.optional(Schema.String)
 }
 
 /**

@@ -149,10 +149,15 @@ export const statusError = (
   status: number,
   retryAfterHeader: string | null | undefined,
   session: Driver.Session<never>,
-  message = `HTTP ${status}`
+  message = `HTTP ${status}`,
+  body?: string | undefined
 ): ConnectorError.ConnectorError => {
+  if (body !== undefined && body !== "") {
+    message = `${message}: ${body}`
+  }
+  const withBody = body === undefined || body === "" ? {} : { body }
   if (status === 401 || status === 403) {
-    return ConnectorError.make(connector, new ConnectorError.Auth({ message, status }))
+    return ConnectorError.make(connector, new ConnectorError.Auth({ message, status, ...withBody }))
   }
   if (status === 408 || status === 429 || status >= 500) {
     const delay = retryAfter(retryAfterHeader)
@@ -162,11 +167,43 @@ export const statusError = (
       new ConnectorError.Connect({
         message,
         status,
+        ...withBody,
         ...(delay === undefined ? {} : { retryAfterMillis: Duration.toMillis(delay) })
       })
     )
   }
-  return ConnectorError.make(connector, new ConnectorError.Protocol({ message, status, retryable: false }))
+  return ConnectorError.make(connector, new ConnectorError.Protocol({ message, status, retryable: false, ...withBody }))
+}
+
+/**
+ * The first `max` bytes of a response body as text (invalid UTF-8 replaced), then the body is cancelled: what a
+ * refused request's error says (a model API's 400 explains what was wrong). Never fails: an unreadable body is "".
+ *
+ * @since 0.2.0
+ * @category http
+ */
+export const bodyPreview = async (
+  body: { getReader: () => ReadableStreamDefaultReader<Uint8Array> } | null,
+  max = 1024
+): Promise<string> => {
+  if (body === null) return ""
+  const reader = body.getReader()
+  const chunks: Array<Uint8Array> = []
+  let size = 0
+  try {
+    while (size < max) {
+      const next = await reader.read()
+      if (next.done) break
+      chunks.push(next.value)
+      size += next.value.byteLength
+    }
+  } catch {
+    // What was read so far is the preview.
+  } finally {
+    reader.cancel().catch(() => {})
+  }
+  const bytes = Buffer.concat(chunks).subarray(0, max)
+  return new TextDecoder("utf-8", { fatal: false }).decode(bytes).trim()
 }
 
 /**

@@ -59,6 +59,24 @@ export interface Options<A> extends Omit<Connector.CommonOptions<Event<A>>, "liv
   readonly url: Connector.PerAttempt<string | URL>
   /** Request headers; values may be `Redacted`; an Effect is evaluated on every attempt (fresh tokens). */
   readonly headers?: Connector.PerAttempt<Http.Headers> | undefined
+  /** Default `"GET"`; `"POST"` for streamed model output and MCP. */
+  readonly method?: string | undefined
+  /**
+   * The request body, sent again with every reconnect (with `Last-Event-ID`): a string or bytes as they are, any
+   * other value as JSON (with `content-type: application/json` unless a header sets it); an Effect is evaluated on
+   * every attempt (a fresh token, a fresh request id).
+   */
+  readonly body?: Connector.PerAttempt<unknown> | undefined
+  /**
+   * An event that ends the stream normally, not delivered (a model's `data: [DONE]`): tested on the raw event,
+   * before any `schema`.
+   */
+  readonly endOn?: ((event: Event<string>) => boolean) | undefined
+  /**
+   * When the server closes the stream without an error: `"reconnect"` (the SSE way: ask again with
+   * `Last-Event-ID`, the default) or `"end"` (a complete answer: the stream ends).
+   */
+  readonly onClose?: "reconnect" | "end" | undefined
   /** Event types to deliver; default: all of them. */
   readonly events?: ReadonlyArray<string> | undefined
   /**
@@ -91,12 +109,19 @@ export interface Connection {
  * @since 0.1.0
  * @category models
  */
-export interface Handle<A = string> extends Connector.Handle<Connection, Event<A>> {}
+export interface Handle<A = string> extends Connector.Handle<Connection, Event<A>> {
+  /** The id of the last event delivered (or the starting one): what a reconnect sends as `Last-Event-ID`. */
+  readonly lastEventId: Effect.Effect<string | undefined>
+}
 
 interface Resolved<A> {
   readonly common: Connector.Resolved<Event<A>>
   readonly url: Effect.Effect<string, ConnectorError.ConnectorError>
   readonly headers: Effect.Effect<Record<string, string>, ConnectorError.ConnectorError>
+  readonly method: string
+  readonly body: Effect.Effect<unknown, ConnectorError.ConnectorError> | undefined
+  readonly endOn: ((event: Event<string>) => boolean) | undefined
+  readonly endOnClose: boolean
   readonly events: ReadonlySet<string> | undefined
   readonly lastEventId: string | undefined
   readonly maxEventSize: number
@@ -130,10 +155,31 @@ const resolve = <A>(options: Options<A>): Effect.Effect<Resolved<A>, ConnectorEr
       return yield* Effect.fail(config("maxEventSize", maxEventSize, "a positive integer (bytes)"))
     }
     const onDecodeError = yield* Connector.failOrSkip(connector, "onDecodeError", options.onDecodeError)
+    const method = options.method ?? "GET"
+    if (typeof method !== "string" || !/^[A-Za-z]+$/.test(method)) {
+      return yield* Effect.fail(config("method", method, "an HTTP method"))
+    }
+    if (options.endOn !== undefined && typeof options.endOn !== "function") {
+      return yield* Effect.fail(config("endOn", options.endOn, "a function of the event"))
+    }
+    const onClose = options.onClose ?? "reconnect"
+    if (onClose !== "reconnect" && onClose !== "end") {
+      return yield* Effect.fail(config("onClose", onClose, '"reconnect" or "end"'))
+    }
+    const body = options.body
     return {
       common,
       url,
       headers: Http.headersOption(options.headers),
+      method: method.toUpperCase(),
+      body:
+        body === undefined
+          ? undefined
+          : Effect.isEffect(body)
+            ? (body as Effect.Effect<unknown, ConnectorError.ConnectorError>)
+            : Effect.succeed(body),
+      endOn: options.endOn,
+      endOnClose: onClose === "end",
       events: events === undefined ? undefined : new Set(events),
       lastEventId: lastEventId === "" ? undefined : lastEventId,
       maxEventSize,
@@ -144,8 +190,12 @@ const resolve = <A>(options: Options<A>): Effect.Effect<Resolved<A>, ConnectorEr
 
 const error = (reason: ConnectorError.Reason) => ConnectorError.make(connector, reason)
 
-const statusError = (status: number, retryAfter: string | null, session: Driver.Session<never>) =>
-  Http.statusError(connector, status, retryAfter, session)
+const statusError = (
+  status: number,
+  retryAfter: string | null,
+  session: Driver.Session<never>,
+  body?: string | undefined
+) => Http.statusError(connector, status, retryAfter, session, `HTTP ${status}`, body)
 
 const fetchError = (cause: unknown) => Http.fetchError(connector, cause)
 
@@ -193,9 +243,21 @@ export const retryScanner = (onRetry: (millis: number) => void) => {
   }
 }
 
-const driver = <A>(options: Resolved<A>): Driver.Driver<Connection, Event<A>> => {
+/** What a handle shows of its driver: the last event id. */
+interface State {
+  lastEventId: string | undefined
+}
+
+/** A request body as it goes on the wire, and the content type it implies. */
+const encodeBody = (body: unknown): { readonly bytes: string | Uint8Array; readonly json: boolean } =>
+  typeof body === "string" || body instanceof Uint8Array
+    ? { bytes: body, json: false }
+    : { bytes: JSON.stringify(body), json: true }
+
+const driver = <A>(options: Resolved<A>, state: State): Driver.Driver<Connection, Event<A>> => {
   // The id of the last event delivered: sent as Last-Event-ID on every reconnect.
   let lastEventId = options.lastEventId
+  state.lastEventId = lastEventId
   const decode =
     options.schema === undefined ? undefined : Decode.decodeJson(connector, options.schema, options.onDecodeError)
   return {
@@ -205,6 +267,10 @@ const driver = <A>(options: Resolved<A>): Driver.Driver<Connection, Event<A>> =>
       Effect.gen(function* () {
         const url = yield* options.url
         const headers = yield* options.headers
+        const requestBody = options.body === undefined ? undefined : encodeBody(yield* options.body)
+        if (requestBody?.json === true && !Object.keys(headers).some((name) => name.toLowerCase() === "content-type")) {
+          headers["content-type"] = "application/json"
+        }
 
         const gate = yield* Connector.pullGate(session as Driver.Session<never>)
         const scanRetry = retryScanner((millis) => session.setReconnectFloor(Duration.millis(millis)))
@@ -225,7 +291,8 @@ const driver = <A>(options: Resolved<A>): Driver.Driver<Connection, Event<A>> =>
           let res: Awaited<ReturnType<typeof fetch>>
           try {
             res = await fetch(target, {
-              method: "GET",
+              method: options.method,
+              ...(requestBody === undefined ? {} : { body: requestBody.bytes }),
               headers: {
                 ...headers,
                 ...init.headers,
@@ -246,18 +313,27 @@ const driver = <A>(options: Resolved<A>): Driver.Driver<Connection, Event<A>> =>
               // "No content": the server asks us not to reconnect; the stream ends.
               ended = true
               session.end()
-            } else fail(statusError(res.status, res.headers.get("retry-after"), session))
+            } else {
+              // The body of a refused request says why (a model API's 400): its first bytes go into the error.
+              const preview = await Http.bodyPreview(res.body)
+              fail(statusError(res.status, res.headers.get("retry-after"), session, preview))
+              return { ...res, body: null } as unknown as FetchLikeResponse
+            }
           } else {
             const contentType = res.headers.get("content-type") ?? ""
             if (!/^[\t\n\r ]*text\/event-stream[\t\n\r ]*(?:;|$)/i.test(contentType)) {
+              const preview = await Http.bodyPreview(res.body)
               fail(
                 error(
                   new ConnectorError.Protocol({
-                    message: `content-type "${contentType}", expected "text/event-stream"`,
-                    retryable: false
+                    message: `content-type "${contentType}", expected "text/event-stream"${preview === "" ? "" : `: ${preview}`}`,
+                    status: res.status,
+                    retryable: false,
+                    ...(preview === "" ? {} : { body: preview })
                   })
                 )
               )
+              return { ...res, body: null } as unknown as FetchLikeResponse
             }
           }
           const body = res.body
@@ -289,8 +365,16 @@ const driver = <A>(options: Resolved<A>): Driver.Driver<Connection, Event<A>> =>
         const onEvent = (message: MessageEvent) => {
           if (options.events !== undefined && !options.events.has(message.type)) return
           const id = message.lastEventId === "" ? undefined : message.lastEventId
-          if (id !== undefined) lastEventId = id
           const text = message.data as string
+          if (options.endOn?.({ id, event: message.type, data: text }) === true) {
+            // The answer is complete: what came before is delivered, the stream ends; nothing is asked again.
+            if (id !== undefined) state.lastEventId = lastEventId = id
+            ended = true
+            source?.close()
+            session.end()
+            return
+          }
+          if (id !== undefined) state.lastEventId = lastEventId = id
           // The parser bounds what it buffers across chunks; an event complete within one chunk is checked here.
           if (
             text.length > options.maxEventSize ||
@@ -326,6 +410,12 @@ const driver = <A>(options: Resolved<A>): Driver.Driver<Connection, Event<A>> =>
           }
           const onError = (event: globalThis.Event & { message?: string | undefined }) => {
             source?.close()
+            if (failure === undefined && !ended && opened && options.endOnClose && event.message === undefined) {
+              // The server closed a complete answer, and the user said that ends it.
+              ended = true
+              session.end()
+              return
+            }
             if (failure === undefined && !ended) {
               const message = event.message ?? ""
               fail(
@@ -372,7 +462,13 @@ export function make(
   options: Options<string>
 ): Effect.Effect<Handle<string>, ConnectorError.ConnectorError, Scope.Scope>
 export function make<A>(options: Options<A>): Effect.Effect<Handle<A>, ConnectorError.ConnectorError, Scope.Scope> {
-  return Effect.flatMap(resolve(options), (resolved) => Connector.make(driver(resolved), resolved.common))
+  return Effect.flatMap(resolve(options), (resolved) => {
+    const state: State = { lastEventId: undefined }
+    return Effect.map(Connector.make(driver(resolved, state), resolved.common), (handle) => ({
+      ...handle,
+      lastEventId: Effect.sync(() => state.lastEventId)
+    }))
+  })
 }
 
 /**
@@ -388,7 +484,10 @@ export function stream<A>(
 export function stream(options: Options<string>): Stream.Stream<Event<string>, ConnectorError.ConnectorError>
 export function stream<A>(options: Options<A>): Stream.Stream<Event<A>, ConnectorError.ConnectorError> {
   return Connector.stream(
-    Effect.map(resolve(options), (resolved) => ({ driver: driver(resolved), options: resolved.common }))
+    Effect.map(resolve(options), (resolved) => ({
+      driver: driver(resolved, { lastEventId: undefined }),
+      options: resolved.common
+    }))
   )
 }
 

@@ -35,28 +35,30 @@ export * as FaultProxy from "./FaultProxy.ts"
  * @since 0.1.0
  */
 export * as HttpServer from "./HttpServer.ts"
-
+/**
+ * A scripted model-streaming endpoint: POST, events with ids, drops mid-answer, resume after `Last-Event-ID`.
+ *
+ * @since 0.2.0
+ */
+export * as ModelServer from "./ModelServer.ts"
 /**
  * Open resources of the process, to prove that nothing leaked.
  *
  * @since 0.1.0
  */
 export * as Resources from "./Resources.ts"
-
 /**
  * A scripted Server-Sent Events server that replays after `Last-Event-ID`.
  *
  * @since 0.1.0
  */
 export * as SseServer from "./SseServer.ts"
-
 /**
  * Polling waits for tests against real peers.
  *
  * @since 0.1.0
  */
 export * as Wait from "./Wait.ts"
-
 /**
  * A scripted WebSocket server.
  *
