@@ -2,13 +2,12 @@
  * Resuming a watcher from a snapshot: what changed on disk while nothing watched comes first (reconciled, after a
  * `Gap` that says resumed), then live changes; what the consumer had not finished is not in the snapshot.
  */
-import { spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Delivery, Lifecycle } from "@streamemit/core"
-import { Expect, Wait } from "@streamemit/testkit"
+import { Child, Expect, Wait } from "@streamemit/testkit"
 import { Duration, Effect, Stream } from "effect"
 import { FsWatcher } from "../src/index.ts"
 
@@ -137,16 +136,7 @@ describe("FsWatcher.checkpointed", () => {
         const [snapshot, results] = [Path.join(state, "tree.json"), Path.join(state, "results")]
         for (let i = 0; i < 200; i++) Fs.writeFileSync(Path.join(root, `f${i}`), "1")
         const script = new URL("./snapshot-process.ts", import.meta.url).pathname
-        const start = Effect.acquireRelease(
-          Effect.promise(async () => {
-            const child = spawn(process.execPath, [script, root, snapshot, results], {
-              stdio: ["ignore", "pipe", "inherit"]
-            })
-            await new Promise<void>((resolve) => child.stdout!.once("data", () => resolve()))
-            return child
-          }),
-          (child) => Effect.sync(() => child.kill("SIGKILL"))
-        )
+        const start = Child.ready(script, [root, snapshot, results])
         const lines = () =>
           Fs.existsSync(results)
             ? Fs.readFileSync(results, "utf8")

@@ -2,13 +2,10 @@
  * Resuming an NDJSON feed across runs from a checkpoint: the first request of a restart is built from the saved
  * cursor, the stream opens with `Gap { resumed }`, and only records after the last finished one come again.
  */
-import { spawn } from "node:child_process"
-import * as Fs from "node:fs/promises"
-import * as Os from "node:os"
 import * as Path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Checkpoint, Delivery, type Lifecycle } from "@streamemit/core"
-import { HttpServer, Wait } from "@streamemit/testkit"
+import { Child, HttpServer, Wait } from "@streamemit/testkit"
 import { Effect, Schema, Stream } from "effect"
 import { HttpStream } from "../src/index.ts"
 
@@ -88,26 +85,11 @@ describe("HttpStream.checkpointed", () => {
             return { body: lines.join(""), end: true }
           }
         })
-        const dir = yield* Effect.acquireRelease(
-          Effect.promise(() => Fs.mkdtemp(Path.join(Os.tmpdir(), "streamemit-http-ckpt-"))),
-          (dir) => Effect.promise(() => Fs.rm(dir, { recursive: true, force: true }))
-        )
+        const dir = yield* Child.tempDir("streamemit-http-ckpt")
         const [file, results] = [Path.join(dir, "ckpt.json"), Path.join(dir, "results")]
-        const lines = () =>
-          Effect.promise(async () =>
-            (await Fs.readFile(results, "utf8").catch(() => "")).split("\n").filter((line) => line !== "")
-          )
+        const lines = () => Child.lines(results)
         const script = new URL("./checkpoint-process.ts", import.meta.url).pathname
-        const start = Effect.acquireRelease(
-          Effect.promise(async () => {
-            const child = spawn(process.execPath, [script, `${server.url}/feed`, file, results], {
-              stdio: ["ignore", "pipe", "inherit"]
-            })
-            await new Promise<void>((resolve) => child.stdout!.once("data", () => resolve()))
-            return child
-          }),
-          (child) => Effect.sync(() => child.kill("SIGKILL"))
-        )
+        const start = Child.ready(script, [`${server.url}/feed`, file, results])
         const first = yield* start
         yield* Wait.until(
           () => Effect.runPromise(Effect.map(lines(), (list) => list.length >= 35)),

@@ -3,13 +3,10 @@
  * the id of the last row whose work is done, stops, and on its restart reads the rows written while it was away
  * before the live notifications.
  */
-import { spawn } from "node:child_process"
-import * as Fs from "node:fs/promises"
-import * as Os from "node:os"
 import * as Path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Checkpoint, Delivery, type Lifecycle } from "@streamemit/core"
-import { Wait } from "@streamemit/testkit"
+import { Child, Wait } from "@streamemit/testkit"
 import { Effect, Fiber, Stream } from "effect"
 import pg from "pg"
 import { PgListen } from "../src/index.ts"
@@ -107,26 +104,11 @@ describe("PgListen.checkpointed", () => {
               await client.query("COMMIT")
             }
           })
-        const dir = yield* Effect.acquireRelease(
-          Effect.promise(() => Fs.mkdtemp(Path.join(Os.tmpdir(), "streamemit-pg-ckpt-"))),
-          (dir) => Effect.promise(() => Fs.rm(dir, { recursive: true, force: true }))
-        )
+        const dir = yield* Child.tempDir("streamemit-pg-ckpt")
         const [file, results] = [Path.join(dir, "ckpt.json"), Path.join(dir, "results")]
-        const lines = () =>
-          Effect.promise(async () =>
-            (await Fs.readFile(results, "utf8").catch(() => "")).split("\n").filter((line) => line !== "")
-          )
+        const lines = () => Child.lines(results)
         const script = new URL("./checkpoint-process.ts", import.meta.url).pathname
-        const start = Effect.acquireRelease(
-          Effect.promise(async () => {
-            const child = spawn(process.execPath, [script, PG_URL, channel, table, file, results], {
-              stdio: ["ignore", "pipe", "inherit"]
-            })
-            await new Promise<void>((resolve) => child.stdout!.once("data", () => resolve()))
-            return child
-          }),
-          (child) => Effect.sync(() => child.kill("SIGKILL"))
-        )
+        const start = Child.ready(script, [PG_URL, channel, table, file, results])
         const first = yield* start
         yield* produce(60)
         yield* Wait.until(

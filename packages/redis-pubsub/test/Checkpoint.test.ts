@@ -2,13 +2,10 @@
  * The outbox pattern on Redis: the producer adds each message to a stream and publishes its id; a consumer that
  * stopped reads what was added while it was away (after its saved id) before the live messages.
  */
-import { spawn } from "node:child_process"
-import * as Fs from "node:fs/promises"
-import * as Os from "node:os"
 import * as Path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Checkpoint, Delivery } from "@streamemit/core"
-import { Wait } from "@streamemit/testkit"
+import { Child, Wait } from "@streamemit/testkit"
 import { Effect, Fiber, Stream } from "effect"
 import { Redis } from "ioredis"
 import { RedisPubSub } from "../src/index.ts"
@@ -80,26 +77,11 @@ describe("RedisPubSub.checkpointed", () => {
               await client.publish(key, String(n))
             }
           })
-        const dir = yield* Effect.acquireRelease(
-          Effect.promise(() => Fs.mkdtemp(Path.join(Os.tmpdir(), "streamemit-redis-ckpt-"))),
-          (dir) => Effect.promise(() => Fs.rm(dir, { recursive: true, force: true }))
-        )
+        const dir = yield* Child.tempDir("streamemit-redis-ckpt")
         const [file, results] = [Path.join(dir, "ckpt.json"), Path.join(dir, "results")]
-        const lines = () =>
-          Effect.promise(async () =>
-            (await Fs.readFile(results, "utf8").catch(() => "")).split("\n").filter((line) => line !== "")
-          )
+        const lines = () => Child.lines(results)
         const script = new URL("./checkpoint-process.ts", import.meta.url).pathname
-        const start = Effect.acquireRelease(
-          Effect.promise(async () => {
-            const child = spawn(process.execPath, [script, REDIS_URL, key, file, results], {
-              stdio: ["ignore", "pipe", "inherit"]
-            })
-            await new Promise<void>((resolve) => child.stdout!.once("data", () => resolve()))
-            return child
-          }),
-          (child) => Effect.sync(() => child.kill("SIGKILL"))
-        )
+        const start = Child.ready(script, [REDIS_URL, key, file, results])
         const first = yield* start
         yield* produce(60)
         yield* Wait.until(

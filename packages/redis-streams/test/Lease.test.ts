@@ -2,9 +2,8 @@
  * `withLease` against the real server: one holder at a time, a takeover when the holder dies (a process killed
  * with -9) or stops, work interrupted when its lease is taken.
  */
-import { spawn } from "node:child_process"
 import { assert, describe, it } from "@effect/vitest"
-import { Expect, Wait } from "@streamemit/testkit"
+import { Child, Expect, Wait } from "@streamemit/testkit"
 import { Effect, Fiber, Ref } from "effect"
 import type { Redis } from "ioredis"
 import { RedisStreams } from "../src/index.ts"
@@ -92,17 +91,7 @@ describe("RedisStreams.withLease", () => {
       yield* Effect.addFinalizer(() => Effect.promise(() => client.del(key)).pipe(Effect.asVoid))
       const ttl = 1000
       const script = new URL("./relay-process.ts", import.meta.url).pathname
-      const start = (name: string) =>
-        Effect.acquireRelease(
-          Effect.promise(async () => {
-            const child = spawn(process.execPath, [script, REDIS_URL, key, stream, name, String(ttl)], {
-              stdio: ["ignore", "pipe", "inherit"]
-            })
-            await new Promise<void>((resolve) => child.stdout!.once("data", () => resolve()))
-            return child
-          }),
-          (child) => Effect.sync(() => child.kill("SIGKILL"))
-        )
+      const start = (name: string) => Child.ready(script, [REDIS_URL, key, stream, name, String(ttl)])
       /** Who relayed each entry, in order, with the entry's time. */
       const relayed = () =>
         Effect.promise(async () =>

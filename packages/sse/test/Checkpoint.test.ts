@@ -2,20 +2,14 @@
  * Resuming across restarts: a consumer process killed with -9 between commits, events published while it is down,
  * the consumer started again on the same checkpoint file.
  */
-import { spawn } from "node:child_process"
-import * as Fs from "node:fs/promises"
-import * as Os from "node:os"
 import * as Path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Checkpoint, Delivery } from "@streamemit/core"
-import { SseServer, Wait } from "@streamemit/testkit"
+import { Child, SseServer, Wait } from "@streamemit/testkit"
 import { Effect, Stream } from "effect"
 import { Sse } from "../src/index.ts"
 
-const lines = (file: string) =>
-  Effect.promise(async () =>
-    (await Fs.readFile(file, "utf8").catch(() => "")).split("\n").filter((line) => line !== "")
-  )
+const lines = Child.lines
 
 const events = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => ({ data: `e${from + i}` }))
 
@@ -25,22 +19,10 @@ describe("Sse.checkpointed", () => {
     () =>
       Effect.gen(function* () {
         const server = yield* SseServer.make()
-        const dir = yield* Effect.acquireRelease(
-          Effect.promise(() => Fs.mkdtemp(Path.join(Os.tmpdir(), "streamemit-sse-ckpt-"))),
-          (dir) => Effect.promise(() => Fs.rm(dir, { recursive: true, force: true }))
-        )
+        const dir = yield* Child.tempDir("streamemit-sse-ckpt")
         const [file, results] = [Path.join(dir, "ckpt.json"), Path.join(dir, "results")]
         const script = new URL("./checkpoint-process.ts", import.meta.url).pathname
-        const start = Effect.acquireRelease(
-          Effect.promise(async () => {
-            const child = spawn(process.execPath, [script, server.url, file, results], {
-              stdio: ["ignore", "pipe", "inherit"]
-            })
-            await new Promise<void>((resolve) => child.stdout!.once("data", () => resolve()))
-            return child
-          }),
-          (child) => Effect.sync(() => child.kill("SIGKILL"))
-        )
+        const start = Child.ready(script, [server.url, file, results])
         yield* server.publish(events(1, 60))
         const first = yield* start
         yield* Wait.until(

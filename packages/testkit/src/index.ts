@@ -9,26 +9,29 @@
  */
 export * as CheckpointStore from "./CheckpointStore.ts"
 /**
+ * Child processes and result files for the tests that kill a consumer with -9.
+ *
+ * @since 0.2.0
+ */
+export * as Child from "./Child.ts"
+/**
  * The connector conformance suite.
  *
  * @since 0.1.0
  */
 export * as Conformance from "./Conformance.ts"
-
 /**
  * Assertions about connector outcomes.
  *
  * @since 0.1.0
  */
 export * as Expect from "./Expect.ts"
-
 /**
  * A fault-injecting TCP proxy.
  *
  * @since 0.1.0
  */
 export * as FaultProxy from "./FaultProxy.ts"
-
 /**
  * A scripted streaming HTTP server.
  *

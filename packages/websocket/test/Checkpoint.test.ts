@@ -2,13 +2,10 @@
  * An application-level resume across restarts: the server sends what comes after the position the client asks
  * for in its first message; the client asks for the position saved by its last run.
  */
-import { spawn } from "node:child_process"
-import * as Fs from "node:fs/promises"
-import * as Os from "node:os"
 import * as Path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Checkpoint, Delivery } from "@streamemit/core"
-import { Wait, WsServer } from "@streamemit/testkit"
+import { Child, Wait, WsServer } from "@streamemit/testkit"
 import { Effect, Stream } from "effect"
 import { WebSocket } from "../src/index.ts"
 
@@ -78,26 +75,11 @@ describe("WebSocket.checkpointed", () => {
               for (const send of subscribers) send(message)
             }
           })
-        const dir = yield* Effect.acquireRelease(
-          Effect.promise(() => Fs.mkdtemp(Path.join(Os.tmpdir(), "streamemit-ws-ckpt-"))),
-          (dir) => Effect.promise(() => Fs.rm(dir, { recursive: true, force: true }))
-        )
+        const dir = yield* Child.tempDir("streamemit-ws-ckpt")
         const [file, results] = [Path.join(dir, "ckpt.json"), Path.join(dir, "results")]
-        const lines = () =>
-          Effect.promise(async () =>
-            (await Fs.readFile(results, "utf8").catch(() => "")).split("\n").filter((line) => line !== "")
-          )
+        const lines = () => Child.lines(results)
         const script = new URL("./checkpoint-process.ts", import.meta.url).pathname
-        const start = Effect.acquireRelease(
-          Effect.promise(async () => {
-            const child = spawn(process.execPath, [script, server.url, file, results], {
-              stdio: ["ignore", "pipe", "inherit"]
-            })
-            await new Promise<void>((resolve) => child.stdout!.once("data", () => resolve()))
-            return child
-          }),
-          (child) => Effect.sync(() => child.kill("SIGKILL"))
-        )
+        const start = Child.ready(script, [server.url, file, results])
         yield* publish(60)
         const first = yield* start
         yield* Wait.until(
