@@ -72,6 +72,13 @@ export interface Options<A> extends Omit<Connector.CommonOptions<Event<A>>, "liv
    * before any `schema`.
    */
   readonly endOn?: ((event: Event<string>) => boolean) | undefined
+  /** An event that ends the stream normally after it is delivered (MCP: the response to the request). */
+  readonly endAfter?: ((event: Event<string>) => boolean) | undefined
+  /**
+   * How a dropped stream is asked again, with `Last-Event-ID`: the same request (`"same"`, the default: a model API
+   * takes the prompt again) or a `GET` without a body (`"GET"`: MCP's Streamable HTTP resumes that way).
+   */
+  readonly resumeMethod?: "same" | "GET" | undefined
   /**
    * When the server closes the stream without an error: `"reconnect"` (the SSE way: ask again with
    * `Last-Event-ID`, the default) or `"end"` (a complete answer: the stream ends).
@@ -121,6 +128,8 @@ interface Resolved<A> {
   readonly method: string
   readonly body: Effect.Effect<unknown, ConnectorError.ConnectorError> | undefined
   readonly endOn: ((event: Event<string>) => boolean) | undefined
+  readonly endAfter: ((event: Event<string>) => boolean) | undefined
+  readonly resumeWithGet: boolean
   readonly endOnClose: boolean
   readonly events: ReadonlySet<string> | undefined
   readonly lastEventId: string | undefined
@@ -162,6 +171,13 @@ const resolve = <A>(options: Options<A>): Effect.Effect<Resolved<A>, ConnectorEr
     if (options.endOn !== undefined && typeof options.endOn !== "function") {
       return yield* Effect.fail(config("endOn", options.endOn, "a function of the event"))
     }
+    if (options.endAfter !== undefined && typeof options.endAfter !== "function") {
+      return yield* Effect.fail(config("endAfter", options.endAfter, "a function of the event"))
+    }
+    const resumeMethod = options.resumeMethod ?? "same"
+    if (resumeMethod !== "same" && resumeMethod !== "GET") {
+      return yield* Effect.fail(config("resumeMethod", resumeMethod, '"same" or "GET"'))
+    }
     const onClose = options.onClose ?? "reconnect"
     if (onClose !== "reconnect" && onClose !== "end") {
       return yield* Effect.fail(config("onClose", onClose, '"reconnect" or "end"'))
@@ -179,6 +195,8 @@ const resolve = <A>(options: Options<A>): Effect.Effect<Resolved<A>, ConnectorEr
             ? (body as Effect.Effect<unknown, ConnectorError.ConnectorError>)
             : Effect.succeed(body),
       endOn: options.endOn,
+      endAfter: options.endAfter,
+      resumeWithGet: resumeMethod === "GET",
       endOnClose: onClose === "end",
       events: events === undefined ? undefined : new Set(events),
       lastEventId: lastEventId === "" ? undefined : lastEventId,
@@ -267,7 +285,10 @@ const driver = <A>(options: Resolved<A>, state: State): Driver.Driver<Connection
       Effect.gen(function* () {
         const url = yield* options.url
         const headers = yield* options.headers
-        const requestBody = options.body === undefined ? undefined : encodeBody(yield* options.body)
+        // A resume of an interrupted stream may be a plain GET (MCP), without the body.
+        const resumingWithGet = options.resumeWithGet && session.attempt > 1 && lastEventId !== undefined
+        const method = resumingWithGet ? "GET" : options.method
+        const requestBody = options.body === undefined || resumingWithGet ? undefined : encodeBody(yield* options.body)
         if (requestBody?.json === true && !Object.keys(headers).some((name) => name.toLowerCase() === "content-type")) {
           headers["content-type"] = "application/json"
         }
@@ -291,7 +312,7 @@ const driver = <A>(options: Resolved<A>, state: State): Driver.Driver<Connection
           let res: Awaited<ReturnType<typeof fetch>>
           try {
             res = await fetch(target, {
-              method: options.method,
+              method,
               ...(requestBody === undefined ? {} : { body: requestBody.bytes }),
               headers: {
                 ...headers,
@@ -375,6 +396,7 @@ const driver = <A>(options: Resolved<A>, state: State): Driver.Driver<Connection
             return
           }
           if (id !== undefined) state.lastEventId = lastEventId = id
+          const last = options.endAfter?.({ id, event: message.type, data: text }) === true
           // The parser bounds what it buffers across chunks; an event complete within one chunk is checked here.
           if (
             text.length > options.maxEventSize ||
@@ -383,12 +405,17 @@ const driver = <A>(options: Resolved<A>, state: State): Driver.Driver<Connection
             return fail(oversized())
           }
           // The events of one chunk enter the buffer as one batch (bytes are counted as the body is read).
-          if (decode === undefined) {
-            session.push({ id, event: message.type, data: text as unknown as A }, 0)
-            return
+          if (decode === undefined) session.push({ id, event: message.type, data: text as unknown as A }, 0)
+          else {
+            const result = decode(text, `event ${id ?? "(no id)"}`, session)
+            if (Result.isSuccess(result)) session.push({ id, event: message.type, data: result.success }, 0)
           }
-          const result = decode(text, `event ${id ?? "(no id)"}`, session)
-          if (Result.isSuccess(result)) session.push({ id, event: message.type, data: result.success }, 0)
+          if (last && failure === undefined) {
+            // Delivered (the end flushes what was pushed first), then the stream ends normally.
+            ended = true
+            source?.close()
+            session.end()
+          }
         }
         const oversized = () =>
           error(

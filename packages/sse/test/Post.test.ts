@@ -3,7 +3,7 @@
  * `[DONE]` ending the stream, the body of a refused request in the error.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Expect, ModelServer } from "@streamemit/testkit"
+import { Expect, McpServer, ModelServer } from "@streamemit/testkit"
 import { Effect, Schedule, Stream } from "effect"
 import { Sse } from "../src/index.ts"
 
@@ -104,5 +104,52 @@ describe("Sse over POST", () => {
         assert.strictEqual((error.reason as { option?: string }).option, option)
       }
     }).pipe(Effect.scoped)
+  )
+
+  it.live(
+    "MCP Streamable HTTP: a tools/call stream dropped mid-way resumes with GET + Last-Event-ID, response last",
+    () =>
+      Effect.gen(function* () {
+        const server = yield* McpServer.make({ steps: 6, dropAfter: 3 })
+        // initialize: a plain JSON exchange that hands out the session.
+        const init = yield* Effect.promise(() =>
+          fetch(server.url, {
+            method: "POST",
+            headers: { "content-type": "application/json", accept: "application/json, text/event-stream" },
+            body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: {} })
+          })
+        )
+        const session = init.headers.get("mcp-session-id")!
+        assert.isString(session)
+        const messages = yield* Sse.stream({
+          url: server.url,
+          method: "POST",
+          headers: { "mcp-session-id": session, accept: "application/json, text/event-stream" },
+          body: { jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "count" } },
+          resumeMethod: "GET",
+          // The response to our request ends it, delivered.
+          endAfter: (event) => (JSON.parse(event.data) as { id?: number }).id === 2,
+          reconnect: fast
+        }).pipe(Stream.runCollect)
+        const parsed = messages.map((m) => JSON.parse(m.data) as { readonly params?: { readonly progress: number } })
+        assert.deepStrictEqual(
+          parsed.slice(0, 6).map((m) => m.params?.progress),
+          [1, 2, 3, 4, 5, 6]
+        )
+        assert.deepStrictEqual(parsed[6] as unknown, {
+          jsonrpc: "2.0",
+          id: 2,
+          result: { content: [{ type: "text", text: "done" }] }
+        })
+        assert.strictEqual(parsed.length, 7, "every message once")
+        assert.deepStrictEqual(
+          server.requests().map((r) => [r.method, r.sessionId === session, r.lastEventId]),
+          [
+            ["POST", false, undefined],
+            ["POST", true, undefined],
+            ["GET", true, "3"]
+          ]
+        )
+      })
   )
 })

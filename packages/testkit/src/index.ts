@@ -39,6 +39,12 @@ export * as FaultProxy from "./FaultProxy.ts"
  */
 export * as HttpServer from "./HttpServer.ts"
 /**
+ * A scripted MCP endpoint over Streamable HTTP: sessions, a resumable tools/call stream.
+ *
+ * @since 0.2.0
+ */
+export * as McpServer from "./McpServer.ts"
+/**
  * A scripted model-streaming endpoint: POST, events with ids, drops mid-answer, resume after `Last-Event-ID`.
  *
  * @since 0.2.0
