@@ -16,6 +16,7 @@ import * as Queue from "effect/Queue"
 import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import * as Dashboard from "./Dashboard.ts"
 import * as Demo from "./Demo.ts"
 import * as Screen from "./Screen.ts"
 import * as Sources from "./Sources.ts"
@@ -37,6 +38,8 @@ export interface Options {
   readonly to?: Option.Option<string> | undefined
   /** A checkpoint file: sources with a cursor resume where the last run stopped. */
   readonly checkpoint?: Option.Option<string> | undefined
+  /** Serve the live dashboard at this address (`7070`, `:7070`, `host:7070`). */
+  readonly ui?: Option.Option<string> | undefined
   readonly demo: boolean
 }
 
@@ -82,6 +85,11 @@ interface Running {
   total: number
   state: string
   everConnected: boolean
+  /** For the dashboard: the latest records, the lifecycle timeline, messages per second. */
+  readonly recent: Array<Record<string, unknown>>
+  readonly timeline: Array<Record<string, unknown>>
+  readonly rates: Array<number>
+  counted: number
 }
 
 export const eventFields = (event: Lifecycle.Event): Record<string, unknown> => {
@@ -180,7 +188,17 @@ export const run = (
             : new SourceFailed({ source: spec.label, error })
         )
       )
-      const entry: Running = { spec, source, total: 0, state: "connecting", everConnected: false }
+      const entry: Running = {
+        spec,
+        source,
+        total: 0,
+        state: "connecting",
+        everConnected: false,
+        recent: [],
+        timeline: [],
+        rates: [],
+        counted: 0
+      }
       running.push(entry)
       // Subscribed at once: the first attempt's events are all there (the subscription starts with the status).
       yield* entry.source.handle.events.pipe(
@@ -188,6 +206,10 @@ export const run = (
           Effect.suspend(() => {
             if (event._tag !== "Gap") entry.state = event._tag.toLowerCase()
             if (event._tag === "Connected") entry.everConnected = true
+            if (event._tag === "Gap" || event._tag === "Disconnected") {
+              entry.timeline.push({ at: new Date().toISOString(), ...eventFields(event) })
+              if (entry.timeline.length > 50) entry.timeline.shift()
+            }
             const line = options.events ? undefined : lifecycleLine(event)
             return line === undefined ? Effect.void : screen.line("stderr", `tap: [${entry.spec.label}] ${line}`)
           })
@@ -206,12 +228,66 @@ export const run = (
       yield* sendLines(output.stdin ?? process.stdin, senders, (line) => screen.line("stderr", line))
     }
 
+    // The live dashboard: messages per second sampled every second; the page polls nothing, it is pushed.
+    const uiAddress =
+      options.ui === undefined || Option.isNone(options.ui) ? undefined : Dashboard.parseAddress(options.ui.value)
+    if (options.ui !== undefined && Option.isSome(options.ui) && uiAddress === undefined) {
+      return yield* Effect.fail(
+        new Sources.UsageError({ message: `--ui ${options.ui.value}: not an address (7070, :7070, host:7070)` })
+      )
+    }
+    const dashboard = uiAddress !== undefined
+    if (uiAddress !== undefined) {
+      yield* Effect.forkScoped(
+        Effect.forever(
+          Effect.andThen(
+            Effect.sleep("1 second"),
+            Effect.sync(() => {
+              for (const entry of running) {
+                entry.rates.push(entry.total - entry.counted)
+                entry.counted = entry.total
+                if (entry.rates.length > 60) entry.rates.shift()
+              }
+            })
+          )
+        )
+      )
+      const snapshot = Effect.forEach(running, (entry) =>
+        Effect.map(
+          entry.source.handle.stats,
+          (stats): Dashboard.SourceView => ({
+            label: entry.spec.label,
+            connector: entry.spec.connector,
+            state: entry.state,
+            total: entry.total,
+            dropped: stats.dropped,
+            reconnects: stats.reconnects,
+            rates: entry.rates,
+            timeline: entry.timeline,
+            recent: entry.recent
+          })
+        )
+      )
+      const url = yield* Dashboard.serve(uiAddress, snapshot).pipe(
+        Effect.mapError(
+          (cause) =>
+            new Sources.UsageError({ message: `--ui ${options.ui!.pipe(Option.getOrThrow)}: ${cause.message}` })
+        )
+      )
+      yield* screen.line("stderr", `tap: dashboard at ${url}`)
+    }
+
     const failures: Array<SourceFailed> = []
     const records = running.map((entry) => {
       const base = { source: entry.spec.label, connector: entry.spec.connector }
       const message = (item: unknown) => {
         entry.total++
-        return { ...base, at: new Date().toISOString(), ...entry.source.fields(item) }
+        const record = { ...base, at: new Date().toISOString(), ...entry.source.fields(item) }
+        if (dashboard) {
+          entry.recent.push(record)
+          if (entry.recent.length > 20) entry.recent.shift()
+        }
+        return record
       }
       const written = entry.source.written
       // A durable source's item is acknowledged after its line; an ack that fails is said, and the entry comes again.

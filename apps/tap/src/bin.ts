@@ -39,7 +39,8 @@ const singleValued = [
   ["--framing"],
   ["--format", "-f"],
   ["--give-up-after"],
-  ["--checkpoint"]
+  ["--checkpoint"],
+  ["--ui"]
 ]
 
 /**
@@ -102,6 +103,10 @@ const command = Command.make(
     ),
     failFast: onOff("fail-fast", undefined, "an unknown host is final, not retried (TLS mismatches always are)"),
     sendStdin: onOff("send-stdin", undefined, "send each line of standard input to every ws:// source"),
+    ui: Flag.String("ui").pipe(
+      Flag.withDescription("serve a live dashboard of every source at this address: 7070, :7070 or host:7070"),
+      Flag.optional
+    ),
     checkpoint: Flag.String("checkpoint").pipe(
       Flag.withDescription("resume sources with a cursor (sse+http://) where the last run stopped: a file"),
       Flag.optional
@@ -160,6 +165,7 @@ const command = Command.make(
           sendStdin: flags.sendStdin,
           to: flags.to,
           checkpoint: flags.checkpoint,
+          ui: flags.ui,
           demo: flags.demo
         },
         output
