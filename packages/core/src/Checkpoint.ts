@@ -2,7 +2,8 @@
  * Checkpoints: a source's cursor (an SSE event id, an HTTP resume cursor) kept across restarts in a store, so
  * that a process that restarts resumes where its work stopped instead of from "now". At-least-once: a cursor is
  * saved only after the work on its item is done (the item's delivery was acknowledged), in batches and on a clean
- * close; a crash replays at most the items of one batch, and loses none. A restart with a saved cursor is a
+ * close; a crash replays the items done since the last completed save (one batch, and those done while it was
+ * being written), and loses none. A restart with a saved cursor is a
  * reconnect after an outage: the stream opens with a `Gap` whose downtime counts from the save.
  *
  * The store is a service (`Checkpoint.Store`): in memory and in a file here; Redis and Postgres stores live in

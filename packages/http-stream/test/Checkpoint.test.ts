@@ -69,7 +69,7 @@ describe("HttpStream.checkpointed", () => {
   )
 
   it.live(
-    "kill -9 between commits, records added while down, restart: nothing lost, duplicates ≤ one batch",
+    "kill -9 between commits, records added while down, restart: nothing lost, duplicates ≤ the unsaved batch",
     () =>
       Effect.gen(function* () {
         // A growing feed: GET ?after=N answers the records after N that exist now (the body then ends: follow).
@@ -111,7 +111,8 @@ describe("HttpStream.checkpointed", () => {
           [...new Set(numbers)].sort((a, b) => a - b),
           Array.from({ length: 90 }, (_, i) => i + 1)
         )
-        assert.isAtMost(numbers.length - 90, 10, `duplicates: ${numbers.length - 90}`)
+        // One batch of 10 unsaved, and those done while its save was being written.
+        assert.isAtMost(numbers.length - 90, 20, `duplicates: ${numbers.length - 90}`)
         assert.include(all, "gap resumed")
       }).pipe(Effect.scoped),
     30_000

