@@ -176,6 +176,20 @@ export const statusError = (
 }
 
 /**
+ * One Server-Sent Event, as both SSE readers deliver it (`@streamemit/sse`'s `Event`, `@streamemit/http-stream`'s
+ * `SseEvent`): `id` is the event's last event ID (an event without an `id:` field keeps the previous one), `event`
+ * is `"message"` unless the server sent an `event:` field, `data` is the text or its decoded value.
+ *
+ * @since 0.2.0
+ * @category sse
+ */
+export interface SseEvent<A = string> {
+  readonly id: string | undefined
+  readonly event: string
+  readonly data: A
+}
+
+/**
  * The first `max` bytes of a response body as text (invalid UTF-8 replaced), then the body is cancelled: what a
  * refused request's error says (a model API's 400 explains what was wrong). Never fails: an unreadable body is "".
  *

@@ -34,16 +34,12 @@ const connector = "http-stream"
 export type Framing = "bytes" | "lines" | "ndjson" | "sse"
 
 /**
- * One Server-Sent Event (framing `"sse"`).
+ * One Server-Sent Event (framing `"sse"`): core's `Http.SseEvent`, the same type `@streamemit/sse` delivers.
  *
  * @since 0.1.0
  * @category models
  */
-export interface SseEvent {
-  readonly id: string | undefined
-  readonly event: string
-  readonly data: string
-}
+export type SseEvent = Http.SseEvent
 
 /**
  * What the next request changes, built from the last record delivered (a cursor, a `Range`, `Last-Event-ID`).

@@ -37,18 +37,14 @@ const connector = "sse"
 const dispatcher = new Agent({ bodyTimeout: 0, headersTimeout: 0, pipelining: 0 })
 
 /**
- * One event. `id` is the event's last event ID (the spec's: an event without an `id:` field keeps the previous
- * one); `data` is the text, or the decoded value when a `schema` is given.
+ * One event — core's `Http.SseEvent`, the same type http-stream's `"sse"` framing delivers. `id` is the event's last
+ * event ID (the spec's: an event without an `id:` field keeps the previous one); `data` is the text, or the decoded
+ * value when a `schema` is given.
  *
  * @since 0.1.0
  * @category models
  */
-export interface Event<A = string> {
-  readonly id: string | undefined
-  /** `"message"` unless the server sent an `event:` field. */
-  readonly event: string
-  readonly data: A
-}
+export type Event<A = string> = Http.SseEvent<A>
 
 /**
  * @since 0.1.0
