@@ -268,6 +268,18 @@ const encodeBody = (body: unknown): { readonly bytes: string | Uint8Array; reado
     ? { bytes: body, json: false }
     : { bytes: JSON.stringify(body), json: true }
 
+/**
+ * Every event goes through `dispatchEvent`: named events too, which `EventSource` hands only to listeners
+ * registered for their type. One class for every connection (a class per connection cost about 3 KB each).
+ */
+class Source extends EventSource {
+  handler: ((event: globalThis.Event) => void) | undefined
+  override dispatchEvent(event: globalThis.Event): boolean {
+    this.handler?.(event)
+    return true
+  }
+}
+
 const driver = <A>(options: Resolved<A>, state: State): Driver.Driver<Connection, Event<A>> => {
   // The id of the last event delivered: sent as Last-Event-ID on every reconnect.
   let lastEventId = options.lastEventId
@@ -454,19 +466,16 @@ const driver = <A>(options: Resolved<A>, state: State): Driver.Driver<Connection
             }
             if (!opened) settle(failure === undefined ? Effect.succeed(response!) : Effect.fail(failure))
           }
-          // Every event goes through dispatchEvent: named events too, which EventSource hands only to listeners
-          // registered for their type.
-          class Source extends EventSource {
-            override dispatchEvent(event: globalThis.Event): boolean {
-              if (event.type === "open") {
-                opened = true
-                settle(Effect.succeed(response!))
-              } else if (event.type === "error") onError(event)
-              else onEvent(event as MessageEvent)
-              return true
-            }
+          const created = new Source(url, { fetch: sseFetch as never, maxBufferSize: options.maxEventSize })
+          // Events come once the request is answered, after this: the handler is in place before the first.
+          created.handler = (event) => {
+            if (event.type === "open") {
+              opened = true
+              settle(Effect.succeed(response!))
+            } else if (event.type === "error") onError(event)
+            else onEvent(event as MessageEvent)
           }
-          source = new Source(url, { fetch: sseFetch as never, maxBufferSize: options.maxEventSize })
+          source = created
         })
       })
   }
