@@ -6,6 +6,8 @@ import { once } from "node:events"
 import { Worker } from "node:worker_threads"
 import { WebSocket } from "@streamemit/websocket"
 import { Effect, Fiber, Stream } from "effect"
+import PartySocket from "partysocket/ws"
+import ReconnectingWebSocketModule from "reconnecting-websocket"
 import WS from "ws"
 import {
   compareRates,
@@ -101,6 +103,71 @@ const throughput = async (source: Source) =>
     }
   })
 
+// A CommonJS module whose default export Node hands over as the class itself; its types describe the module.
+const ReconnectingWebSocket = ReconnectingWebSocketModule as unknown as new (
+  url: string,
+  protocols: Array<string>,
+  options: Record<string, unknown>
+) => { addEventListener: (type: "message", listener: () => void) => void; close: () => void }
+
+/**
+ * The peers users pick instead (the peers issue): reconnecting wrappers around a WebSocket, here given `ws`. Each
+ * counts messages through its `message` event until `count`, as a user would.
+ */
+const peers: ReadonlyArray<{
+  readonly name: string
+  readonly open: (url: string) => { readonly on: (listener: () => void) => void; readonly close: () => void }
+}> = [
+  {
+    name: "partysocket",
+    open: (url) => {
+      const socket = new PartySocket(url, [], { WebSocket: WS, maxRetries: 0 })
+      return { on: (listener) => socket.addEventListener("message", listener), close: () => socket.close() }
+    }
+  },
+  {
+    name: "reconnecting-websocket",
+    open: (url) => {
+      const socket = new ReconnectingWebSocket(url, [], { WebSocket: WS, maxRetries: 0 })
+      return { on: (listener) => socket.addEventListener("message", listener), close: () => socket.close() }
+    }
+  }
+]
+
+/** A peer against raw ws, paired rounds as for ours (fewer: a peer is context, not a gate). */
+const peerThroughput = (source: Source, peer: (typeof peers)[number]) =>
+  compareRates({
+    items: MESSAGES,
+    rounds: 11,
+    warmup: 1,
+    baseline: async () => {
+      const { socket, done } = await rawReceive(source, MESSAGES)
+      const start = performance.now()
+      await source.command({ cmd: "burst", count: MESSAGES, size: SIZE })
+      await done
+      const seconds = (performance.now() - start) / 1000
+      socket.terminate()
+      return seconds
+    },
+    subject: async () => {
+      const connected = source.connected()
+      const socket = peer.open(source.url)
+      let received = 0
+      const done = new Promise<void>((resolve) =>
+        socket.on(() => {
+          if (++received === MESSAGES) resolve()
+        })
+      )
+      await connected
+      const start = performance.now()
+      await source.command({ cmd: "burst", count: MESSAGES, size: SIZE })
+      await done
+      const seconds = (performance.now() - start) / 1000
+      socket.close()
+      return seconds
+    }
+  })
+
 const LATENCY_MESSAGES = 10_000
 const latency = async (source: Source) => {
   const run = async (receive: (record: (sentAt: number) => void) => Promise<() => Promise<void>>) => {
@@ -181,6 +248,19 @@ export const suite: Suite = {
       rows.push(
         throughputRow("websocket", `${MESSAGES / 1000}k × ${SIZE} B: WebSocket.stream vs raw ws`, "msg/s", rates)
       )
+      // The peers, as context: no target (the peers issue).
+      for (const peer of peers) {
+        const peerRates = await peerThroughput(source, peer)
+        rows.push({
+          ...throughputRow(
+            "websocket",
+            `${MESSAGES / 1000}k × ${SIZE} B: peer ${peer.name} vs raw ws`,
+            "msg/s",
+            peerRates
+          ),
+          target: undefined
+        })
+      }
       const lat = await latency(source)
       for (const p of ["p50", "p99"] as const) {
         rows.push({
