@@ -26,10 +26,7 @@ const ReconnectingWebSocket = ReconnectingWebSocketModule as unknown as new (
   url: string,
   protocols: Array<string>,
   options: Record<string, unknown>
-) => {
-  addEventListener: (type: "message" | "open" | "close", listener: (event: { data?: unknown }) => void) => void
-  close: () => void
-}
+) => Reconnecting
 
 /** What a client lets us see. */
 interface Observer {
@@ -45,6 +42,30 @@ interface Adapter {
 }
 
 const RETRY_MS = 100
+
+/** A reconnecting wrapper with the WebSocket interface (partysocket, reconnecting-websocket), given `ws`. */
+interface Reconnecting {
+  addEventListener: (type: "message" | "open" | "close", listener: (event: { data?: unknown }) => void) => void
+  close: () => void
+}
+
+const reconnecting = (
+  name: string,
+  open: (url: string, options: Record<string, unknown>) => Reconnecting
+): Adapter => ({
+  name,
+  connect: async (url, observe) => {
+    const socket = open(url, { WebSocket: WS, minReconnectionDelay: RETRY_MS, maxReconnectionDelay: RETRY_MS })
+    let opened = false
+    socket.addEventListener("message", (event) => observe.message(Number(event.data)))
+    socket.addEventListener("close", () => observe.down())
+    socket.addEventListener("open", () => {
+      if (opened) observe.up()
+      opened = true
+    })
+    return async () => socket.close()
+  }
+})
 
 const adapters: ReadonlyArray<Adapter> = [
   {
@@ -90,42 +111,8 @@ const adapters: ReadonlyArray<Adapter> = [
       return async () => socket.terminate()
     }
   },
-  {
-    name: "partysocket",
-    connect: async (url, observe) => {
-      const socket = new PartySocket(url, [], {
-        WebSocket: WS,
-        minReconnectionDelay: RETRY_MS,
-        maxReconnectionDelay: RETRY_MS
-      })
-      let opened = false
-      socket.addEventListener("message", (event) => observe.message(Number(event.data)))
-      socket.addEventListener("close", () => observe.down())
-      socket.addEventListener("open", () => {
-        if (opened) observe.up()
-        opened = true
-      })
-      return async () => socket.close()
-    }
-  },
-  {
-    name: "reconnecting-websocket",
-    connect: async (url, observe) => {
-      const socket = new ReconnectingWebSocket(url, [], {
-        WebSocket: WS,
-        minReconnectionDelay: RETRY_MS,
-        maxReconnectionDelay: RETRY_MS
-      })
-      let opened = false
-      socket.addEventListener("message", (event) => observe.message(Number(event.data)))
-      socket.addEventListener("close", () => observe.down())
-      socket.addEventListener("open", () => {
-        if (opened) observe.up()
-        opened = true
-      })
-      return async () => socket.close()
-    }
-  }
+  reconnecting("partysocket", (url, options) => new PartySocket(url, [], options)),
+  reconnecting("reconnecting-websocket", (url, options) => new ReconnectingWebSocket(url, [], options))
 ]
 
 interface Fault {

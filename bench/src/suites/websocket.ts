@@ -77,21 +77,24 @@ const rawReceive = async (source: Source, count: number, onMessage?: (text: stri
   return { socket, done }
 }
 
+/** Raw ws through one burst, timed from the burst command to the last message. */
+const rawBurst = async (source: Source) => {
+  const { socket, done } = await rawReceive(source, MESSAGES)
+  const start = performance.now()
+  await source.command({ cmd: "burst", count: MESSAGES, size: SIZE })
+  await done
+  const seconds = (performance.now() - start) / 1000
+  socket.terminate()
+  return seconds
+}
+
 const throughput = async (source: Source) =>
   compareRates({
     items: MESSAGES,
     rounds: 41,
     warmup: 1,
     // Timed from the burst command to the last message: connecting and closing are not the data path.
-    baseline: async () => {
-      const { socket, done } = await rawReceive(source, MESSAGES)
-      const start = performance.now()
-      await source.command({ cmd: "burst", count: MESSAGES, size: SIZE })
-      await done
-      const seconds = (performance.now() - start) / 1000
-      socket.terminate()
-      return seconds
-    },
+    baseline: () => rawBurst(source),
     subject: async () => {
       const connected = source.connected()
       const fiber = Effect.runFork(countTo(WebSocket.stream({ url: source.url, reconnect: false }), MESSAGES))
@@ -140,15 +143,7 @@ const peerThroughput = (source: Source, peer: (typeof peers)[number]) =>
     items: MESSAGES,
     rounds: 11,
     warmup: 1,
-    baseline: async () => {
-      const { socket, done } = await rawReceive(source, MESSAGES)
-      const start = performance.now()
-      await source.command({ cmd: "burst", count: MESSAGES, size: SIZE })
-      await done
-      const seconds = (performance.now() - start) / 1000
-      socket.terminate()
-      return seconds
-    },
+    baseline: () => rawBurst(source),
     subject: async () => {
       const connected = source.connected()
       const socket = peer.open(source.url)
