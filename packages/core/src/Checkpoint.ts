@@ -87,6 +87,40 @@ export const parseSaved = (
 }
 
 /**
+ * A store from two functions on its backend: `read` gives what is kept under a key (`undefined` for nothing),
+ * `write` keeps a checkpoint. Their failures become `Config` errors naming the key and the store (`describe`), and
+ * what `read` gives is checked (`parseSaved`): a backend needs no error handling of its own.
+ *
+ * @since 0.2.0
+ * @category store
+ */
+export const makeStore = (
+  describe: string,
+  backend: {
+    readonly read: (key: string) => Promise<unknown>
+    readonly write: (key: string, saved: Saved) => Promise<unknown>
+  }
+): Store["Service"] =>
+  Store.of({
+    describe,
+    load: (key) =>
+      Effect.flatMap(
+        Effect.tryPromise({
+          try: () => backend.read(key),
+          catch: (cause) => storeError(describe, key, `unreadable: ${(cause as Error).message}`, cause)
+        }),
+        (value) => (value === undefined ? Effect.succeed(undefined) : parseSaved(describe, key, value))
+      ),
+    save: (key, saved) =>
+      Effect.asVoid(
+        Effect.tryPromise({
+          try: () => backend.write(key, saved),
+          catch: (cause) => storeError(describe, key, `cannot be written: ${(cause as Error).message}`, cause)
+        })
+      )
+  })
+
+/**
  * Checkpoints in memory: for tests, and for a process that only needs them across reconnects.
  *
  * @since 0.2.0
@@ -138,45 +172,31 @@ export const writeAtomically = async (path: string, text: string): Promise<void>
 export const layerFile = (path: string): Layer.Layer<Store> =>
   Layer.sync(Store, () => {
     const file = Path.resolve(path)
-    const describe = `file ${path}`
     let cache: Record<string, unknown> | undefined
     // One write at a time: saves of several keys must not interleave their renames.
     let writing: Promise<void> = Promise.resolve()
-    const read = (key: string) =>
-      Effect.tryPromise({
-        try: async () => {
-          if (cache !== undefined) return cache
-          let text: string
-          try {
-            text = await Fs.readFile(file, "utf8")
-          } catch (cause) {
-            if ((cause as NodeJS.ErrnoException).code === "ENOENT") return (cache = {})
-            throw cause
-          }
-          const parsed = JSON.parse(text) as unknown
-          if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new Error("not an object")
-          return (cache = parsed as Record<string, unknown>)
-        },
-        catch: (cause) => storeError(describe, key, `unreadable: ${(cause as Error).message}`, cause)
-      })
-    return Store.of({
-      describe,
-      load: (key) =>
-        Effect.flatMap(read(key), (all) =>
-          all[key] === undefined ? Effect.succeed(undefined) : parseSaved(describe, key, all[key])
-        ),
-      save: (key, saved) =>
-        Effect.flatMap(read(key), (all) =>
-          Effect.tryPromise({
-            try: () => {
-              all[key] = saved
-              const next = writing.then(() => writeAtomically(file, JSON.stringify(all)))
-              writing = next.catch(() => {})
-              return next
-            },
-            catch: (cause) => storeError(describe, key, `cannot be written: ${(cause as Error).message}`, cause)
-          })
-        )
+    const all = async () => {
+      if (cache !== undefined) return cache
+      let text: string
+      try {
+        text = await Fs.readFile(file, "utf8")
+      } catch (cause) {
+        if ((cause as NodeJS.ErrnoException).code === "ENOENT") return (cache = {})
+        throw cause
+      }
+      const parsed = JSON.parse(text) as unknown
+      if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new Error("not an object")
+      return (cache = parsed as Record<string, unknown>)
+    }
+    return makeStore(`file ${path}`, {
+      read: async (key) => (await all())[key],
+      write: async (key, saved) => {
+        const checkpoints = await all()
+        checkpoints[key] = saved
+        const next = writing.then(() => writeAtomically(file, JSON.stringify(checkpoints)))
+        writing = next.catch(() => {})
+        return next
+      }
     })
   })
 

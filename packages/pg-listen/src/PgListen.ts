@@ -461,34 +461,16 @@ export const checkpointStore = (
           ),
         catch: (cause) => Checkpoint.storeError(describe, "*", `cannot be created: ${(cause as Error).message}`, cause)
       })
-      return Checkpoint.Store.of({
-        describe,
-        load: (key) =>
-          Effect.flatMap(
-            Effect.tryPromise({
-              try: () => pool.query(`SELECT cursor, saved_at FROM ${table} WHERE key = $1`, [key]),
-              catch: (cause) => Checkpoint.storeError(describe, key, `unreadable: ${(cause as Error).message}`, cause)
-            }),
-            (result) =>
-              result.rows.length === 0
-                ? Effect.succeed(undefined)
-                : Checkpoint.parseSaved(describe, key, {
-                    cursor: result.rows[0].cursor,
-                    savedAt: Number(result.rows[0].saved_at)
-                  })
-          ),
-        save: (key, saved) =>
-          Effect.asVoid(
-            Effect.tryPromise({
-              try: () =>
-                pool.query(
-                  `INSERT INTO ${table} (key, cursor, saved_at) VALUES ($1, $2, $3)
-                   ON CONFLICT (key) DO UPDATE SET cursor = EXCLUDED.cursor, saved_at = EXCLUDED.saved_at`,
-                  [key, saved.cursor, saved.savedAt]
-                ),
-              catch: (cause) =>
-                Checkpoint.storeError(describe, key, `cannot be written: ${(cause as Error).message}`, cause)
-            })
+      return Checkpoint.makeStore(describe, {
+        read: async (key) => {
+          const { rows } = await pool.query(`SELECT cursor, saved_at FROM ${table} WHERE key = $1`, [key])
+          return rows.length === 0 ? undefined : { cursor: rows[0].cursor, savedAt: Number(rows[0].saved_at) }
+        },
+        write: (key, saved) =>
+          pool.query(
+            `INSERT INTO ${table} (key, cursor, saved_at) VALUES ($1, $2, $3)
+             ON CONFLICT (key) DO UPDATE SET cursor = EXCLUDED.cursor, saved_at = EXCLUDED.saved_at`,
+            [key, saved.cursor, saved.savedAt]
           )
       })
     })

@@ -667,33 +667,18 @@ export const checkpointStore = (
       )
       redis.on("error", () => {})
       yield* Effect.tryPromise({ try: () => redis.connect(), catch: redisError })
-      return Checkpoint.Store.of({
-        describe,
-        load: (key) =>
-          Effect.flatMap(
-            Effect.tryPromise({
-              try: () => redis.hget(hash, key),
-              catch: (cause) => Checkpoint.storeError(describe, key, `unreadable: ${(cause as Error).message}`, cause)
-            }),
-            (text) => {
-              if (text === null) return Effect.succeed(undefined)
-              let value: unknown
-              try {
-                value = JSON.parse(text)
-              } catch {
-                value = text
-              }
-              return Checkpoint.parseSaved(describe, key, value)
-            }
-          ),
-        save: (key, saved) =>
-          Effect.asVoid(
-            Effect.tryPromise({
-              try: () => redis.hset(hash, key, JSON.stringify(saved)),
-              catch: (cause) =>
-                Checkpoint.storeError(describe, key, `cannot be written: ${(cause as Error).message}`, cause)
-            })
-          )
+      return Checkpoint.makeStore(describe, {
+        read: async (key) => {
+          const text = await redis.hget(hash, key)
+          if (text === null) return undefined
+          try {
+            return JSON.parse(text) as unknown
+          } catch {
+            // Not JSON: reported as corrupt, with what is there.
+            return text
+          }
+        },
+        write: (key, saved) => redis.hset(hash, key, JSON.stringify(saved))
       })
     })
   )
