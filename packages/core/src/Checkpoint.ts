@@ -340,7 +340,13 @@ export const resume = <A, H extends Connector.Handle<unknown, A>>(
     )
     yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(interval), saveInBackground)))
     // A clean close saves what is done.
-    yield* Effect.addFinalizer(() => Effect.ignore(saveNow))
+    let closed = false
+    yield* Effect.addFinalizer(() =>
+      Effect.suspend(() => {
+        closed = true
+        return Effect.ignore(saveNow)
+      })
+    )
 
     let sequence = 0
     let saveQueued = false
@@ -354,7 +360,8 @@ export const resume = <A, H extends Connector.Handle<unknown, A>>(
           saveQueued = true
           queueMicrotask(() => {
             saveQueued = false
-            Effect.runFork(saveInBackground)
+            // Not after the close: the close saves last, and the store may be gone.
+            if (!closed) Effect.runFork(saveInBackground)
           })
         }
       },

@@ -281,20 +281,19 @@ class Source extends EventSource {
 }
 
 const driver = <A>(options: Resolved<A>, state: State): Driver.Driver<Connection, Event<A>> => {
-  // The id of the last event delivered: sent as Last-Event-ID on every reconnect.
-  let lastEventId = options.lastEventId
-  state.lastEventId = lastEventId
+  // The id of the last event delivered (in the state the handle reads): sent as Last-Event-ID on every reconnect.
+  state.lastEventId = options.lastEventId
   const decode =
     options.schema === undefined ? undefined : Decode.decodeJson(connector, options.schema, options.onDecodeError)
   return {
     connector,
-    delivery: () => (lastEventId !== undefined ? "resumed" : "possible-loss"),
+    delivery: () => (state.lastEventId !== undefined ? "resumed" : "possible-loss"),
     connect: (session) =>
       Effect.gen(function* () {
         const url = yield* options.url
         const headers = yield* options.headers
         // A resume of an interrupted stream may be a plain GET (MCP), without the body.
-        const resumingWithGet = options.resumeWithGet && session.attempt > 1 && lastEventId !== undefined
+        const resumingWithGet = options.resumeWithGet && session.attempt > 1 && state.lastEventId !== undefined
         const method = resumingWithGet ? "GET" : options.method
         const requestBody = options.body === undefined || resumingWithGet ? undefined : encodeBody(yield* options.body)
         if (requestBody?.json === true && !Object.keys(headers).some((name) => name.toLowerCase() === "content-type")) {
@@ -326,7 +325,7 @@ const driver = <A>(options: Resolved<A>, state: State): Driver.Driver<Connection
                 ...headers,
                 ...init.headers,
                 // The spec sends the id as UTF-8: an id beyond Latin-1 must not make every reconnect fail.
-                ...(lastEventId === undefined ? {} : { "last-event-id": Http.utf8HeaderValue(lastEventId) })
+                ...(state.lastEventId === undefined ? {} : { "last-event-id": Http.utf8HeaderValue(state.lastEventId) })
               },
               cache: "no-store",
               signal: init.signal as AbortSignal,
@@ -397,13 +396,13 @@ const driver = <A>(options: Resolved<A>, state: State): Driver.Driver<Connection
           const text = message.data as string
           if (options.endOn?.({ id, event: message.type, data: text }) === true) {
             // The answer is complete: what came before is delivered, the stream ends; nothing is asked again.
-            if (id !== undefined) state.lastEventId = lastEventId = id
+            if (id !== undefined) state.lastEventId = id
             ended = true
             source?.close()
             session.end()
             return
           }
-          if (id !== undefined) state.lastEventId = lastEventId = id
+          if (id !== undefined) state.lastEventId = id
           const last = options.endAfter?.({ id, event: message.type, data: text }) === true
           // The parser bounds what it buffers across chunks; an event complete within one chunk is checked here.
           if (
