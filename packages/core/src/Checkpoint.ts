@@ -269,6 +269,42 @@ export const inOrder = <A>(
 }
 
 /**
+ * What a checkpointed connector gives: its handle (lifecycle, status, stats), and its messages as deliveries
+ * whose `ack` says the work on them is done.
+ *
+ * @since 0.2.0
+ * @category resume
+ */
+export interface Resumed<H, A> {
+  readonly handle: H
+  readonly deliveries: Stream.Stream<Delivery.Delivery<A>, ConnectorError.ConnectorError>
+  /** The handle's `signals` with each message as its delivery: run one of `deliveries` and `signals`. */
+  readonly signals: Stream.Stream<Lifecycle.Signal<Delivery.Delivery<A>>, ConnectorError.ConnectorError>
+}
+
+/**
+ * A checkpointed connector as a stream of its deliveries: it resumes when the stream runs, saves on the way and
+ * when the stream ends (each connector's `resumable`).
+ *
+ * @since 0.2.0
+ * @category resume
+ */
+export const deliveries = <H, A, R>(
+  resumed: Effect.Effect<Resumed<H, A>, ConnectorError.ConnectorError, R>
+): Stream.Stream<Delivery.Delivery<A>, ConnectorError.ConnectorError, Exclude<R, Scope.Scope>> =>
+  Stream.unwrap(Effect.map(resumed, (resumed) => resumed.deliveries))
+
+/**
+ * The options a connector is opened with after a save: `lastSeenAt` (its first connection opens with a `Gap`
+ * whose downtime counts from the save); none the first time.
+ *
+ * @since 0.2.0
+ * @category resume
+ */
+export const lastSeen = (saved: Saved | undefined): { readonly lastSeenAt?: number } =>
+  saved === undefined ? {} : { lastSeenAt: saved.savedAt }
+
+/**
  * A source resumed from its checkpoint: `open` connects it from the saved cursor (`undefined` the first time;
  * give the connector `lastSeenAt: saved.savedAt` so that it opens with a `Gap`; `latest()` is the cursor of the
  * last message handed out since, for a resync after a reconnect), and every message becomes a
@@ -288,16 +324,7 @@ export const resume = <A, H extends Connector.Handle<unknown, A>>(
     latest: () => string | undefined
   ) => Effect.Effect<H, ConnectorError.ConnectorError, Scope.Scope>,
   cursorOf: (item: A) => string | undefined
-): Effect.Effect<
-  {
-    readonly handle: H
-    readonly deliveries: Stream.Stream<Delivery.Delivery<A>, ConnectorError.ConnectorError>
-    /** The handle's `signals` with each message as its delivery: run one of `deliveries` and `signals`. */
-    readonly signals: Stream.Stream<Lifecycle.Signal<Delivery.Delivery<A>>, ConnectorError.ConnectorError>
-  },
-  ConnectorError.ConnectorError,
-  Scope.Scope | Store
-> =>
+): Effect.Effect<Resumed<H, A>, ConnectorError.ConnectorError, Scope.Scope | Store> =>
   Effect.gen(function* () {
     const store = yield* Store
     const config = (option: string, value: unknown, expected: string) =>
@@ -380,3 +407,53 @@ export const resume = <A, H extends Connector.Handle<unknown, A>>(
     )
     return { handle, deliveries, signals }
   })
+
+/**
+ * The options of a connector resumed by the outbox pattern: its own options, with an `onResync` that is given the
+ * cursor to read on from.
+ *
+ * @since 0.2.0
+ * @category outbox
+ */
+export type OutboxOptions<O, Item> = Omit<O, "onResync"> & {
+  readonly checkpoint: Options & {
+    /** An item's position (the id of the outbox row it carries); an item without one keeps the previous. */
+    readonly cursorOf: (item: Item) => string | undefined
+  }
+  /**
+   * After a restart with a saved cursor, and after every reconnect: what was written while nobody listened, as
+   * items, from `cursor` on (the outbox rows after it). Runs after the `Gap`, before live items.
+   */
+  readonly onResync?:
+    | ((
+        info: Connector.ResyncInfo & { readonly cursor: string | undefined }
+      ) => Effect.Effect<ReadonlyArray<Item>, ConnectorError.ConnectorError>)
+    | undefined
+}
+
+/**
+ * A connector with an `onResync` (pg-listen, redis-pubsub) resumed by the outbox pattern: the producer writes each
+ * item where it stays (a row, a stream entry) and announces its id; the consumer saves the id of the last item
+ * whose work is done, and on start — and after every reconnect — `onResync({ cursor })` reads what came after it.
+ *
+ * @since 0.2.0
+ * @category outbox
+ */
+export const outbox = <O, Item, H extends Connector.Handle<unknown, Item>>(
+  options: OutboxOptions<O, Item>,
+  make: (options: O) => Effect.Effect<H, ConnectorError.ConnectorError, Scope.Scope>
+): Effect.Effect<Resumed<H, Item>, ConnectorError.ConnectorError, Scope.Scope | Store> => {
+  const { checkpoint, onResync, ...rest } = options
+  return resume(
+    checkpoint,
+    (saved, latest) =>
+      make({
+        ...rest,
+        ...(onResync === undefined
+          ? {}
+          : { onResync: (info: Connector.ResyncInfo) => onResync({ ...info, cursor: latest() }) }),
+        ...lastSeen(saved)
+      } as O),
+    checkpoint.cursorOf
+  )
+}

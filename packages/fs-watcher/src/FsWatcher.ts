@@ -650,15 +650,7 @@ const readSnapshot = (path: string): Effect.Effect<Snapshot | undefined, Connect
  */
 export const checkpointed = (
   options: SnapshotOptions
-): Effect.Effect<
-  {
-    readonly handle: Handle
-    readonly deliveries: Stream.Stream<Delivery.Delivery<Change>, ConnectorError.ConnectorError>
-    readonly signals: Stream.Stream<Lifecycle.Signal<Delivery.Delivery<Change>>, ConnectorError.ConnectorError>
-  },
-  ConnectorError.ConnectorError,
-  Scope.Scope
-> =>
+): Effect.Effect<Checkpoint.Resumed<Handle, Change>, ConnectorError.ConnectorError, Scope.Scope> =>
   Effect.gen(function* () {
     const { snapshot: snapshotOptions, ...rest } = options
     if (typeof snapshotOptions !== "object" || snapshotOptions === null || typeof snapshotOptions.path !== "string") {

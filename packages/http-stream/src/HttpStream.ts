@@ -5,22 +5,13 @@
  *
  * @since 0.1.0
  */
-import {
-  Checkpoint,
-  Connector,
-  ConnectorError,
-  Decode,
-  type Delivery,
-  type Driver,
-  Http,
-  type Lifecycle
-} from "@streamemit/core"
+import { Checkpoint, Connector, ConnectorError, Decode, type Delivery, type Driver, Http } from "@streamemit/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import type * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
+import type * as Stream from "effect/Stream"
 import { Agent, fetch } from "undici"
 
 const connector = "http-stream"
@@ -532,15 +523,7 @@ export interface CheckpointedOptions<A> extends Omit<Options<A>, "resume" | "res
  */
 export const checkpointed = <A>(
   options: CheckpointedOptions<A>
-): Effect.Effect<
-  {
-    readonly handle: Handle<A>
-    readonly deliveries: Stream.Stream<Delivery.Delivery<A>, ConnectorError.ConnectorError>
-    readonly signals: Stream.Stream<Lifecycle.Signal<Delivery.Delivery<A>>, ConnectorError.ConnectorError>
-  },
-  ConnectorError.ConnectorError,
-  Scope.Scope | Checkpoint.Store
-> => {
+): Effect.Effect<Checkpoint.Resumed<Handle<A>, A>, ConnectorError.ConnectorError, Scope.Scope | Checkpoint.Store> => {
   const { checkpoint, resume: resumeAfter, ...rest } = options
   return Checkpoint.resume(
     checkpoint,
@@ -553,7 +536,7 @@ export const checkpointed = <A>(
           if (last !== undefined) cursor = checkpoint.cursorOf(last) ?? cursor
           return resumeAfter(cursor)
         },
-        ...(saved === undefined ? {} : { lastSeenAt: saved.savedAt })
+        ...Checkpoint.lastSeen(saved)
       } as Options<string>) as unknown as Effect.Effect<Handle<A>, ConnectorError.ConnectorError, Scope.Scope>
     },
     checkpoint.cursorOf
@@ -569,4 +552,4 @@ export const checkpointed = <A>(
 export const resumable = <A>(
   options: CheckpointedOptions<A>
 ): Stream.Stream<Delivery.Delivery<A>, ConnectorError.ConnectorError, Checkpoint.Store> =>
-  Stream.unwrap(Effect.map(checkpointed(options), ({ deliveries }) => deliveries))
+  Checkpoint.deliveries(checkpointed(options))

@@ -6,15 +6,7 @@
  *
  * @since 0.1.0
  */
-import {
-  Checkpoint,
-  Connector,
-  ConnectorError,
-  Decode,
-  type Delivery,
-  type Driver,
-  type Lifecycle
-} from "@streamemit/core"
+import { Checkpoint, Connector, ConnectorError, Decode, type Delivery, type Driver } from "@streamemit/core"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -23,7 +15,7 @@ import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import type * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
+import type * as Stream from "effect/Stream"
 import pg from "pg"
 
 const connector = "pg-listen"
@@ -477,24 +469,13 @@ export const checkpointStore = (
   )
 
 /**
+ * The connector's options, a `checkpoint` whose `cursorOf` reads a notification's position (the outbox row's id in its
+ * payload), and an `onResync` given the `cursor` to read on from.
+ *
  * @since 0.2.0
  * @category checkpoints
  */
-export interface CheckpointedOptions<A> extends Omit<Options<A>, "onResync"> {
-  readonly checkpoint: Checkpoint.Options & {
-    /** A notification's position (an outbox row's id in its payload); one without keeps the previous. */
-    readonly cursorOf: (notification: Notification<A>) => string | undefined
-  }
-  /**
-   * After a restart with a saved cursor, and after every reconnect: what was written while nobody listened, as
-   * notifications, from `cursor` on (the outbox rows after it). Runs after the `Gap`, before live notifications.
-   */
-  readonly onResync?:
-    | ((
-        info: Connector.ResyncInfo & { readonly cursor: string | undefined }
-      ) => Effect.Effect<ReadonlyArray<Notification<A>>, ConnectorError.ConnectorError>)
-    | undefined
-}
+export type CheckpointedOptions<A> = Checkpoint.OutboxOptions<Omit<Options<A>, "binary">, Notification<A>>
 
 /**
  * LISTEN resumed across restarts, for the outbox pattern: the producer writes a row and `NOTIFY`s its id in one
@@ -509,26 +490,14 @@ export interface CheckpointedOptions<A> extends Omit<Options<A>, "onResync"> {
 export const checkpointed = <A = string>(
   options: CheckpointedOptions<A>
 ): Effect.Effect<
-  {
-    readonly handle: Handle<A>
-    readonly deliveries: Stream.Stream<Delivery.Delivery<Notification<A>>, ConnectorError.ConnectorError>
-    readonly signals: Stream.Stream<Lifecycle.Signal<Delivery.Delivery<Notification<A>>>, ConnectorError.ConnectorError>
-  },
+  Checkpoint.Resumed<Handle<A>, Notification<A>>,
   ConnectorError.ConnectorError,
   Scope.Scope | Checkpoint.Store
-> => {
-  const { checkpoint, onResync, ...rest } = options
-  return Checkpoint.resume(
-    checkpoint,
-    (saved, latest) =>
-      make({
-        ...rest,
-        ...(onResync === undefined ? {} : { onResync: (info) => onResync({ ...info, cursor: latest() }) }),
-        ...(saved === undefined ? {} : { lastSeenAt: saved.savedAt })
-      } as Options<string>) as unknown as Effect.Effect<Handle<A>, ConnectorError.ConnectorError, Scope.Scope>,
-    checkpoint.cursorOf
+> =>
+  Checkpoint.outbox(
+    options,
+    make as (options: Options<A>) => Effect.Effect<Handle<A>, ConnectorError.ConnectorError, Scope.Scope>
   )
-}
 
 /**
  * `checkpointed` as a stream of deliveries.
@@ -539,4 +508,4 @@ export const checkpointed = <A = string>(
 export const resumable = <A = string>(
   options: CheckpointedOptions<A>
 ): Stream.Stream<Delivery.Delivery<Notification<A>>, ConnectorError.ConnectorError, Checkpoint.Store> =>
-  Stream.unwrap(Effect.map(checkpointed(options), ({ deliveries }) => deliveries))
+  Checkpoint.deliveries(checkpointed(options))

@@ -11,15 +11,7 @@
  *
  * @since 0.1.0
  */
-import {
-  Checkpoint,
-  Connector,
-  ConnectorError,
-  Decode,
-  type Delivery,
-  type Driver,
-  type Lifecycle
-} from "@streamemit/core"
+import { Checkpoint, Connector, ConnectorError, Decode, type Delivery, type Driver } from "@streamemit/core"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -28,7 +20,7 @@ import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import type * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
+import type * as Stream from "effect/Stream"
 import { Cluster, Redis, type RedisOptions } from "ioredis"
 import { slotOf } from "./internal/slot.ts"
 import { address, readTopology } from "./internal/topology.ts"
@@ -715,24 +707,13 @@ export const layerConfig = (
   )
 
 /**
+ * The connector's options, a `checkpoint` whose `cursorOf` reads a message's position (the outbox row's id in its
+ * payload), and an `onResync` given the `cursor` to read on from.
+ *
  * @since 0.2.0
  * @category checkpoints
  */
-export interface CheckpointedOptions<A> extends Omit<Options<A>, "onResync" | "binary"> {
-  readonly checkpoint: Checkpoint.Options & {
-    /** A message's position (an outbox entry's id in its payload); one without keeps the previous. */
-    readonly cursorOf: (message: Message<A>) => string | undefined
-  }
-  /**
-   * After a restart with a saved cursor, and after every reconnect: what was published while nobody listened, as
-   * messages, from `cursor` on (read from where the producer also wrote it: a stream, a list, a table).
-   */
-  readonly onResync?:
-    | ((
-        info: Connector.ResyncInfo & { readonly cursor: string | undefined }
-      ) => Effect.Effect<ReadonlyArray<Message<A>>, ConnectorError.ConnectorError>)
-    | undefined
-}
+export type CheckpointedOptions<A> = Checkpoint.OutboxOptions<Omit<Options<A>, "binary">, Message<A>>
 
 /**
  * Pub/sub resumed across restarts, for the outbox pattern: the producer writes each message where it stays (an
@@ -746,26 +727,14 @@ export interface CheckpointedOptions<A> extends Omit<Options<A>, "onResync" | "b
 export const checkpointed = <A = string>(
   options: CheckpointedOptions<A>
 ): Effect.Effect<
-  {
-    readonly handle: Handle<A>
-    readonly deliveries: Stream.Stream<Delivery.Delivery<Message<A>>, ConnectorError.ConnectorError>
-    readonly signals: Stream.Stream<Lifecycle.Signal<Delivery.Delivery<Message<A>>>, ConnectorError.ConnectorError>
-  },
+  Checkpoint.Resumed<Handle<A>, Message<A>>,
   ConnectorError.ConnectorError,
   Scope.Scope | Checkpoint.Store
-> => {
-  const { checkpoint, onResync, ...rest } = options
-  return Checkpoint.resume(
-    checkpoint,
-    (saved, latest) =>
-      make({
-        ...rest,
-        ...(onResync === undefined ? {} : { onResync: (info) => onResync({ ...info, cursor: latest() }) }),
-        ...(saved === undefined ? {} : { lastSeenAt: saved.savedAt })
-      } as Options<string>) as unknown as Effect.Effect<Handle<A>, ConnectorError.ConnectorError, Scope.Scope>,
-    checkpoint.cursorOf
+> =>
+  Checkpoint.outbox(
+    options,
+    make as (options: Options<A>) => Effect.Effect<Handle<A>, ConnectorError.ConnectorError, Scope.Scope>
   )
-}
 
 /**
  * `checkpointed` as a stream of deliveries.
@@ -776,4 +745,4 @@ export const checkpointed = <A = string>(
 export const resumable = <A = string>(
   options: CheckpointedOptions<A>
 ): Stream.Stream<Delivery.Delivery<Message<A>>, ConnectorError.ConnectorError, Checkpoint.Store> =>
-  Stream.unwrap(Effect.map(checkpointed(options), ({ deliveries }) => deliveries))
+  Checkpoint.deliveries(checkpointed(options))

@@ -7,22 +7,13 @@
  *
  * @since 0.1.0
  */
-import {
-  Checkpoint,
-  Connector,
-  ConnectorError,
-  Decode,
-  type Delivery,
-  type Driver,
-  Http,
-  type Lifecycle
-} from "@streamemit/core"
+import { Checkpoint, Connector, ConnectorError, Decode, type Delivery, type Driver, Http } from "@streamemit/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import type * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
+import type * as Stream from "effect/Stream"
 import { EventSource, type FetchLikeResponse } from "eventsource"
 import { Agent, fetch } from "undici"
 
@@ -543,21 +534,11 @@ export interface CheckpointedOptions<A> extends Options<A> {
  */
 export function checkpointed<A>(
   options: CheckpointedOptions<A> & { readonly schema: Schema.Decoder<A> }
+): Effect.Effect<Checkpoint.Resumed<Handle<A>, Event<A>>, ConnectorError.ConnectorError, Scope.Scope | Checkpoint.Store>
+export function checkpointed(
+  options: CheckpointedOptions<string>
 ): Effect.Effect<
-  {
-    readonly handle: Handle<A>
-    readonly deliveries: Stream.Stream<Delivery.Delivery<Event<A>>, ConnectorError.ConnectorError>
-    readonly signals: Stream.Stream<Lifecycle.Signal<Delivery.Delivery<Event<A>>>, ConnectorError.ConnectorError>
-  },
-  ConnectorError.ConnectorError,
-  Scope.Scope | Checkpoint.Store
->
-export function checkpointed(options: CheckpointedOptions<string>): Effect.Effect<
-  {
-    readonly handle: Handle<string>
-    readonly deliveries: Stream.Stream<Delivery.Delivery<Event<string>>, ConnectorError.ConnectorError>
-    readonly signals: Stream.Stream<Lifecycle.Signal<Delivery.Delivery<Event<string>>>, ConnectorError.ConnectorError>
-  },
+  Checkpoint.Resumed<Handle<string>, Event<string>>,
   ConnectorError.ConnectorError,
   Scope.Scope | Checkpoint.Store
 >
@@ -567,7 +548,8 @@ export function checkpointed<A>(options: CheckpointedOptions<A>) {
     (saved) =>
       make({
         ...options,
-        ...(saved === undefined ? {} : { lastEventId: saved.cursor, lastSeenAt: saved.savedAt })
+        ...Checkpoint.lastSeen(saved),
+        ...(saved === undefined ? {} : { lastEventId: saved.cursor })
       } as Options<string>) as unknown as Effect.Effect<Handle<A>, ConnectorError.ConnectorError, Scope.Scope>,
     (event: Event<A>) => event.id
   )
@@ -588,7 +570,5 @@ export function resumable(
 export function resumable<A>(
   options: CheckpointedOptions<A>
 ): Stream.Stream<Delivery.Delivery<Event<A>>, ConnectorError.ConnectorError, Checkpoint.Store> {
-  return Stream.unwrap(
-    Effect.map(checkpointed(options as CheckpointedOptions<string>), ({ deliveries }) => deliveries)
-  ) as never
+  return Checkpoint.deliveries(checkpointed(options as CheckpointedOptions<string>)) as never
 }

@@ -20,7 +20,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
+import type * as Stream from "effect/Stream"
 import WS from "ws"
 
 const connector = "websocket"
@@ -452,15 +452,7 @@ export interface CheckpointedOptions<A> extends Omit<Options<A>, "onOpen" | "bin
  */
 export const checkpointed = <A = string>(
   options: CheckpointedOptions<A>
-): Effect.Effect<
-  {
-    readonly handle: Handle<A>
-    readonly deliveries: Stream.Stream<Delivery.Delivery<A>, ConnectorError.ConnectorError>
-    readonly signals: Stream.Stream<Lifecycle.Signal<Delivery.Delivery<A>>, ConnectorError.ConnectorError>
-  },
-  ConnectorError.ConnectorError,
-  Scope.Scope | Checkpoint.Store
-> => {
+): Effect.Effect<Checkpoint.Resumed<Handle<A>, A>, ConnectorError.ConnectorError, Scope.Scope | Checkpoint.Store> => {
   const { checkpoint, onOpen, ...rest } = options
   return Checkpoint.resume(
     checkpoint,
@@ -468,7 +460,7 @@ export const checkpointed = <A = string>(
       make<A>({
         ...rest,
         onOpen: (socket) => onOpen(socket, latest()),
-        ...(saved === undefined ? {} : { lastSeenAt: saved.savedAt })
+        ...Checkpoint.lastSeen(saved)
       } as Options<A>),
     checkpoint.cursorOf
   )
@@ -483,4 +475,4 @@ export const checkpointed = <A = string>(
 export const resumable = <A = string>(
   options: CheckpointedOptions<A>
 ): Stream.Stream<Delivery.Delivery<A>, ConnectorError.ConnectorError, Checkpoint.Store> =>
-  Stream.unwrap(Effect.map(checkpointed(options), ({ deliveries }) => deliveries))
+  Checkpoint.deliveries(checkpointed(options))
