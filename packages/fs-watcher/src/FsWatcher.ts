@@ -5,10 +5,13 @@
  * number of distinct paths and the final state of every path arrives. Lifecycle and metrics are core's; a watcher
  * has no reconnect.
  *
+ * Over 500 lines on purpose: the driver (watch, coalesce while paused, rescan) is one connection's story and the
+ * options are documented here; the pure parts (coalescing, reconciling a rescan, the snapshot and its journal,
+ * the inotify overflow) are in `internal/`.
+ *
  * @since 0.1.0
  */
 import type * as Fs from "node:fs"
-import * as FsSync from "node:fs"
 import * as FsPromises from "node:fs/promises"
 import * as Path from "node:path"
 import {
@@ -29,6 +32,8 @@ import * as Stream from "effect/Stream"
 import picomatch from "picomatch"
 import { Coalescer, type Kind, kindOf } from "./internal/coalescer.ts"
 import { inotifyQueue, maxQueuedEvents, onRawEvent } from "./internal/inotify.ts"
+import { Reconciler } from "./internal/reconcile.ts"
+import { type Known, knownOf, readSnapshot, type Snapshot, SnapshotKeeper } from "./internal/snapshot.ts"
 
 const connector = "fs-watcher"
 
@@ -285,27 +290,6 @@ const timestampSlack = 1000
 // The driver
 // -----------------------------------------------------------------------------------------------------------------
 
-/** What is known of a path: its kind, and for a file what tells a change (from a snapshot or an event's stats). */
-interface Known {
-  readonly kind: Kind
-  readonly size?: number | undefined
-  readonly mtimeMs?: number | undefined
-  readonly ino?: number | undefined
-}
-
-const knownOf = (kind: Kind, stats: Fs.Stats | undefined): Known =>
-  kind === "file" && stats !== undefined ? { kind, size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino } : { kind }
-
-/**
- * A snapshot of the tree the consumer has processed: when it was written, every path it knew, and the paths it may
- * have seen changed since (handed out, not known to be done): their state is reported again on start.
- */
-interface Snapshot {
-  readonly savedAt: number
-  readonly paths: Map<string, Known>
-  readonly uncertain: Map<string, Kind>
-}
-
 const driver = (options: Resolved, snapshot: Snapshot | undefined): Driver.Driver<Watcher, Change> => {
   // Across connections (a rescan after lost events is a new connection): what chokidar has reported of each path
   // (from the snapshot on start), and the changes a slow consumer made us merge that it has not been given yet.
@@ -445,45 +429,14 @@ const driver = (options: Resolved, snapshot: Snapshot | undefined): Driver.Drive
         // What survived from the last connection is delivered first (behind this one's Gap).
         if (coalescer.pending.size > 0) flush()
 
-        // A rescan: the scan's entries against what was reported. Changes since `lostSince` (the drain before the
-        // overflow) are reported again: a few may be reported twice, none is lost.
-        const changedSince = lostSince - timestampSlack
-        const scanned = new Set<string>()
-        const found = (change: Change & { readonly _tag: "Add" | "AddDir" }, stats: Fs.Stats | undefined) => {
-          scanned.add(change.path)
-          const before = reported.get(change.path)
-          const kind = kindOf(change)
-          if (before === undefined) return push({ ...change, initial: false, reconciled: true })
-          // Handed out before the crash, not known to be done: its state now, whatever the snapshot says.
-          if (uncertain.has(change.path) && before.kind === kind) {
-            return push(
-              kind === "dir"
-                ? { ...change, initial: false, reconciled: true }
-                : { _tag: "Change", path: change.path, ...withStats(stats), reconciled: true }
-            )
-          }
-          if (before.kind !== kind) {
-            push(
-              before.kind === "dir"
-                ? { _tag: "UnlinkDir", path: change.path, reconciled: true }
-                : { _tag: "Unlink", path: change.path, reconciled: true }
-            )
-            return push({ ...change, initial: false, reconciled: true })
-          }
-          if (kind !== "file") return
-          // Known with its stats (a snapshot): changed when size, time or inode differ; else by time since the loss.
-          const changed =
-            stats === undefined ||
-            (before.mtimeMs !== undefined
-              ? stats.size !== before.size || stats.mtimeMs !== before.mtimeMs || stats.ino !== before.ino
-              : stats.mtimeMs >= changedSince)
-          if (changed) push({ _tag: "Change", path: change.path, ...withStats(stats), reconciled: true })
-        }
         // Stats only when asked for (`stats`): an item's shape must not depend on how chokidar found the file.
         const withStats = (stats: Fs.Stats | undefined) => (stats === undefined || !options.stats ? {} : { stats })
+        // A rescan: the scan's entries against what was reported. Changes since `lostSince` (the drain before the
+        // overflow) are reported again: a few may be reported twice, none is lost.
+        const reconcile = new Reconciler(reported, uncertain, lostSince - timestampSlack, withStats, push)
         const add = (change: Change & { readonly _tag: "Add" | "AddDir" }, stats: Fs.Stats | undefined) => {
           if (ready) push(change)
-          else if (rescan) found(change, stats)
+          else if (rescan) reconcile.found(change, stats)
           else if (options.initial) push(change)
           else remember(change)
         }
@@ -499,29 +452,7 @@ const driver = (options: Resolved, snapshot: Snapshot | undefined): Driver.Drive
           watcher.once("ready", () => {
             ready = true
             if (rescan) {
-              // Reported but not found: removed while events were lost. Parents first, so children follow them.
-              const missing = [...reported]
-                .filter(([path]) => !scanned.has(path))
-                .sort(([a], [b]) => a.length - b.length)
-              for (const [path, known] of missing) {
-                if (reported.has(path)) {
-                  push(
-                    known.kind === "dir"
-                      ? { _tag: "UnlinkDir", path, reconciled: true }
-                      : { _tag: "Unlink", path, reconciled: true }
-                  )
-                }
-              }
-              // The consumer may have seen these added after the snapshot: gone now, so say so.
-              for (const [path, kind] of uncertain) {
-                if (!scanned.has(path) && !missing.some(([known]) => known === path)) {
-                  push(
-                    kind === "dir"
-                      ? { _tag: "UnlinkDir", path, reconciled: true }
-                      : { _tag: "Unlink", path, reconciled: true }
-                  )
-                }
-              }
+              reconcile.missing()
               uncertain.clear()
               return resume(Effect.void)
             }
@@ -574,57 +505,9 @@ export interface SnapshotOptions extends Options {
   }
 }
 
-/** A snapshot on disk: `[path, "dir"]` or `[path, "file", size, mtimeMs, ino]` per path. */
-type Row = [string, "dir"] | [string, "file", number, number, number]
-
-/** The journal of paths handed out since the last snapshot (`[path, kind]` per line), and the one being replaced. */
-const journalOf = (path: string) => ({ current: `${path}.journal`, previous: `${path}.journal.old` })
-
-const journalLines = async (path: string): Promise<Array<[string, Kind]>> => {
-  const text = await FsPromises.readFile(path, "utf8").catch((cause: NodeJS.ErrnoException) => {
-    if (cause.code === "ENOENT") return ""
-    throw cause
-  })
-  const lines: Array<[string, Kind]> = []
-  for (const line of text.split("\n")) {
-    if (line === "") continue
-    try {
-      lines.push(JSON.parse(line) as [string, Kind])
-    } catch {
-      // A line torn by a crash mid-write: the path it named was being handed out; the entries before it count.
-    }
-  }
-  return lines
-}
-
-const readSnapshot = (path: string): Effect.Effect<Snapshot | undefined, ConnectorError.ConnectorError> =>
+const readSnapshotAt = (path: string): Effect.Effect<Snapshot | undefined, ConnectorError.ConnectorError> =>
   Effect.tryPromise({
-    try: async () => {
-      let text: string
-      try {
-        text = await FsPromises.readFile(path, "utf8")
-      } catch (cause) {
-        if ((cause as NodeJS.ErrnoException).code === "ENOENT") return undefined
-        throw cause
-      }
-      const parsed = JSON.parse(text) as { savedAt?: unknown; paths?: unknown; uncertain?: unknown }
-      if (!Number.isSafeInteger(parsed.savedAt) || !Array.isArray(parsed.paths)) throw new Error("not a snapshot")
-      const paths = new Map<string, Known>()
-      for (const row of parsed.paths as Array<Row>) {
-        if (!Array.isArray(row) || typeof row[0] !== "string") throw new Error("not a snapshot row")
-        paths.set(
-          row[0],
-          row[1] === "dir" ? { kind: "dir" } : { kind: "file", size: row[2], mtimeMs: row[3], ino: row[4] }
-        )
-      }
-      const uncertain = new Map<string, Kind>(
-        Array.isArray(parsed.uncertain) ? (parsed.uncertain as Array<[string, Kind]>) : []
-      )
-      const journal = journalOf(path)
-      for (const [p, kind] of await journalLines(journal.previous)) uncertain.set(p, kind)
-      for (const [p, kind] of await journalLines(journal.current)) uncertain.set(p, kind)
-      return { savedAt: parsed.savedAt as number, paths, uncertain }
-    },
+    try: () => readSnapshot(path),
     catch: (cause) =>
       error(
         new ConnectorError.Config({
@@ -660,69 +543,24 @@ export const checkpointed = (
     const file = Path.resolve(snapshotOptions.path)
     // Stats on every change: what the snapshot keeps of a file.
     const resolved = yield* resolve({ ...rest, stats: true })
-    const snapshot = yield* readSnapshot(file)
+    const snapshot = yield* readSnapshotAt(file)
     const handle = yield* Connector.make(driver(resolved, snapshot), {
       ...resolved.common,
       lastSeenAt: snapshot?.savedAt
     })
 
-    // What the consumer has processed, in order; and what it was handed and has not finished (it may have seen it).
-    const processed = new Map<string, Known>(snapshot?.paths)
-    const unsettled = new Map<string, { readonly kind: Kind; count: number }>()
-    let dirty = false
-    const deliver = Checkpoint.inOrder<Change>(connector, (change) => {
-      dirty = true
-      const entry = unsettled.get(change.path)
-      if (entry !== undefined && --entry.count === 0) unsettled.delete(change.path)
-      if (change._tag === "Add" || change._tag === "AddDir") {
-        processed.set(change.path, knownOf(kindOf(change), change.stats))
-      } else if (change._tag === "Change") processed.set(change.path, knownOf("file", change.stats))
-      else processed.delete(change.path)
-    })
-    // Before a change is handed out, its path goes into the journal (one append per batch, not fsynced: it survives
-    // the process's death, not the machine's): a restart reports the state of every path the consumer may have seen.
-    const journal = journalOf(file)
-    // What a crash left in the journals stays there until a snapshot accounts for it.
-    const inherited = [...(snapshot?.uncertain ?? [])]
-    if (inherited.length > 0) {
-      FsSync.appendFileSync(journal.current, inherited.map((entry) => `${JSON.stringify(entry)}\n`).join(""))
-      FsSync.rmSync(journal.previous, { force: true })
-    }
+    const keeper = new SnapshotKeeper(file, snapshot)
+    const deliver = Checkpoint.inOrder<Change>(connector, (change) => keeper.done(change))
     let sequence = 0
     const handOut = (changes: ReadonlyArray<Change>) => {
-      let lines = ""
-      for (const change of changes) {
-        const kind = kindOf(change)
-        lines += `${JSON.stringify([change.path, kind])}\n`
-        const entry = unsettled.get(change.path)
-        if (entry === undefined) unsettled.set(change.path, { kind, count: 1 })
-        else entry.count++
-      }
-      if (lines !== "") FsSync.appendFileSync(journal.current, lines)
+      keeper.handOut(changes)
       return changes.map((change) => deliver(change, `${change.path}#${++sequence}`))
     }
     const write = Effect.suspend(() => {
-      if (!dirty && snapshot !== undefined && unsettled.size === 0) return Effect.void
-      dirty = false
-      const rows: Array<Row> = []
-      for (const [path, known] of processed) {
-        rows.push(
-          known.kind === "dir" ? [path, "dir"] : [path, "file", known.size ?? -1, known.mtimeMs ?? -1, known.ino ?? -1]
-        )
-      }
-      const uncertainRows = Array.from(unsettled, ([path, entry]): [string, Kind] => [path, entry.kind])
-      const text = JSON.stringify({ savedAt: Date.now(), paths: rows, uncertain: uncertainRows })
-      // In the same turn: the journal so far is covered by this snapshot once it is written; what is handed out
-      // from now on goes into a new one. The old one is removed only after the snapshot is in place.
-      if (FsSync.existsSync(journal.previous)) {
-        FsSync.appendFileSync(
-          journal.previous,
-          FsSync.existsSync(journal.current) ? FsSync.readFileSync(journal.current) : ""
-        )
-        FsSync.rmSync(journal.current, { force: true })
-      } else if (FsSync.existsSync(journal.current)) FsSync.renameSync(journal.current, journal.previous)
+      const written = keeper.write()
+      if (written === undefined) return Effect.void
       return Effect.tryPromise({
-        try: () => Checkpoint.writeAtomically(file, text).then(() => FsPromises.rm(journal.previous, { force: true })),
+        try: () => written,
         catch: (cause) =>
           error(
             new ConnectorError.Config({

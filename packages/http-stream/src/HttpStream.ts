@@ -3,6 +3,9 @@
  * self-healing stream: how to request with undici's `fetch`, read the body only as fast as the consumer takes,
  * split it into records and tell HTTP errors apart. Reconnect, idle timer, lifecycle and metrics are core's.
  *
+ * Over 500 lines on purpose: four framings (bytes, lines, NDJSON, SSE) share one request and one paused body
+ * reader, and their documented options; the framings are a few lines each and read best next to that reader.
+ *
  * @since 0.1.0
  */
 import { Checkpoint, Connector, ConnectorError, Decode, type Delivery, type Driver, Http } from "@streamemit/core"

@@ -5,6 +5,10 @@
  * forgotten across a reconnect; at most `maxInFlight` deliveries are unacknowledged at a time. Reconnect,
  * lifecycle, overflow and metrics are core's.
  *
+ * Over 500 lines on purpose: this is the package's public surface — the consumer, the reader, the relay sink, the
+ * lease and the checkpoint store, each with its documented options (a third of the file is their docs). The
+ * machinery is in `internal/` (the consumer's driver, the Redis helpers, the lease).
+ *
  * @since 0.2.0
  */
 import * as Os from "node:os"

@@ -5,6 +5,10 @@
  * while the consumer is behind. Reconnect, idle timer, lifecycle and metrics are core's: the `EventSource` is
  * closed on its first error instead of reconnecting on its own.
  *
+ * Over 500 lines on purpose: the options (GET and POST, resumption, `endOn`/`endAfter`) are documented here, and the
+ * `fetch` we give `eventsource` is one connection's story (request, status, pause, `retry:`); splitting it would
+ * scatter that story. A quarter of the file is docs.
+ *
  * @since 0.1.0
  */
 import { Checkpoint, Connector, ConnectorError, Decode, type Delivery, type Driver, Http } from "@streamemit/core"

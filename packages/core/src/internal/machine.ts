@@ -3,6 +3,9 @@
  * live), the sessions drivers feed, the liveness watchdog, lifecycle publication and the handle's streams.
  * `Connector.make` is its only entry point.
  *
+ * Just over 500 lines on purpose: the connection loop, the session and the watchdog share one handle's state; the
+ * buffer, the lifecycle hub and the decoding are modules of their own.
+ *
  * @internal
  */
 import * as Cause from "effect/Cause"

@@ -4,6 +4,10 @@
  * `maxInFlight` unacknowledged deliveries. Across connections (the handle's lifetime): the acknowledging
  * connection, the naks waiting for their delay, and the renewal of long work.
  *
+ * Over 500 lines on purpose: one group consumer's driver — its Lua scripts, the pending re-read, the claims, the
+ * acknowledging connection, the delayed naks and the renewal — share one connection's state; split, each part
+ * would need all of it passed around.
+ *
  * @internal
  */
 import { Connector, ConnectorError, Delivery, type Driver } from "@streamemit/core"
