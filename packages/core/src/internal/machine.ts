@@ -13,6 +13,7 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as PubSub from "effect/PubSub"
 import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
@@ -25,6 +26,7 @@ import * as Lifecycle from "../Lifecycle.ts"
 import * as Metrics from "../Metrics.ts"
 import * as Overflow from "../Overflow.ts"
 import { Buffer } from "./buffer.ts"
+import { type Deadline, type Deadlines, deadlinesOf } from "./deadlines.ts"
 import { SessionState } from "./session.ts"
 
 /** An event with its place in the sequence of published events. */
@@ -38,6 +40,8 @@ export class Machine<Item> {
   readonly options: Connector.Resolved<Item>
   readonly metrics: Metrics.ConnectorMetrics
   readonly now: () => number
+  /** The watchdogs' shared sleeper (one per clock). */
+  readonly deadlines: Deadlines
   reconnectFloor: Duration.Duration = Duration.zero
   reconnects = 0
   status: Lifecycle.Status = new Lifecycle.Connecting({ attempt: 1 })
@@ -61,6 +65,7 @@ export class Machine<Item> {
     this.options = options
     this.pubsub = pubsub
     this.now = () => clock.currentTimeMillisUnsafe()
+    this.deadlines = deadlinesOf(clock, context)
     this.context = context
     this.metrics = Metrics.forConnector(options.connector, options.name)
     const policy = options.policy
@@ -263,7 +268,8 @@ const runConnection = <Conn, Item>(
             : (asConnectorError(options.connector, exit.cause)?.reason._tag ?? "interrupted")
         )
       ),
-      Effect.withSpan("streamemit.connect", { attributes, kind: "client" })
+      // No stack trace: it would point into this module, and it cost each connection its call sites.
+      Effect.withSpan("streamemit.connect", { attributes, kind: "client" }, { captureStackTrace: false })
     )
     const connectedAt = core.now()
     core.current = conn
@@ -286,9 +292,11 @@ const runConnection = <Conn, Item>(
           ),
           session.awaitFailure
         ).pipe(
-          Effect.withSpan("streamemit.resync", {
-            attributes: { ...attributes, "streamemit.downtime_ms": Duration.toMillis(downtime) }
-          })
+          Effect.withSpan(
+            "streamemit.resync",
+            { attributes: { ...attributes, "streamemit.downtime_ms": Duration.toMillis(downtime) } },
+            { captureStackTrace: false }
+          )
         )
       }
     }
@@ -296,7 +304,7 @@ const runConnection = <Conn, Item>(
     session.goLive()
     core.buffer.openGate()
     const watchdog = liveness(driver, core, session, conn)
-    if (watchdog !== undefined) yield* Effect.forkScoped(watchdog)
+    if (watchdog !== undefined) yield* watchdog
     yield* session.awaitEnd
   })
 
@@ -304,7 +312,8 @@ const runConnection = <Conn, Item>(
  * The watchdog of one connection; it reports death through `session.fail`. It runs on the `activeNow` clock:
  * while our buffer holds the transport paused (a slow consumer), the silence is ours, so it neither counts nor
  * probes (a paused socket cannot read the answer). A dead peer is then found by TCP keepalive (on in the ws and
- * pg drivers, and by default in undici and ioredis), or once the consumer catches up.
+ * pg drivers, and by default in undici and ioredis), or once the consumer catches up. It is a deadline on the
+ * clock's shared sleeper, not a fiber: traffic is stamped, so one wake-up per interval (or timeout) is enough.
  */
 const liveness = <Conn, Item>(
   driver: Driver.Driver<Conn, Item>,
@@ -317,38 +326,50 @@ const liveness = <Conn, Item>(
   const interval = Duration.toMillis(settings.interval)
   const timeout = Duration.toMillis(settings.timeout)
   const connector = core.options.connector
-  if (driver.probe === undefined) {
-    // Idle timer: any traffic counts; silence for `timeout` is death.
-    return Effect.gen(function* () {
-      while (session.active) {
-        const wait = session.lastSeen() + timeout - core.activeNow()
-        if (wait <= 0) {
-          session.fail(livenessError(connector, `no data for ${Duration.format(settings.timeout)}: connection stalled`))
-          return
-        }
-        // Until the deadline: traffic is stamped, so one wake-up per timeout is enough.
-        yield* Effect.sleep(Math.max(1, wait))
-      }
-    })
-  }
   const probe = driver.probe
-  return Effect.gen(function* () {
-    while (session.active) {
-      const wait = session.lastSeen() + interval - core.activeNow()
-      if (wait > 0) {
-        // Until the deadline: traffic is stamped, so one wake-up per interval is enough.
-        yield* Effect.sleep(Math.max(1, wait))
-        continue
-      }
-      const result = yield* activeTimeout(core, probe(conn), settings.timeout, () =>
-        livenessError(connector, `liveness probe unanswered within ${Duration.format(settings.timeout)}`)
-      ).pipe(Effect.result)
-      if (Result.isFailure(result)) {
-        session.fail(result.failure)
-        return
-      }
-      session.alive()
+  return Effect.flatMap(Effect.context<Scope.Scope>(), (context) => {
+    let deadline: Deadline | undefined
+    let probing: Fiber.Fiber<unknown, unknown> | undefined
+    const arm = (wait: number) => {
+      deadline = core.deadlines.add(core.now() + Math.max(1, wait), check)
     }
+    const check = (): void => {
+      deadline = undefined
+      if (!session.active) return
+      if (probe === undefined) {
+        // Idle timer: any traffic counts; silence for `timeout` is death.
+        const wait = session.lastSeen() + timeout - core.activeNow()
+        if (wait > 0) return arm(wait)
+        return session.fail(
+          livenessError(connector, `no data for ${Duration.format(settings.timeout)}: connection stalled`)
+        )
+      }
+      const wait = session.lastSeen() + interval - core.activeNow()
+      if (wait > 0) return arm(wait)
+      probing = Effect.runForkWith(context)(
+        Effect.scoped(
+          activeTimeout(core, probe(conn), settings.timeout, () =>
+            livenessError(connector, `liveness probe unanswered within ${Duration.format(settings.timeout)}`)
+          )
+        ).pipe(
+          Effect.result,
+          Effect.map((result) => {
+            probing = undefined
+            if (Result.isFailure(result)) return session.fail(result.failure)
+            session.alive()
+            check()
+          })
+        )
+      )
+    }
+    check()
+    return Effect.addFinalizer(() =>
+      Effect.suspend(() => {
+        if (deadline !== undefined) core.deadlines.cancel(deadline)
+        const fiber = probing
+        return fiber === undefined ? Effect.void : Fiber.interrupt(fiber)
+      })
+    )
   })
 }
 

@@ -1,0 +1,116 @@
+/**
+ * Where a quiet connection's heap goes (`node --expose-gc heap.ts <ws|sse> <raw|ours> <n>`): two heap snapshots,
+ * before and after `n` idle connections, and the difference per connection by kind of object (V8's node type and
+ * constructor name), largest first. The tool behind the scale suite's numbers, for finding what to share.
+ */
+import { spawn } from "node:child_process"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import * as V8 from "node:v8"
+import type { Connector, ConnectorError } from "@streamemit/core"
+import { Sse } from "@streamemit/sse"
+import { WebSocket } from "@streamemit/websocket"
+import { Effect, Scope } from "effect"
+import { EventSource } from "eventsource"
+import WS from "ws"
+
+const [kind, mode, count] = process.argv.slice(2) as ["ws" | "sse", "raw" | "ours", string]
+const n = Number(count ?? 500)
+const gc = () => {
+  const collect = (globalThis as { gc?: () => void }).gc
+  collect?.()
+  collect?.()
+}
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Self size and count per `type:name` of a snapshot. */
+const census = (): Map<string, { size: number; count: number }> => {
+  const file = Path.join(Os.tmpdir(), `streamemit-heap-${process.pid}-${Date.now()}.heapsnapshot`)
+  V8.writeHeapSnapshot(file)
+  const snapshot = JSON.parse(Fs.readFileSync(file, "utf8"))
+  Fs.rmSync(file)
+  const meta = snapshot.snapshot.meta
+  const fields: Array<string> = meta.node_fields
+  const types: Array<string> = meta.node_types[0]
+  const width = fields.length
+  const typeAt = fields.indexOf("type")
+  const nameAt = fields.indexOf("name")
+  const sizeAt = fields.indexOf("self_size")
+  const nodes: Array<number> = snapshot.nodes
+  const strings: Array<string> = snapshot.strings
+  const totals = new Map<string, { size: number; count: number }>()
+  for (let i = 0; i < nodes.length; i += width) {
+    const type = types[nodes[i + typeAt]!]!
+    const name =
+      type === "string" || type === "concatenated string" || type === "number" ? "" : strings[nodes[i + nameAt]!]!
+    const key = `${type}:${name.slice(0, 60)}`
+    const entry = totals.get(key) ?? { size: 0, count: 0 }
+    entry.size += nodes[i + sizeAt]!
+    entry.count++
+    totals.set(key, entry)
+  }
+  return totals
+}
+
+const server = spawn(process.execPath, [new URL("./server.ts", import.meta.url).pathname], {
+  stdio: ["ignore", "pipe", "inherit"]
+})
+const ports = await new Promise<{ ws: number; sse: number }>((resolve) =>
+  server.stdout!.once("data", (line: Buffer) => resolve(JSON.parse(line.toString())))
+)
+const wsUrl = `ws://127.0.0.1:${ports.ws}/feed`
+const sseUrl = `http://127.0.0.1:${ports.sse}/events`
+
+// One connection first, so that what every connection shares (modules, metrics) is in the baseline.
+const scope = Effect.runSync(Scope.make())
+let connected = 0
+const open = async () => {
+  if (mode === "raw" && kind === "ws") {
+    const socket = new WS(wsUrl)
+    socket.once("open", () => connected++)
+  } else if (mode === "raw") {
+    const source = new EventSource(sseUrl)
+    source.onopen = () => connected++
+  } else {
+    const make: Effect.Effect<Connector.Handle<unknown, unknown>, ConnectorError.ConnectorError, Scope.Scope> = kind ===
+    "ws"
+      ? WebSocket.make({ url: wsUrl, ...(process.env.BENCH_HEAP_NO_HEARTBEAT === "1" ? { heartbeat: false } : {}) })
+      : Sse.make({ url: sseUrl })
+    const handle = await Effect.runPromise(Scope.provide(make, scope))
+    Effect.runFork(
+      Effect.andThen(
+        handle.awaitConnection,
+        Effect.sync(() => connected++)
+      )
+    )
+  }
+}
+await open()
+while (connected < 1) await sleep(20)
+await sleep(300)
+gc()
+const before = census()
+for (let i = 0; i < n; i++) await open()
+while (connected < n + 1) await sleep(50)
+await sleep(500)
+gc()
+const after = census()
+const rows: Array<{ key: string; bytes: number; objects: number }> = []
+for (const [key, entry] of after) {
+  const was = before.get(key) ?? { size: 0, count: 0 }
+  const bytes = (entry.size - was.size) / n
+  // Compiled code and feedback grow as functions warm up, whatever the number of connections: left out.
+  if (key.startsWith("code:")) continue
+  if (Math.abs(bytes) >= 8) rows.push({ key, bytes, objects: (entry.count - was.count) / n })
+}
+rows.sort((a, b) => b.bytes - a.bytes)
+const total = rows.reduce((sum, row) => sum + row.bytes, 0)
+console.log(
+  `${kind} ${mode}: ${(total / 1024).toFixed(1)} KB per connection (rows of 8 B or more, compiled code left out)`
+)
+for (const row of rows.slice(0, Number(process.env.BENCH_HEAP_ROWS ?? 40))) {
+  console.log(`${row.bytes.toFixed(0).padStart(7)} B ${row.objects.toFixed(1).padStart(6)}×  ${row.key}`)
+}
+server.kill("SIGKILL")
+process.exit(0)

@@ -1,0 +1,63 @@
+/**
+ * The watchdogs' shared sleeper: deadlines run in time order on the handles' clock, a cancelled one never runs, an
+ * earlier deadline added while it sleeps wakes it, and it stops once none is pending (nothing left to keep a
+ * process alive). Under TestClock, as the watchdogs are.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Clock, Effect } from "effect"
+import { TestClock } from "effect/testing"
+import { deadlinesOf } from "../src/internal/deadlines.ts"
+
+describe("Deadlines", () => {
+  it.effect("runs deadlines in order at their time, skips cancelled ones, and stops when none is left", () =>
+    Effect.gen(function* () {
+      const clock = yield* Clock.Clock
+      const deadlines = deadlinesOf(clock, yield* Effect.context<never>())
+      const start = clock.currentTimeMillisUnsafe()
+      const ran: Array<[string, number]> = []
+      const at = (name: string) => () => ran.push([name, clock.currentTimeMillisUnsafe() - start])
+      deadlines.add(start + 300, at("c"))
+      deadlines.add(start + 100, at("a"))
+      const cancelled = deadlines.add(start + 200, at("never"))
+      yield* TestClock.adjust("50 millis")
+      // Earlier than what the sleeper waits for: it wakes for it.
+      deadlines.add(start + 60, at("early"))
+      deadlines.cancel(cancelled)
+      yield* TestClock.adjust("49 millis")
+      assert.deepStrictEqual(ran, [["early", 60]])
+      yield* TestClock.adjust("1 millis")
+      assert.deepStrictEqual(ran, [
+        ["early", 60],
+        ["a", 100]
+      ])
+      assert.isTrue(deadlines.sleeping)
+      yield* TestClock.adjust("1 second")
+      assert.deepStrictEqual(ran, [
+        ["early", 60],
+        ["a", 100],
+        ["c", 300]
+      ])
+      assert.isFalse(deadlines.sleeping)
+    })
+  )
+
+  it.effect("a deadline may add the next one from its callback; cancelling the last stops the sleeper", () =>
+    Effect.gen(function* () {
+      const clock = yield* Clock.Clock
+      const deadlines = deadlinesOf(clock, yield* Effect.context<never>())
+      const start = clock.currentTimeMillisUnsafe()
+      const ticks: Array<number> = []
+      let current = deadlines.add(start + 10, function tick() {
+        ticks.push(clock.currentTimeMillisUnsafe() - start)
+        current = deadlines.add(clock.currentTimeMillisUnsafe() + 10, tick)
+      })
+      yield* TestClock.adjust("35 millis")
+      assert.deepStrictEqual(ticks, [10, 20, 30])
+      deadlines.cancel(current)
+      yield* Effect.yieldNow
+      assert.isFalse(deadlines.sleeping)
+      yield* TestClock.adjust("1 second")
+      assert.deepStrictEqual(ticks, [10, 20, 30])
+    })
+  )
+})
