@@ -339,13 +339,16 @@ const liveness = <Conn, Item>(
       if (probe === undefined) {
         // Idle timer: any traffic counts; silence for `timeout` is death.
         const wait = session.lastSeen() + timeout - core.activeNow()
-        if (wait > 0) return arm(wait)
-        return session.fail(
-          livenessError(connector, `no data for ${Duration.format(settings.timeout)}: connection stalled`)
-        )
+        if (wait > 0) arm(wait)
+        else
+          session.fail(livenessError(connector, `no data for ${Duration.format(settings.timeout)}: connection stalled`))
+        return
       }
       const wait = session.lastSeen() + interval - core.activeNow()
-      if (wait > 0) return arm(wait)
+      if (wait > 0) {
+        arm(wait)
+        return
+      }
       probing = Effect.runForkWith(context)(
         Effect.scoped(
           activeTimeout(core, probe(conn), settings.timeout, () =>
@@ -353,12 +356,16 @@ const liveness = <Conn, Item>(
           )
         ).pipe(
           Effect.result,
-          Effect.map((result) => {
-            probing = undefined
-            if (Result.isFailure(result)) return session.fail(result.failure)
-            session.alive()
-            check()
-          })
+          Effect.flatMap((result) =>
+            Effect.sync(() => {
+              probing = undefined
+              if (Result.isFailure(result)) session.fail(result.failure)
+              else {
+                session.alive()
+                check()
+              }
+            })
+          )
         )
       )
     }

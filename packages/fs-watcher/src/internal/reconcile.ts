@@ -44,18 +44,23 @@ export class Reconciler {
     this.scanned.add(change.path)
     const before = this.reported.get(change.path)
     const kind = kindOf(change)
-    if (before === undefined) return push({ ...change, initial: false, reconciled: true })
+    if (before === undefined) {
+      push({ ...change, initial: false, reconciled: true })
+      return
+    }
     // Handed out before the crash, not known to be done: its state now, whatever the snapshot says.
     if (this.uncertain.has(change.path) && before.kind === kind) {
-      return push(
+      push(
         kind === "dir"
           ? { ...change, initial: false, reconciled: true }
           : { _tag: "Change", path: change.path, ...this.withStats(stats), reconciled: true }
       )
+      return
     }
     if (before.kind !== kind) {
       push(removal(change.path, before.kind))
-      return push({ ...change, initial: false, reconciled: true })
+      push({ ...change, initial: false, reconciled: true })
+      return
     }
     if (kind !== "file") return
     // Known with its stats (a snapshot): changed when size, time or inode differ; else by time since the loss.
