@@ -174,6 +174,12 @@ export const throughputRow = (suite: string, label: string, unit: string, rates:
   target
 })
 
+/** A peer's row: context beside the raw baseline, without a target (the peers issue). */
+export const peerRow = (suite: string, label: string, unit: string, rates: Rates): Row => ({
+  ...throughputRow(suite, label, unit, rates),
+  target: undefined
+})
+
 const format = (n: number): string =>
   n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : n.toFixed(2)
 

@@ -1,24 +1,29 @@
 /**
  * `Sse.stream` against a raw `EventSource` (the same `eventsource` package) over the same local server (in a
  * worker thread), same run; and over POST (a JSON body, as model APIs take) against raw undici `fetch` + the
- * `eventsource-parser` that `eventsource` itself uses.
+ * `eventsource-parser` that `eventsource` itself uses. Beside them, as context (the peers issue): the clients people
+ * pick instead, `@microsoft/fetch-event-source` (GET and POST) and `launchdarkly-eventsource`.
  */
+
+import { fetchEventSource } from "@microsoft/fetch-event-source"
 import { Sse } from "@streamemit/sse"
 import { Effect } from "effect"
 import { EventSource } from "eventsource"
 import { createParser } from "eventsource-parser"
+import LaunchDarkly from "launchdarkly-eventsource"
 import { fetch } from "undici"
-import { compareRates, countTo, type Row, type Suite, throughputRow, withHttpServer } from "../harness.ts"
+import { compareRates, countTo, peerRow, type Row, type Suite, throughputRow, withHttpServer } from "../harness.ts"
 
 const EVENTS = 300_000
 const SIZE = 100
+const LAUNCHDARKLY_EVENTS = 30_000
 
-const rawEventSource = (url: string) =>
+const rawEventSource = (url: string, count = EVENTS) =>
   new Promise<void>((resolve, reject) => {
     let events = 0
     const source = new EventSource(url)
     source.onmessage = () => {
-      if (++events === EVENTS) {
+      if (++events === count) {
         source.close()
         resolve()
       }
@@ -48,6 +53,57 @@ const rawPost = async (url: string) => {
   for await (const chunk of response.body!) parser.feed(decoder.decode(chunk as Uint8Array, { stream: true }))
   if (events !== EVENTS) throw new Error(`raw POST: ${events} events`)
 }
+
+// fetch-event-source is written for browsers: when closed it removes a `document` listener (even with
+// `openWhenHidden`) and clears its retry timer through `window`, so on Node both throw. Node users stub them; so does
+// this run.
+const browser = globalThis as { window?: unknown; document?: unknown }
+browser.window ??= globalThis
+browser.document ??= { hidden: false, addEventListener: () => {}, removeEventListener: () => {} }
+
+/** `@microsoft/fetch-event-source` (given undici's fetch, as on the other rows) until `EVENTS` events. */
+const fetchEventSourcePeer = (url: string, post: boolean) => {
+  const controller = new AbortController()
+  let events = 0
+  return new Promise<void>((resolve, reject) => {
+    fetchEventSource(url, {
+      ...(post ? { method: "POST", body, headers: { "content-type": "application/json" } } : {}),
+      fetch: fetch as unknown as typeof globalThis.fetch,
+      openWhenHidden: true,
+      signal: controller.signal,
+      onmessage: () => {
+        if (++events === EVENTS) {
+          controller.abort()
+          resolve()
+        }
+      },
+      onclose: () => reject(new Error(`fetch-event-source: closed after ${events} events`)),
+      onerror: (error) => {
+        controller.abort()
+        reject(error)
+        // Thrown: no retry.
+        throw error
+      }
+    }).catch(reject)
+  })
+}
+
+/** `launchdarkly-eventsource` until `count` events. */
+const launchDarklyPeer = (url: string, count: number) =>
+  new Promise<void>((resolve, reject) => {
+    let events = 0
+    const source = new LaunchDarkly.EventSource(url)
+    source.addEventListener("message", () => {
+      if (++events === count) {
+        source.close()
+        resolve()
+      }
+    })
+    source.addEventListener("error", (error: { message?: string }) => {
+      source.close()
+      reject(new Error(`launchdarkly-eventsource: ${error.message ?? "error"} after ${events} events`))
+    })
+  })
 
 export const suite: Suite = {
   name: "sse",
@@ -79,7 +135,7 @@ export const suite: Suite = {
             )
           )
       })
-      return [
+      const rows: Array<Row> = [
         row,
         throughputRow(
           "sse",
@@ -88,5 +144,32 @@ export const suite: Suite = {
           post
         )
       ]
+      // The peers, as context: no target (the peers issue). launchdarkly-eventsource reads about 5k events/s from
+      // this server, so its rounds are of 30k events (both sides).
+      const peers: ReadonlyArray<[string, number, () => Promise<void>, () => Promise<void>]> = [
+        [
+          "fetch-event-source vs raw EventSource",
+          EVENTS,
+          () => fetchEventSourcePeer(url, false),
+          () => rawEventSource(url)
+        ],
+        [
+          "launchdarkly-eventsource vs raw EventSource",
+          LAUNCHDARKLY_EVENTS,
+          () => launchDarklyPeer(url, LAUNCHDARKLY_EVENTS),
+          () => rawEventSource(url, LAUNCHDARKLY_EVENTS)
+        ],
+        [
+          "over POST: fetch-event-source vs raw fetch + eventsource-parser",
+          EVENTS,
+          () => fetchEventSourcePeer(url, true),
+          () => rawPost(url)
+        ]
+      ]
+      for (const [name, items, subject, baseline] of peers) {
+        const rates = await compareRates({ items, rounds: 7, warmup: 1, baseline, subject })
+        rows.push(peerRow("sse", `${items / 1000}k × ${SIZE} B events: peer ${name}`, "events/s", rates))
+      }
+      return rows
     })
 }

@@ -13,6 +13,7 @@ import {
   compareRates,
   countTo,
   memoryRows,
+  peerRow,
   percentile,
   type Row,
   type Suite,
@@ -246,15 +247,9 @@ export const suite: Suite = {
       // The peers, as context: no target (the peers issue).
       for (const peer of peers) {
         const peerRates = await peerThroughput(source, peer)
-        rows.push({
-          ...throughputRow(
-            "websocket",
-            `${MESSAGES / 1000}k × ${SIZE} B: peer ${peer.name} vs raw ws`,
-            "msg/s",
-            peerRates
-          ),
-          target: undefined
-        })
+        rows.push(
+          peerRow("websocket", `${MESSAGES / 1000}k × ${SIZE} B: peer ${peer.name} vs raw ws`, "msg/s", peerRates)
+        )
       }
       const lat = await latency(source)
       for (const p of ["p50", "p99"] as const) {
