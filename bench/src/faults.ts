@@ -1,8 +1,9 @@
 /**
- * The fault scoreboard (`pnpm faults`): the same faults against StreamEmit and the WebSocket clients users pick
- * instead, each through a small adapter (connect, collect messages, observe whatever the client offers as
- * "disconnected", "reconnected" and "lost"). A loopback server numbers its messages (one every 10 ms, one counter
- * for every connection), behind the testkit's fault proxy:
+ * The fault scoreboard (`pnpm faults`): the same faults against StreamEmit and the WebSocket and SSE clients users
+ * pick instead, each through a small adapter (connect, collect messages, observe whatever the client offers as
+ * "disconnected", "reconnected" and "lost"). A loopback server (WebSocket, or SSE: `id` and `data` the number; it
+ * does not replay) numbers its messages (one every 10 ms, one counter for every connection), behind the testkit's
+ * fault proxy:
  *
  * - server kill: the proxy resets both sides of the connection;
  * - black hole: the proxy stops forwarding for 3 s without closing anything (a dead NAT entry, a pulled cable).
@@ -12,14 +13,20 @@
  * bench/results/faults.json.
  */
 import { mkdirSync, writeFileSync } from "node:fs"
+import * as Http from "node:http"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { fetchEventSource } from "@microsoft/fetch-event-source"
+import { Sse } from "@streamemit/sse"
 import * as FaultProxy from "@streamemit/testkit/FaultProxy"
 import * as WsServer from "@streamemit/testkit/WsServer"
 import { WebSocket } from "@streamemit/websocket"
 import { Effect, Exit, Schedule, Scope, Stream } from "effect"
+import { EventSource } from "eventsource"
+import LaunchDarkly from "launchdarkly-eventsource"
 import PartySocket from "partysocket/ws"
 import ReconnectingWebSocketModule from "reconnecting-websocket"
+import { fetch } from "undici"
 import WS from "ws"
 
 const ReconnectingWebSocket = ReconnectingWebSocketModule as unknown as new (
@@ -34,10 +41,13 @@ interface Observer {
   readonly down: () => void
   readonly up: () => void
   readonly lossSignalled: () => void
+  /** A Gap saying the source was asked to replay (SSE's `Last-Event-ID`): whether it did, only the server knows. */
+  readonly resumeSignalled: () => void
 }
 
 interface Adapter {
   readonly name: string
+  readonly kind: "ws" | "sse"
   readonly connect: (url: string, observe: Observer) => Promise<() => Promise<void>>
 }
 
@@ -54,6 +64,7 @@ const reconnecting = (
   open: (url: string, options: Record<string, unknown>) => Reconnecting
 ): Adapter => ({
   name,
+  kind: "ws",
   connect: async (url, observe) => {
     const socket = open(url, { WebSocket: WS, minReconnectionDelay: RETRY_MS, maxReconnectionDelay: RETRY_MS })
     let opened = false
@@ -70,6 +81,7 @@ const reconnecting = (
 const adapters: ReadonlyArray<Adapter> = [
   {
     name: "StreamEmit WebSocket.make",
+    kind: "ws",
     connect: async (url, observe) => {
       const scope = Effect.runSync(Scope.make())
       const handle = await Effect.runPromise(
@@ -103,6 +115,7 @@ const adapters: ReadonlyArray<Adapter> = [
   },
   {
     name: "ws (raw: no reconnect)",
+    kind: "ws",
     connect: async (url, observe) => {
       const socket = new WS(url)
       socket.on("message", (data: Buffer) => observe.message(Number(data.toString())))
@@ -112,11 +125,154 @@ const adapters: ReadonlyArray<Adapter> = [
     }
   },
   reconnecting("partysocket", (url, options) => new PartySocket(url, [], options)),
-  reconnecting("reconnecting-websocket", (url, options) => new ReconnectingWebSocket(url, [], options))
+  reconnecting("reconnecting-websocket", (url, options) => new ReconnectingWebSocket(url, [], options)),
+  {
+    name: "StreamEmit Sse.make",
+    kind: "sse",
+    connect: async (url, observe) => {
+      const scope = Effect.runSync(Scope.make())
+      const handle = await Effect.runPromise(
+        Scope.provide(
+          Sse.make({
+            url,
+            reconnect: Schedule.spaced(`${RETRY_MS} millis`),
+            // The server sends every 10 ms: a second of silence is a dead connection.
+            idleTimeout: "1 second",
+            connectTimeout: "1 second"
+          }),
+          scope
+        )
+      )
+      Effect.runFork(
+        handle.events.pipe(
+          Stream.runForEach((event) =>
+            Effect.sync(() => {
+              if (event._tag === "Disconnected") observe.down()
+              else if (event._tag === "Connected" && event.attempt > 1) observe.up()
+              else if (event._tag === "Gap" && event.delivery === "possible-loss") observe.lossSignalled()
+              else if (event._tag === "Gap" && event.delivery === "resumed") observe.resumeSignalled()
+            })
+          )
+        )
+      )
+      Effect.runFork(
+        handle.messages.pipe(Stream.runForEach((event) => Effect.sync(() => observe.message(Number(event.data)))))
+      )
+      return () => Effect.runPromise(Scope.close(scope, Exit.void))
+    }
+  },
+  {
+    name: "eventsource (raw)",
+    kind: "sse",
+    connect: async (url, observe) => {
+      const source = new EventSource(url)
+      let opened = false
+      source.onmessage = (event) => observe.message(Number(event.data))
+      source.onerror = () => observe.down()
+      source.onopen = () => {
+        if (opened) observe.up()
+        opened = true
+      }
+      return async () => source.close()
+    }
+  },
+  {
+    name: "fetch-event-source",
+    kind: "sse",
+    connect: async (url, observe) => {
+      const controller = new AbortController()
+      let opened = false
+      void fetchEventSource(url, {
+        fetch: fetch as unknown as typeof globalThis.fetch,
+        openWhenHidden: true,
+        signal: controller.signal,
+        onopen: async () => {
+          if (opened) observe.up()
+          opened = true
+        },
+        onmessage: (event) => observe.message(Number(event.data)),
+        onclose: () => {
+          observe.down()
+          // Thrown: retried (returning ends it for good).
+          throw new Error("closed")
+        },
+        onerror: () => {
+          observe.down()
+          return RETRY_MS
+        }
+      }).catch(() => {})
+      return async () => controller.abort()
+    }
+  },
+  {
+    name: "launchdarkly-eventsource (readTimeoutMillis 1000)",
+    kind: "sse",
+    connect: async (url, observe) => {
+      const source = new LaunchDarkly.EventSource(url, {
+        initialRetryDelayMillis: RETRY_MS,
+        maxRetryDelayMillis: RETRY_MS,
+        readTimeoutMillis: 1000
+      })
+      let opened = false
+      source.addEventListener("message", (event) => observe.message(Number(event.data)))
+      source.addEventListener("error", () => observe.down())
+      source.addEventListener("open", () => {
+        if (opened) observe.up()
+        opened = true
+      })
+      return async () => source.close()
+    }
+  }
 ]
+
+// fetch-event-source is written for browsers: on Node its close needs `window` and `document` (see the sse suite).
+const browser = globalThis as { window?: unknown; document?: unknown }
+browser.window ??= globalThis
+browser.document ??= { hidden: false, addEventListener: () => {}, removeEventListener: () => {} }
+
+/** An SSE server that numbers events every 10 ms to each open response, one counter for all; no replay. */
+const sseServer = (count: () => number, current: () => number, sentTo: Map<object, Array<number>>, replay: boolean) =>
+  Effect.acquireRelease(
+    Effect.promise(
+      () =>
+        new Promise<Http.Server>((resolve) => {
+          const server = Http.createServer((request, response) => {
+            response.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" })
+            response.flushHeaders()
+            const sent: Array<number> = []
+            sentTo.set(response, sent)
+            // A replaying server sends again what came after the client's last event.
+            const last = Number(request.headers["last-event-id"])
+            if (replay && Number.isInteger(last)) {
+              for (let n = last + 1; n <= current(); n++) {
+                sent.push(n)
+                response.write(`id: ${n}\ndata: ${n}\n\n`)
+              }
+            }
+            const timer = setInterval(() => {
+              const n = count()
+              sent.push(n)
+              response.write(`id: ${n}\ndata: ${n}\n\n`)
+            }, 10)
+            response.once("close", () => clearInterval(timer))
+          })
+          server.listen(0, "127.0.0.1", () => resolve(server))
+        })
+    ),
+    (server) =>
+      Effect.promise(
+        () =>
+          new Promise<void>((resolve) => {
+            server.closeAllConnections()
+            server.close(() => resolve())
+          })
+      )
+  )
 
 interface Fault {
   readonly name: string
+  /** SSE only: the server replays after `Last-Event-ID` (as the SSE specification asks of it). */
+  readonly replay?: boolean
   /** Applies the fault; resolves when it is over (or at once). */
   readonly apply: (proxy: FaultProxy.FaultProxy) => Promise<void>
   readonly observeMs: number
@@ -134,6 +290,16 @@ const faults: ReadonlyArray<Fault> = [
       await Effect.runPromise(proxy.restore)
     },
     observeMs: 6000
+  },
+  {
+    name: "black hole (3 s), server replays",
+    replay: true,
+    apply: async (proxy) => {
+      await Effect.runPromise(proxy.blackhole)
+      await sleep(3000)
+      await Effect.runPromise(proxy.restore)
+    },
+    observeMs: 6000
   }
 ]
 
@@ -144,6 +310,7 @@ interface Cell {
   readonly recoveredMs: number | "no"
   readonly lost: number
   readonly lossSignalled: boolean
+  readonly resumeSignalled: boolean
 }
 
 const run = async (adapter: Adapter, fault: Fault): Promise<Cell> =>
@@ -153,20 +320,32 @@ const run = async (adapter: Adapter, fault: Fault): Promise<Cell> =>
         // Numbers every 10 ms to each open connection, one counter for all: a reconnect shows what it missed.
         let n = 0
         const sentTo = new Map<object, Array<number>>()
-        const server = yield* WsServer.make({
-          autoPong: true,
-          onConnection: (connection) => {
-            const sent: Array<number> = []
-            sentTo.set(connection, sent)
-            const timer = setInterval(() => {
-              if (connection.socket.readyState !== 1) return
-              sent.push(++n)
-              connection.socket.send(String(n))
-            }, 10)
-            connection.socket.once("close", () => clearInterval(timer))
-          }
-        })
-        const proxy = yield* FaultProxy.make({ target: { port: server.port } })
+        let port: number
+        if (adapter.kind === "ws") {
+          const server = yield* WsServer.make({
+            autoPong: true,
+            onConnection: (connection) => {
+              const sent: Array<number> = []
+              sentTo.set(connection, sent)
+              const timer = setInterval(() => {
+                if (connection.socket.readyState !== 1) return
+                sent.push(++n)
+                connection.socket.send(String(n))
+              }, 10)
+              connection.socket.once("close", () => clearInterval(timer))
+            }
+          })
+          port = server.port
+        } else {
+          const server = yield* sseServer(
+            () => ++n,
+            () => n,
+            sentTo,
+            fault.replay === true
+          )
+          port = (server.address() as { port: number }).port
+        }
+        const proxy = yield* FaultProxy.make({ target: { port } })
         const received = new Set<number>()
         let faultAt = 0
         // Only what the client reports while we watch: closing it at the end is ours, not a detection.
@@ -174,21 +353,28 @@ const run = async (adapter: Adapter, fault: Fault): Promise<Cell> =>
         let detectedAt: number | undefined
         let recoveredAt: number | undefined
         let signalled = false
+        let resumeSignalled = false
         const close = yield* Effect.promise(() =>
-          adapter.connect(`ws://${proxy.host}:${proxy.port}`, {
-            message: (value) => {
-              received.add(value)
-            },
-            down: () => {
-              if (watching && faultAt > 0 && detectedAt === undefined) detectedAt = Date.now()
-            },
-            up: () => {
-              if (watching && faultAt > 0 && recoveredAt === undefined) recoveredAt = Date.now()
-            },
-            lossSignalled: () => {
-              signalled = true
+          adapter.connect(
+            adapter.kind === "ws" ? `ws://${proxy.host}:${proxy.port}` : `http://${proxy.host}:${proxy.port}/events`,
+            {
+              message: (value) => {
+                received.add(value)
+              },
+              down: () => {
+                if (watching && faultAt > 0 && detectedAt === undefined) detectedAt = Date.now()
+              },
+              up: () => {
+                if (watching && faultAt > 0 && recoveredAt === undefined) recoveredAt = Date.now()
+              },
+              lossSignalled: () => {
+                signalled = true
+              },
+              resumeSignalled: () => {
+                resumeSignalled = true
+              }
             }
-          })
+          )
         )
         yield* Effect.promise(() => sleep(500))
         faultAt = Date.now()
@@ -212,7 +398,8 @@ const run = async (adapter: Adapter, fault: Fault): Promise<Cell> =>
           detectedMs: detectedAt === undefined ? "no" : detectedAt - faultAt,
           recoveredMs: recoveredAt === undefined ? "no" : recoveredAt - faultAt,
           lost: Math.max(0, lost),
-          lossSignalled: signalled
+          lossSignalled: signalled,
+          resumeSignalled
         } satisfies Cell
       })
     )
@@ -221,6 +408,7 @@ const run = async (adapter: Adapter, fault: Fault): Promise<Cell> =>
 const cells: Array<Cell> = []
 for (const fault of faults) {
   for (const adapter of adapters) {
+    if (fault.replay === true && adapter.kind !== "sse") continue
     console.error(`faults: ${adapter.name} × ${fault.name}…`)
     cells.push(await run(adapter, fault))
   }
@@ -233,7 +421,7 @@ const lines = cells.map((c) => [
   c.detectedMs === "no" ? "no" : `${c.detectedMs} ms`,
   c.recoveredMs === "no" ? "no" : `${c.recoveredMs} ms`,
   String(c.lost),
-  c.lost === 0 ? "(none lost)" : c.lossSignalled ? "yes" : "NO"
+  c.lost === 0 ? "(none lost)" : c.lossSignalled ? "yes" : c.resumeSignalled ? "NO: Gap `resumed` (replay asked)" : "NO"
 ])
 const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)))
 const format = (row: ReadonlyArray<string>) => row.map((cell, i) => cell.padEnd(widths[i]!)).join("  ")
