@@ -82,6 +82,12 @@ export interface Options<A> extends Omit<Connector.CommonOptions<Event<A>>, "liv
    * on the wire as UTF-8, as the spec says (a server reading the header as Latin-1 decodes its bytes as UTF-8).
    */
   readonly lastEventId?: string | undefined
+  /**
+   * Whether the server replays what came after `Last-Event-ID`, as the spec asks of it. `true` (default): a
+   * reconnect with an id opens with `Gap { delivery: "resumed" }`. `false` for a server that does not (the id is
+   * still sent): the Gap says `possible-loss`, since SSE gives a client no way to tell.
+   */
+  readonly serverReplays?: boolean | undefined
   /** No byte for this long (`: ping` comments count) → stalled → reconnect. Default 45 s; `false` turns it off. */
   readonly idleTimeout?: Duration.Input | false | undefined
   /** Largest event being assembled, in bytes; larger is a non-retryable `Protocol` error. Default 1 MiB. */
@@ -124,6 +130,7 @@ interface Resolved<A> {
   readonly endOnClose: boolean
   readonly events: ReadonlySet<string> | undefined
   readonly lastEventId: string | undefined
+  readonly serverReplays: boolean
   readonly maxEventSize: number
   readonly schema: Schema.Decoder<A> | undefined
   readonly onDecodeError: Decode.OnDecodeError
@@ -173,6 +180,10 @@ const resolve = <A>(options: Options<A>): Effect.Effect<Resolved<A>, ConnectorEr
     if (onClose !== "reconnect" && onClose !== "end") {
       return yield* Effect.fail(config("onClose", onClose, '"reconnect" or "end"'))
     }
+    const serverReplays = options.serverReplays ?? true
+    if (typeof serverReplays !== "boolean") {
+      return yield* Effect.fail(config("serverReplays", serverReplays, "a boolean"))
+    }
     const body = options.body
     return {
       common,
@@ -191,6 +202,7 @@ const resolve = <A>(options: Options<A>): Effect.Effect<Resolved<A>, ConnectorEr
       endOnClose: onClose === "end",
       events: events === undefined ? undefined : new Set(events),
       lastEventId: lastEventId === "" ? undefined : lastEventId,
+      serverReplays,
       maxEventSize,
       schema: options.schema,
       onDecodeError
@@ -282,7 +294,7 @@ const driver = <A>(options: Resolved<A>, state: State): Driver.Driver<Connection
     options.schema === undefined ? undefined : Decode.decodeJson(connector, options.schema, options.onDecodeError)
   return {
     connector,
-    delivery: () => (state.lastEventId !== undefined ? "resumed" : "possible-loss"),
+    delivery: () => (options.serverReplays && state.lastEventId !== undefined ? "resumed" : "possible-loss"),
     connect: (session) =>
       Effect.gen(function* () {
         const url = yield* options.url

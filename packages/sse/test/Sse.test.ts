@@ -176,6 +176,29 @@ describe("Sse resume, statuses and faults", () => {
     }).pipe(Effect.scoped)
   )
 
+  it.live('serverReplays: false: a reconnect still sends the last id, and the Gap says "possible-loss"', () =>
+    Effect.gen(function* () {
+      const { server, proxy, url } = yield* fixture
+      const handle = yield* Sse.make({ url, reconnect: fast, serverReplays: false })
+      yield* Wait.status(handle, "Connected")
+      yield* publishNumbers(server, 1, 3)
+      const signals = yield* handle.signals.pipe(
+        Stream.takeUntil((s) => s._tag === "Gap"),
+        Stream.runCollect,
+        Effect.forkChild({ startImmediately: true })
+      )
+      yield* Wait.until(() => server.http.exchanges.length === 1, "first request")
+      yield* Effect.sleep("100 millis")
+      yield* proxy.reset
+      const all = yield* Fiber.join(signals)
+      const gap = all.find((s): s is Lifecycle.Gap => s._tag === "Gap")
+      assert.strictEqual(gap?.delivery, "possible-loss")
+      assert.deepStrictEqual(server.lastEventIds(), [undefined, "3"])
+      const bad = yield* Effect.exit(Sse.make({ url, serverReplays: "no" as unknown as boolean }))
+      assert.strictEqual((errorOf(bad).reason as ConnectorError.Config).option, "serverReplays")
+    }).pipe(Effect.scoped)
+  )
+
   it.live('without any id the Gap says "possible-loss"; lastEventId is sent on the first request', () =>
     Effect.gen(function* () {
       const server = yield* HttpServer.make({
