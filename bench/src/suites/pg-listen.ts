@@ -2,22 +2,31 @@
  * `PgListen.stream` against a raw `pg` client's `notification` handler, against the local Postgres (`PG_URL`),
  * with the same producer: one `SELECT pg_notify(…) FROM generate_series(…)` transaction per round. Timed from the
  * producer's start to the last notification received. Memory: live heap at the end and peak RSS growth while the producer floods for
- * 3 s and the consumer takes 1 ms per notification.
+ * 3 s and the consumer takes 1 ms per notification. Beside them, as context (the peers issue): the clients people pick
+ * instead — the `pg-listen` package, postgres.js's `listen`, and `@effect/sql-pg`'s `PgClient.listen` — against the
+ * same raw baseline, same producer.
  */
+import { PgClient } from "@effect/sql-pg"
 import { PgListen } from "@streamemit/pg-listen"
-import { Effect, Fiber, Stream } from "effect"
+import { Effect, Fiber, Redacted, Stream } from "effect"
 import pg from "pg"
+import PgListenPeer from "pg-listen"
+import postgres from "postgres"
 import {
   compareRates,
   connectorUnderFlood,
   countTo,
   memoryRows,
+  peerRow,
   type Row,
   type Suite,
   slowArrayConsumer,
   slowConsumerMemory,
   throughputRow
 } from "../harness.ts"
+
+// CommonJS: the default import is the function itself (its types describe the module).
+const createSubscriber = PgListenPeer as unknown as typeof PgListenPeer.default
 
 const NOTIFICATIONS = Number(process.env.BENCH_PG_N ?? 100_000)
 const PG_URL = process.env.PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres"
@@ -84,6 +93,107 @@ export const suite: Suite = {
         rates
       )
       const rows: Array<Row> = [row]
+      // The peers, as context: no target. Each listens, then the same producer runs; timed from its start to the
+      // last notification, as the rows above.
+      const rawListener = async () => {
+        const channel = `bench_raw_${process.pid}_${++round}`
+        const client = new pg.Client({ connectionString: PG_URL })
+        await client.connect()
+        await client.query(`LISTEN "${channel}"`)
+        let seen = 0
+        const done = new Promise<void>((resolve) =>
+          client.on("notification", () => {
+            if (++seen === NOTIFICATIONS) resolve()
+          })
+        )
+        const start = performance.now()
+        await produce(channel)
+        await done
+        const seconds = (performance.now() - start) / 1000
+        await client.end()
+        return seconds
+      }
+      const timed = async (channel: string, done: Promise<void>) => {
+        const start = performance.now()
+        await produce(channel)
+        await done
+        return (performance.now() - start) / 1000
+      }
+      const peers: ReadonlyArray<[string, () => Promise<number>]> = [
+        [
+          "pg-listen (parse: identity)",
+          async () => {
+            const channel = `bench_peer_${process.pid}_${++round}`
+            // Payloads as strings, as every other row gets them (its default parses JSON).
+            const subscriber = createSubscriber({ connectionString: PG_URL }, { parse: (text: string) => text })
+            let seen = 0
+            const done = new Promise<void>((resolve) =>
+              subscriber.notifications.on(channel, () => {
+                if (++seen === NOTIFICATIONS) resolve()
+              })
+            )
+            await subscriber.connect()
+            await subscriber.listenTo(channel)
+            const seconds = await timed(channel, done)
+            await subscriber.close()
+            return seconds
+          }
+        ],
+        [
+          "postgres.js listen",
+          async () => {
+            const channel = `bench_peer_${process.pid}_${++round}`
+            const sql = postgres(PG_URL, { max: 1, onnotice: () => {} })
+            let seen = 0
+            let resolveDone: () => void = () => {}
+            const done = new Promise<void>((resolve) => {
+              resolveDone = resolve
+            })
+            await sql.listen(channel, () => {
+              if (++seen === NOTIFICATIONS) resolveDone()
+            })
+            const seconds = await timed(channel, done)
+            await sql.end()
+            return seconds
+          }
+        ],
+        [
+          "@effect/sql-pg PgClient.listen",
+          () =>
+            Effect.runPromise(
+              Effect.scoped(
+                Effect.gen(function* () {
+                  const channel = `bench_peer_${process.pid}_${++round}`
+                  const client = yield* PgClient.PgClient
+                  const queue = yield* client.listen(channel)
+                  const start = performance.now()
+                  const consumed = yield* countTo(Stream.fromQueue(queue), NOTIFICATIONS).pipe(
+                    Effect.forkChild({ startImmediately: true })
+                  )
+                  yield* Effect.promise(() => produce(channel))
+                  return ((yield* Fiber.join(consumed)) - start) / 1000
+                })
+              ).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(PG_URL), maxConnections: 2 })))
+            )
+        ]
+      ]
+      for (const [name, subject] of peers) {
+        const peerRates = await compareRates({
+          items: NOTIFICATIONS,
+          rounds: 7,
+          warmup: 1,
+          baseline: rawListener,
+          subject
+        })
+        rows.push(
+          peerRow(
+            "pg-listen",
+            `${NOTIFICATIONS / 1000}k NOTIFY in one transaction: peer ${name} vs pg "notification" handler`,
+            "notifications/s",
+            peerRates
+          )
+        )
+      }
       // Memory under a 1 ms/notification consumer while the producer floods for 3 s, 10k NOTIFY per transaction.
       const flood = async (channel: string) => {
         let sent = 0
