@@ -2,15 +2,18 @@
  * `RedisPubSub.stream` against a raw ioredis subscriber's `messageBuffer` handler, against the local Redis
  * (`REDIS_URL`), with the same producer: pipelines of 1,000 PUBLISH, awaited one after the other. Timed from the
  * producer's start to the last message received. Memory: live heap at the end and peak RSS growth while the producer floods for 3 s
- * and the consumer takes 1 ms per message.
+ * and the consumer takes 1 ms per message. Beside them, as context (the peers issue): node-redis's subscriber (the
+ * `redis` package) against the same raw baseline, same producer.
  */
 import { RedisPubSub } from "@streamemit/redis-pubsub"
 import { Effect, Fiber, Stream } from "effect"
 import { Redis } from "ioredis"
+import { createClient } from "redis"
 import {
   compareRates,
   connectorUnderFlood,
   memoryRows,
+  peerRow,
   type Row,
   type Suite,
   slowArrayConsumer,
@@ -92,6 +95,63 @@ export const suite: Suite = {
         rates
       )
       const rows: Array<Row> = [row]
+      // The peer, as context: no target. node-redis's subscriber (given Buffers, as the raw row's messageBuffer).
+      const rawSubscriber = async () => {
+        const channel = `bench:raw:${process.pid}:${++round}`
+        const client = new Redis(REDIS_URL)
+        await client.subscribe(channel)
+        let seen = 0
+        const done = new Promise<void>((resolve) =>
+          client.on("messageBuffer", () => {
+            if (++seen === MESSAGES) resolve()
+          })
+        )
+        const start = performance.now()
+        await produce(channel)
+        await done
+        const seconds = (performance.now() - start) / 1000
+        client.disconnect()
+        return seconds
+      }
+      const nodeRedis = async () => {
+        const channel = `bench:peer:${process.pid}:${++round}`
+        const client = createClient({ url: REDIS_URL })
+        client.on("error", () => {})
+        await client.connect()
+        let seen = 0
+        let resolveDone: () => void = () => {}
+        const done = new Promise<void>((resolve) => {
+          resolveDone = resolve
+        })
+        await client.subscribe(
+          channel,
+          () => {
+            if (++seen === MESSAGES) resolveDone()
+          },
+          true
+        )
+        const start = performance.now()
+        await produce(channel)
+        await done
+        const seconds = (performance.now() - start) / 1000
+        client.destroy()
+        return seconds
+      }
+      const peerRates = await compareRates({
+        items: MESSAGES,
+        rounds: 5,
+        warmup: 1,
+        baseline: rawSubscriber,
+        subject: nodeRedis
+      })
+      rows.push(
+        peerRow(
+          "redis-pubsub",
+          `${MESSAGES / 1000}k × 100 B PUBLISH: peer node-redis subscriber vs ioredis subscriber`,
+          "messages/s",
+          peerRates
+        )
+      )
       // Memory under a 1 ms/message consumer while the producer floods for 3 s.
       const flood = async (channel: string) => {
         let sent = 0
