@@ -1,31 +1,41 @@
 /**
- * The fault scoreboard (`pnpm faults`): the same faults against StreamEmit and the WebSocket and SSE clients users
- * pick instead, each through a small adapter (connect, collect messages, observe whatever the client offers as
- * "disconnected", "reconnected" and "lost"). A loopback server (WebSocket, or SSE: `id` and `data` the number; it
- * does not replay) numbers its messages (one every 10 ms, one counter for every connection), behind the testkit's
- * fault proxy:
+ * The fault scoreboard (`pnpm faults`): the same faults against StreamEmit and the WebSocket, SSE, Postgres and
+ * Redis clients users pick instead, each through a small adapter (connect, collect messages, observe whatever the
+ * client offers as "disconnected", "reconnected" and "lost"). A loopback server (WebSocket, or SSE: `id` and `data`
+ * the number; it replays after `Last-Event-ID` only in the scenario that says so) numbers its messages (one every
+ * 10 ms, one counter for every connection); for Postgres and Redis the local server is the server and a producer of
+ * our own NOTIFYs / PUBLISHes every 10 ms. Every client connects through the testkit's fault proxy:
  *
  * - server kill: the proxy resets both sides of the connection;
  * - black hole: the proxy stops forwarding for 3 s without closing anything (a dead NAT entry, a pulled cable).
  *
  * For each client × fault: detected (after how long), reconnected (after how long), messages lost (numbers the server
- * sent to a connection the client had, never received), and whether the client said so. Prints the table and writes
- * bench/results/faults.json.
+ * sent to a connection the client had, never received; for pub/sub, numbers published after the first one the client
+ * received), and whether the client said so. `FAULTS_KINDS=pg,redis` runs only those clients. Prints the table and
+ * writes bench/results/faults.json.
  */
 import { mkdirSync, writeFileSync } from "node:fs"
 import * as Http from "node:http"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { fetchEventSource } from "@microsoft/fetch-event-source"
+import type { Lifecycle } from "@streamemit/core"
+import { PgListen } from "@streamemit/pg-listen"
+import { RedisPubSub } from "@streamemit/redis-pubsub"
 import { Sse } from "@streamemit/sse"
 import * as FaultProxy from "@streamemit/testkit/FaultProxy"
 import * as WsServer from "@streamemit/testkit/WsServer"
 import { WebSocket } from "@streamemit/websocket"
 import { Effect, Exit, Schedule, Scope, Stream } from "effect"
 import { EventSource } from "eventsource"
+import { Redis } from "ioredis"
 import LaunchDarkly from "launchdarkly-eventsource"
 import PartySocket from "partysocket/ws"
+import pg from "pg"
+import PgListenPeer from "pg-listen"
+import postgres from "postgres"
 import ReconnectingWebSocketModule from "reconnecting-websocket"
+import { createClient } from "redis"
 import { fetch } from "undici"
 import WS from "ws"
 
@@ -47,11 +57,34 @@ interface Observer {
 
 interface Adapter {
   readonly name: string
-  readonly kind: "ws" | "sse"
+  /** Why the client cannot tell us it lost its connection (its "detected" cell is then n/a, not "no"). */
+  readonly noDownEvent?: string
+  readonly kind: "ws" | "sse" | "pg" | "redis"
   readonly connect: (url: string, observe: Observer) => Promise<() => Promise<void>>
 }
 
 const RETRY_MS = 100
+const PG_URL = process.env.PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres"
+const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379"
+/** The channel of a run (each run has its own). */
+let channel = ""
+// CommonJS: the default import is the function itself (its types describe the module).
+const createSubscriber = PgListenPeer as unknown as typeof PgListenPeer.default
+
+/** StreamEmit's lifecycle events as the observer's calls. */
+const observeEvents = (events: Stream.Stream<Lifecycle.Event, unknown>, observe: Observer) =>
+  Effect.runFork(
+    events.pipe(
+      Stream.runForEach((event) =>
+        Effect.sync(() => {
+          if (event._tag === "Disconnected") observe.down()
+          else if (event._tag === "Connected" && event.attempt > 1) observe.up()
+          else if (event._tag === "Gap" && event.delivery === "possible-loss") observe.lossSignalled()
+          else if (event._tag === "Gap" && event.delivery === "resumed") observe.resumeSignalled()
+        })
+      )
+    )
+  )
 
 /** A reconnecting wrapper with the WebSocket interface (partysocket, reconnecting-websocket), given `ws`. */
 interface Reconnecting {
@@ -96,17 +129,7 @@ const adapters: ReadonlyArray<Adapter> = [
           scope
         )
       )
-      Effect.runFork(
-        handle.events.pipe(
-          Stream.runForEach((event) =>
-            Effect.sync(() => {
-              if (event._tag === "Disconnected") observe.down()
-              else if (event._tag === "Connected" && event.attempt > 1) observe.up()
-              else if (event._tag === "Gap" && event.delivery === "possible-loss") observe.lossSignalled()
-            })
-          )
-        )
-      )
+      observeEvents(handle.events, observe)
       Effect.runFork(
         handle.messages.pipe(Stream.runForEach((text) => Effect.sync(() => observe.message(Number(text)))))
       )
@@ -143,18 +166,7 @@ const adapters: ReadonlyArray<Adapter> = [
           scope
         )
       )
-      Effect.runFork(
-        handle.events.pipe(
-          Stream.runForEach((event) =>
-            Effect.sync(() => {
-              if (event._tag === "Disconnected") observe.down()
-              else if (event._tag === "Connected" && event.attempt > 1) observe.up()
-              else if (event._tag === "Gap" && event.delivery === "possible-loss") observe.lossSignalled()
-              else if (event._tag === "Gap" && event.delivery === "resumed") observe.resumeSignalled()
-            })
-          )
-        )
-      )
+      observeEvents(handle.events, observe)
       Effect.runFork(
         handle.messages.pipe(Stream.runForEach((event) => Effect.sync(() => observe.message(Number(event.data)))))
       )
@@ -221,6 +233,152 @@ const adapters: ReadonlyArray<Adapter> = [
         opened = true
       })
       return async () => source.close()
+    }
+  }
+]
+
+const pgAdapters: ReadonlyArray<Adapter> = [
+  {
+    name: "StreamEmit PgListen.make",
+    kind: "pg",
+    connect: async (url, observe) => {
+      const scope = Effect.runSync(Scope.make())
+      const handle = await Effect.runPromise(
+        Scope.provide(
+          PgListen.make({
+            connection: url,
+            channels: [channel],
+            reconnect: Schedule.spaced(`${RETRY_MS} millis`),
+            liveness: { interval: "500 millis", timeout: "500 millis" },
+            connectTimeout: "1 second"
+          }),
+          scope
+        )
+      )
+      observeEvents(handle.events, observe)
+      Effect.runFork(
+        handle.messages.pipe(Stream.runForEach((n) => Effect.sync(() => observe.message(Number(n.payload)))))
+      )
+      await Effect.runPromise(Effect.ignore(handle.awaitConnection))
+      return () => Effect.runPromise(Scope.close(scope, Exit.void))
+    }
+  },
+  {
+    name: "pg (raw: no reconnect)",
+    kind: "pg",
+    connect: async (url, observe) => {
+      const client = new pg.Client({ connectionString: url })
+      client.on("error", () => observe.down())
+      client.on("end", () => observe.down())
+      client.on("notification", (n) => observe.message(Number(n.payload)))
+      await client.connect()
+      await client.query(`LISTEN "${channel}"`)
+      return () => client.end().catch(() => {})
+    }
+  },
+  {
+    name: "pg-listen (paranoidChecking 500)",
+    kind: "pg",
+    connect: async (url, observe) => {
+      const subscriber = createSubscriber(
+        { connectionString: url },
+        { parse: (text: string) => text, paranoidChecking: 500, retryInterval: RETRY_MS, retryTimeout: 60_000 }
+      )
+      subscriber.notifications.on(channel, (payload: string) => observe.message(Number(payload)))
+      subscriber.events.on("error", () => observe.down())
+      subscriber.events.on("reconnect", () => observe.down())
+      subscriber.events.on("connected", () => observe.up())
+      await subscriber.connect()
+      await subscriber.listenTo(channel)
+      return () => subscriber.close().catch(() => {})
+    }
+  },
+  {
+    name: "postgres.js listen",
+    kind: "pg",
+    noDownEvent: "no event for a lost connection",
+    connect: async (url, observe) => {
+      const sql = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 1 })
+      await sql.listen(
+        channel,
+        (payload) => observe.message(Number(payload)),
+        // Called on the first LISTEN and again after every reconnect.
+        (() => {
+          let first = true
+          return () => {
+            if (!first) observe.up()
+            first = false
+          }
+        })()
+      )
+      return () => sql.end({ timeout: 1 }).catch(() => {})
+    }
+  }
+]
+
+const redisAdapters: ReadonlyArray<Adapter> = [
+  {
+    name: "StreamEmit RedisPubSub.make",
+    kind: "redis",
+    connect: async (url, observe) => {
+      const scope = Effect.runSync(Scope.make())
+      const handle = await Effect.runPromise(
+        Scope.provide(
+          RedisPubSub.make({
+            connection: url,
+            channels: [channel],
+            reconnect: Schedule.spaced(`${RETRY_MS} millis`),
+            liveness: { interval: "500 millis", timeout: "500 millis" },
+            connectTimeout: "1 second"
+          }),
+          scope
+        )
+      )
+      observeEvents(handle.events, observe)
+      Effect.runFork(
+        handle.messages.pipe(Stream.runForEach((m) => Effect.sync(() => observe.message(Number(m.payload)))))
+      )
+      await Effect.runPromise(Effect.ignore(handle.awaitConnection))
+      return () => Effect.runPromise(Scope.close(scope, Exit.void))
+    }
+  },
+  {
+    name: "ioredis (raw: resubscribes)",
+    kind: "redis",
+    connect: async (url, observe) => {
+      const client = new Redis(url, { retryStrategy: () => RETRY_MS, maxRetriesPerRequest: null })
+      let ready = false
+      client.on("error", () => {})
+      client.on("close", () => observe.down())
+      client.on("ready", () => {
+        if (ready) observe.up()
+        ready = true
+      })
+      client.on("message", (_channel: string, message: string) => observe.message(Number(message)))
+      await client.subscribe(channel)
+      return async () => client.disconnect()
+    }
+  },
+  {
+    name: "node-redis (pingInterval 500, socketTimeout 1000)",
+    kind: "redis",
+    connect: async (url, observe) => {
+      const client = createClient({
+        url,
+        pingInterval: 500,
+        socket: { reconnectStrategy: RETRY_MS, socketTimeout: 1000 }
+      })
+      let ready = false
+      client.on("error", () => observe.down())
+      client.on("ready", () => {
+        if (ready) observe.up()
+        ready = true
+      })
+      await client.connect()
+      await client.subscribe(channel, (message) => observe.message(Number(message)))
+      return async () => {
+        client.destroy()
+      }
     }
   }
 ]
@@ -306,12 +464,14 @@ const faults: ReadonlyArray<Fault> = [
 interface Cell {
   readonly client: string
   readonly fault: string
-  readonly detectedMs: number | "no"
+  readonly detectedMs: number | "no" | "n/a"
   readonly recoveredMs: number | "no"
   readonly lost: number
   readonly lossSignalled: boolean
   readonly resumeSignalled: boolean
 }
+
+let runs = 0
 
 const run = async (adapter: Adapter, fault: Fault): Promise<Cell> =>
   Effect.runPromise(
@@ -321,7 +481,36 @@ const run = async (adapter: Adapter, fault: Fault): Promise<Cell> =>
         let n = 0
         const sentTo = new Map<object, Array<number>>()
         let port: number
-        if (adapter.kind === "ws") {
+        channel = `faults_${process.pid}_${++runs}`
+        if (adapter.kind === "pg" || adapter.kind === "redis") {
+          // The database is the server: a producer of its own (not behind the proxy) publishes every 10 ms.
+          const sent: Array<number> = []
+          sentTo.set(sent, sent)
+          if (adapter.kind === "pg") {
+            const producer = new pg.Client({ connectionString: PG_URL })
+            yield* Effect.acquireRelease(
+              Effect.promise(() => producer.connect()),
+              () => Effect.promise(() => producer.end().catch(() => {}))
+            )
+            const timer = setInterval(() => {
+              const value = ++n
+              sent.push(value)
+              producer.query("SELECT pg_notify($1, $2)", [channel, String(value)]).catch(() => {})
+            }, 10)
+            yield* Effect.addFinalizer(() => Effect.sync(() => clearInterval(timer)))
+            port = 5432
+          } else {
+            const producer = new Redis(REDIS_URL)
+            yield* Effect.addFinalizer(() => Effect.sync(() => producer.disconnect()))
+            const timer = setInterval(() => {
+              const value = ++n
+              sent.push(value)
+              producer.publish(channel, String(value)).catch(() => {})
+            }, 10)
+            yield* Effect.addFinalizer(() => Effect.sync(() => clearInterval(timer)))
+            port = 6379
+          }
+        } else if (adapter.kind === "ws") {
           const server = yield* WsServer.make({
             autoPong: true,
             onConnection: (connection) => {
@@ -356,7 +545,13 @@ const run = async (adapter: Adapter, fault: Fault): Promise<Cell> =>
         let resumeSignalled = false
         const close = yield* Effect.promise(() =>
           adapter.connect(
-            adapter.kind === "ws" ? `ws://${proxy.host}:${proxy.port}` : `http://${proxy.host}:${proxy.port}/events`,
+            adapter.kind === "ws"
+              ? `ws://${proxy.host}:${proxy.port}`
+              : adapter.kind === "sse"
+                ? `http://${proxy.host}:${proxy.port}/events`
+                : adapter.kind === "pg"
+                  ? `postgres://postgres@${proxy.host}:${proxy.port}/postgres`
+                  : `redis://${proxy.host}:${proxy.port}`,
             {
               message: (value) => {
                 received.add(value)
@@ -385,8 +580,10 @@ const run = async (adapter: Adapter, fault: Fault): Promise<Cell> =>
         yield* Effect.promise(close)
         // Lost: what the server wrote to a connection the client had (the socket accepted it) and the client never
         // got — what was in flight when the connection died, or sent into the black hole.
+        // A pub/sub source publishes before the client has subscribed: count from the first number it received.
+        const from = adapter.kind === "pg" || adapter.kind === "redis" ? Math.min(...received) : 0
         let lost = 0
-        for (const sent of sentTo.values()) for (const value of sent) if (!received.has(value)) lost++
+        for (const sent of sentTo.values()) for (const value of sent) if (value >= from && !received.has(value)) lost++
         // The last half second's messages may still be in flight at the close: not counted as lost.
         const lastSent = Math.max(0, ...[...sentTo.values()].flat())
         for (let value = lastSent; value > lastSent - 50 && value > 0; value--) {
@@ -395,7 +592,8 @@ const run = async (adapter: Adapter, fault: Fault): Promise<Cell> =>
         return {
           client: adapter.name,
           fault: fault.name,
-          detectedMs: detectedAt === undefined ? "no" : detectedAt - faultAt,
+          detectedMs:
+            detectedAt !== undefined ? detectedAt - faultAt : adapter.noDownEvent !== undefined ? "n/a" : "no",
           recoveredMs: recoveredAt === undefined ? "no" : recoveredAt - faultAt,
           lost: Math.max(0, lost),
           lossSignalled: signalled,
@@ -407,7 +605,9 @@ const run = async (adapter: Adapter, fault: Fault): Promise<Cell> =>
 
 const cells: Array<Cell> = []
 for (const fault of faults) {
-  for (const adapter of adapters) {
+  for (const adapter of [...adapters, ...pgAdapters, ...redisAdapters]) {
+    // FAULTS_KINDS=pg,redis runs only those clients.
+    if (process.env.FAULTS_KINDS !== undefined && !process.env.FAULTS_KINDS.split(",").includes(adapter.kind)) continue
     if (fault.replay === true && adapter.kind !== "sse") continue
     console.error(`faults: ${adapter.name} × ${fault.name}…`)
     cells.push(await run(adapter, fault))
@@ -418,7 +618,7 @@ const header = ["client", "fault", "detected", "reconnected", "lost", "loss sign
 const lines = cells.map((c) => [
   c.client,
   c.fault,
-  c.detectedMs === "no" ? "no" : `${c.detectedMs} ms`,
+  typeof c.detectedMs === "string" ? c.detectedMs : `${c.detectedMs} ms`,
   c.recoveredMs === "no" ? "no" : `${c.recoveredMs} ms`,
   String(c.lost),
   c.lost === 0 ? "(none lost)" : c.lossSignalled ? "yes" : c.resumeSignalled ? "NO: Gap `resumed` (replay asked)" : "NO"
