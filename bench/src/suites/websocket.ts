@@ -4,8 +4,10 @@
  */
 import { once } from "node:events"
 import { Worker } from "node:worker_threads"
+import * as NodeWS from "@effect/platform-node/NodeWS"
 import { WebSocket } from "@streamemit/websocket"
 import { Effect, Fiber, Stream } from "effect"
+import * as Socket from "effect/socket/Socket"
 import PartySocket from "partysocket/ws"
 import ReconnectingWebSocketModule from "reconnecting-websocket"
 import WS from "ws"
@@ -115,8 +117,10 @@ const ReconnectingWebSocket = ReconnectingWebSocketModule as unknown as new (
 ) => { addEventListener: (type: "message", listener: () => void) => void; close: () => void }
 
 /**
- * The peers users pick instead (the peers issue): reconnecting wrappers around a WebSocket, here given `ws`. Each
- * counts messages through its `message` event until `count`, as a user would.
+ * The peers users pick instead (the peers issue): reconnecting wrappers around a WebSocket, here given `ws`, and
+ * Effect's own `Socket` (on `ws` through `NodeWS`; its docs suggest a retry around it, which a burst does not need).
+ * Each counts messages through its `message` event (Effect's `Socket`: its reader's batches) until `count`, as a
+ * user would.
  */
 const peers: ReadonlyArray<{
   readonly name: string
@@ -127,6 +131,32 @@ const peers: ReadonlyArray<{
     open: (url) => {
       const socket = new PartySocket(url, [], { WebSocket: WS, maxRetries: 0 })
       return { on: (listener) => socket.addEventListener("message", listener), close: () => socket.close() }
+    }
+  },
+  {
+    name: "Effect Socket (NodeWS)",
+    open: (url) => {
+      let listener: () => void = () => {}
+      const fiber = Effect.runFork(
+        Effect.scoped(
+          Effect.gen(function* () {
+            const socket = yield* Socket.makeWebSocket(url)
+            const reader = yield* socket.reader
+            for (;;) {
+              const batch = yield* reader.pull
+              for (let i = 0; i < batch.length; i++) listener()
+            }
+          })
+        ).pipe(Effect.provide(NodeWS.layerWebSocketConstructor))
+      )
+      return {
+        on: (next) => {
+          listener = next
+        },
+        close: () => {
+          fiber.interruptUnsafe()
+        }
+      }
     }
   },
   {
