@@ -2,15 +2,17 @@
  * `FsWatcher.stream` against raw chokidar (the same package, the same options the connector resolves to), on the
  * same burst: 2,000 new files written into a fresh temp directory, 100 at a time. Events/s is timed from the
  * first write to the last `Add` seen; write-to-event latency is from the call that writes a file to its `Add`
- * reaching the consumer (chokidar's own stat of every new file is most of it).
+ * reaching the consumer (chokidar's own stat of every new file is most of it). Beside them, as context (the peers
+ * issue): `@parcel/watcher` (native, events in batches, no stat), against the same raw chokidar baseline.
  */
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import ParcelWatcher from "@parcel/watcher"
 import { FsWatcher } from "@streamemit/fs-watcher"
 import { watch } from "chokidar"
 import { Effect, Exit, Scope, Stream } from "effect"
-import { compareRates, percentile, type Row, type Suite, throughputRow } from "../harness.ts"
+import { compareRates, peerRow, percentile, type Row, type Suite, throughputRow } from "../harness.ts"
 
 const FILES = Number(process.env.BENCH_FS_N ?? 2000)
 const PACED_FILES = 500
@@ -99,6 +101,17 @@ const raw = (files: number, pace: Pace): Promise<Burst> =>
     })
   )
 
+const parcel = (files: number, pace: Pace): Promise<Burst> =>
+  inTempDir((dir) =>
+    burst(dir, files, pace, async (onAdd) => {
+      const subscription = await ParcelWatcher.subscribe(dir, (error, events) => {
+        if (error !== null) throw error
+        for (const event of events) if (event.type === "create") onAdd(event.path)
+      })
+      return () => subscription.unsubscribe()
+    })
+  )
+
 const ours = (files: number, pace: Pace): Promise<Burst> =>
   inTempDir((dir) =>
     burst(dir, files, pace, async (onAdd) => {
@@ -157,6 +170,22 @@ export const suite: Suite = {
         rates
       )
     ]
+    // The peer, as context: no target.
+    const parcelRates = await compareRates({
+      items: FILES,
+      rounds: 5,
+      warmup: 1,
+      subject: async () => (await parcel(FILES, BURST)).seconds,
+      baseline: async () => (await raw(FILES, BURST)).seconds
+    })
+    rows.push(
+      peerRow(
+        "fs-watcher",
+        `burst of ${FILES / 1000}k new files: peer @parcel/watcher vs raw chokidar`,
+        "events/s",
+        parcelRates
+      )
+    )
     const paced = { ours: [] as Array<number>, raw: [] as Array<number> }
     for (let round = 0; round < 3; round++) {
       paced.ours.push(...(await ours(PACED_FILES, PACED)).latencies)
