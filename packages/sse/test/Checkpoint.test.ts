@@ -58,7 +58,9 @@ describe("Sse.checkpointed", () => {
         const resumedFrom = server.lastEventIds().at(-1)
         assert.isDefined(resumedFrom)
         assert.strictEqual(Number(resumedFrom) % 10, 0, "a cursor saved every 10 events")
-        assert.isAtLeast(Number(resumedFrom), seenBefore - 10)
+        // The last completed save: at most a batch behind what was done, plus what was done while it was written
+        // (the same bound as the duplicates above; under CI load a save once lagged 13 events).
+        assert.isAtLeast(Number(resumedFrom), seenBefore - 20)
         const gap = all.find((l) => l.startsWith("gap "))!
         assert.isDefined(gap, "a Gap after the restart")
         const [, delivery, downtime] = gap.split(" ")
