@@ -6,6 +6,7 @@
  */
 
 import { fetchEventSource } from "@microsoft/fetch-event-source"
+import { HttpStream } from "@streamemit/http-stream"
 import { Sse } from "@streamemit/sse"
 import { Effect } from "effect"
 import { EventSource } from "eventsource"
@@ -135,6 +136,20 @@ export const suite: Suite = {
             )
           )
       })
+      // The same POST through http-stream's SSE framing (our own parser on undici's fetch, no EventSource): what a
+      // parser-only path for Sse would cost (the SSE issue's "one SSE stack").
+      const framed = await compareRates({
+        items: EVENTS,
+        rounds: 11,
+        warmup: 1,
+        baseline: () => rawPost(url),
+        subject: () =>
+          Effect.runPromise(
+            Effect.asVoid(
+              countTo(HttpStream.stream({ url, framing: "sse", method: "POST", body, reconnect: false }), EVENTS)
+            )
+          )
+      })
       const rows: Array<Row> = [
         row,
         throughputRow(
@@ -142,7 +157,16 @@ export const suite: Suite = {
           `${EVENTS / 1000}k × ${SIZE} B events over POST: Sse.stream vs raw fetch + eventsource-parser`,
           "events/s",
           post
-        )
+        ),
+        {
+          ...throughputRow(
+            "sse",
+            `${EVENTS / 1000}k × ${SIZE} B events over POST: HttpStream.stream (framing sse) vs raw fetch + eventsource-parser`,
+            "events/s",
+            framed
+          ),
+          target: undefined
+        }
       ]
       // The peers, as context: no target (the peers issue). launchdarkly-eventsource reads about 5k events/s from
       // this server, so its rounds are of 30k events (both sides).
