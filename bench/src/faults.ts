@@ -469,6 +469,25 @@ interface Cell {
   readonly lost: number
   readonly lossSignalled: boolean
   readonly resumeSignalled: boolean
+  /** Handles (sockets, timers) still open 500 ms after the client was closed that were not open before it started. */
+  readonly handlesLeft: ReadonlyArray<string>
+}
+
+/** The process's active handles by type, counted. */
+const activeHandles = (): Map<string, number> => {
+  const counts = new Map<string, number>()
+  for (const type of process.getActiveResourcesInfo()) counts.set(type, (counts.get(type) ?? 0) + 1)
+  return counts
+}
+
+/** What `after` holds more of than `before`, as `type ×n`. */
+const handlesAdded = (before: Map<string, number>, after: Map<string, number>): Array<string> => {
+  const added: Array<string> = []
+  for (const [type, count] of after) {
+    const more = count - (before.get(type) ?? 0)
+    if (more > 0) added.push(more === 1 ? type : `${type} ×${more}`)
+  }
+  return added
 }
 
 let runs = 0
@@ -543,6 +562,7 @@ const run = async (adapter: Adapter, fault: Fault): Promise<Cell> =>
         let recoveredAt: number | undefined
         let signalled = false
         let resumeSignalled = false
+        const handlesBefore = activeHandles()
         const close = yield* Effect.promise(() =>
           adapter.connect(
             adapter.kind === "ws"
@@ -578,6 +598,8 @@ const run = async (adapter: Adapter, fault: Fault): Promise<Cell> =>
         yield* Effect.promise(() => applied)
         watching = false
         yield* Effect.promise(close)
+        yield* Effect.promise(() => sleep(500))
+        const handlesLeft = handlesAdded(handlesBefore, activeHandles())
         // Lost: what the server wrote to a connection the client had (the socket accepted it) and the client never
         // got — what was in flight when the connection died, or sent into the black hole.
         // A pub/sub source publishes before the client has subscribed: count from the first number it received.
@@ -597,7 +619,8 @@ const run = async (adapter: Adapter, fault: Fault): Promise<Cell> =>
           recoveredMs: recoveredAt === undefined ? "no" : recoveredAt - faultAt,
           lost: Math.max(0, lost),
           lossSignalled: signalled,
-          resumeSignalled
+          resumeSignalled,
+          handlesLeft
         } satisfies Cell
       })
     )
@@ -614,14 +637,21 @@ for (const fault of faults) {
   }
 }
 
-const header = ["client", "fault", "detected", "reconnected", "lost", "loss signalled"]
+const header = ["client", "fault", "detected", "reconnected", "lost", "loss signalled", "handles left after close"]
 const lines = cells.map((c) => [
   c.client,
   c.fault,
   typeof c.detectedMs === "string" ? c.detectedMs : `${c.detectedMs} ms`,
   c.recoveredMs === "no" ? "no" : `${c.recoveredMs} ms`,
   String(c.lost),
-  c.lost === 0 ? "(none lost)" : c.lossSignalled ? "yes" : c.resumeSignalled ? "NO: Gap `resumed` (replay asked)" : "NO"
+  c.lost === 0
+    ? "(none lost)"
+    : c.lossSignalled
+      ? "yes"
+      : c.resumeSignalled
+        ? "NO: Gap `resumed` (replay asked)"
+        : "NO",
+  c.handlesLeft.length === 0 ? "0" : c.handlesLeft.join(", ")
 ])
 const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)))
 const format = (row: ReadonlyArray<string>) => row.map((cell, i) => cell.padEnd(widths[i]!)).join("  ")
