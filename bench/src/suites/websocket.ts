@@ -114,7 +114,7 @@ const ReconnectingWebSocket = ReconnectingWebSocketModule as unknown as new (
   url: string,
   protocols: Array<string>,
   options: Record<string, unknown>
-) => { addEventListener: (type: "message", listener: () => void) => void; close: () => void }
+) => { addEventListener: (type: "message", listener: (event: { data: unknown }) => void) => void; close: () => void }
 
 /**
  * The peers users pick instead (the peers issue): reconnecting wrappers around a WebSocket, here given `ws`, and
@@ -124,19 +124,30 @@ const ReconnectingWebSocket = ReconnectingWebSocketModule as unknown as new (
  */
 const peers: ReadonlyArray<{
   readonly name: string
-  readonly open: (url: string) => { readonly on: (listener: () => void) => void; readonly close: () => void }
+  readonly open: (url: string) => {
+    readonly on: (listener: (data: unknown) => void) => void
+    readonly close: () => void
+  }
+  /**
+   * A consumer that takes 1 ms per message, as a user of this peer writes it; resolves once connected with its
+   * stop. Without it, the peer's `message` events go into a queue that a 1 ms/message consumer works through.
+   */
+  readonly slow?: (url: string) => Promise<() => Promise<void>>
 }> = [
   {
     name: "partysocket",
     open: (url) => {
       const socket = new PartySocket(url, [], { WebSocket: WS, maxRetries: 0 })
-      return { on: (listener) => socket.addEventListener("message", listener), close: () => socket.close() }
+      return {
+        on: (listener) => socket.addEventListener("message", (event) => listener(event.data)),
+        close: () => socket.close()
+      }
     }
   },
   {
     name: "Effect Socket (NodeWS)",
     open: (url) => {
-      let listener: () => void = () => {}
+      let listener: (data: unknown) => void = () => {}
       const fiber = Effect.runFork(
         Effect.scoped(
           Effect.gen(function* () {
@@ -144,7 +155,7 @@ const peers: ReadonlyArray<{
             const reader = yield* socket.reader
             for (;;) {
               const batch = yield* reader.pull
-              for (let i = 0; i < batch.length; i++) listener()
+              for (let i = 0; i < batch.length; i++) listener(batch[i])
             }
           })
         ).pipe(Effect.provide(NodeWS.layerWebSocketConstructor))
@@ -157,13 +168,38 @@ const peers: ReadonlyArray<{
           fiber.interruptUnsafe()
         }
       }
+    },
+    // The reader is pulled only as fast as the work goes: the socket pauses at its highWaterMark.
+    slow: async (url) => {
+      let opened: () => void = () => {}
+      const open = new Promise<void>((resolve) => {
+        opened = resolve
+      })
+      const fiber = Effect.runFork(
+        Effect.scoped(
+          Effect.gen(function* () {
+            const socket = yield* Socket.makeWebSocket(url)
+            const reader = yield* socket.reader
+            opened()
+            for (;;) {
+              const batch = yield* reader.pull
+              for (let i = 0; i < batch.length; i++) yield* Effect.promise(() => sleep(1))
+            }
+          })
+        ).pipe(Effect.provide(NodeWS.layerWebSocketConstructor))
+      )
+      await open
+      return () => Effect.runPromise(Fiber.interrupt(fiber))
     }
   },
   {
     name: "reconnecting-websocket",
     open: (url) => {
       const socket = new ReconnectingWebSocket(url, [], { WebSocket: WS, maxRetries: 0 })
-      return { on: (listener) => socket.addEventListener("message", listener), close: () => socket.close() }
+      return {
+        on: (listener) => socket.addEventListener("message", (event) => listener(event.data)),
+        close: () => socket.close()
+      }
     }
   }
 ]
@@ -261,7 +297,34 @@ const memory = async (source: Source) => {
     await connected
     return () => Effect.runPromise(Fiber.interrupt(fiber))
   })
-  return { raw, ours }
+  // The peers, as context: the same run, each as its users would consume slowly.
+  const peerMemory: Array<{
+    readonly name: string
+    readonly heap: number
+    readonly rss: number
+    readonly result: number
+  }> = []
+  for (const peer of peers) {
+    const measured = await measure(async () => {
+      const connected = source.connected()
+      if (peer.slow !== undefined) {
+        const stop = await peer.slow(source.url)
+        await connected
+        return stop
+      }
+      const socket = peer.open(source.url)
+      // What the raw row keeps: each message as a string.
+      const consumer = slowArrayConsumer<string>()
+      socket.on((data) => consumer.push(String(data)))
+      await connected
+      return async () => {
+        await consumer.stop()
+        socket.close()
+      }
+    })
+    peerMemory.push({ name: peer.name, ...measured })
+  }
+  return { raw, ours, peers: peerMemory }
 }
 
 export const suite: Suite = {
@@ -302,6 +365,19 @@ export const suite: Suite = {
           mem.raw
         )
       )
+      for (const peer of mem.peers) {
+        rows.push(
+          ...memoryRows(
+            "websocket",
+            `peer ${peer.name}, same consumer and flood (sent ${(peer.result / 1e6).toFixed(2)}M)`,
+            peer,
+            mem.raw
+          ).map((row) => ({
+            ...row,
+            case: row.case.replace("peak RSS growth, same run", `peak RSS growth, peer ${peer.name}`)
+          }))
+        )
+      }
       return rows
     } finally {
       await source.stop()
