@@ -7,6 +7,7 @@
  * our own NOTIFYs / PUBLISHes every 10 ms. Every client connects through the testkit's fault proxy:
  *
  * - server kill: the proxy resets both sides of the connection;
+ * - server restart: the proxy resets the connection and refuses new ones for 1 s;
  * - black hole: the proxy stops forwarding for 3 s without closing anything (a dead NAT entry, a pulled cable).
  *
  * For each client × fault: detected (after how long), reconnected (after how long), messages lost (numbers the server
@@ -440,6 +441,16 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 const faults: ReadonlyArray<Fault> = [
   { name: "server kill", apply: (proxy) => Effect.runPromise(proxy.reset), observeMs: 2000 },
+  {
+    // Down for a second: connections reset, then every attempt refused until it is back.
+    name: "server restart (1 s down)",
+    apply: async (proxy) => {
+      await Effect.runPromise(Effect.andThen(proxy.refuse, proxy.reset))
+      await sleep(1000)
+      await Effect.runPromise(proxy.restore)
+    },
+    observeMs: 3000
+  },
   {
     name: "black hole (3 s)",
     apply: async (proxy) => {
