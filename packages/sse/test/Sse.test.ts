@@ -3,7 +3,7 @@ import { type ConnectorError, type Lifecycle, Metrics } from "@streamemit/core"
 import { Conformance, Expect, FaultProxy, HttpServer, Resources, SseServer, Wait } from "@streamemit/testkit"
 import { Effect, Fiber, Metric, Schedule, Schema, Stream } from "effect"
 import { Sse } from "../src/index.ts"
-import { retryScanner } from "../src/Sse.ts"
+import { retryScanner } from "../src/internal/retry.ts"
 
 const fast = Schedule.spaced("50 millis")
 let names = 0
