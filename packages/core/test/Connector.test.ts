@@ -3,7 +3,7 @@
  * (schedules, ordering, timeouts) is pinned here; the connectors' suites run the same rules against real peers.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Exit, Fiber, Metric, Schedule, Schema, Stream } from "effect"
+import { Duration, Effect, Exit, Fiber, Metric, Schedule, Schema, Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { Connector, ConnectorError, Decode, type Driver, Http, type Lifecycle, Metrics } from "../src/index.ts"
 import { collectSignals, connectError, options, refused, scripted, tags, up } from "./Scripted.ts"
@@ -694,4 +694,22 @@ describe("ConnectorError.redactUrl", () => {
     assert.strictEqual(ConnectorError.redactUrl("wss://h/feed?token=abc&room=1"), "wss://h/feed?token=***&room=1")
     assert.strictEqual(ConnectorError.redactUrl("::not a url"), "<invalid URL>")
   })
+})
+
+describe("Connector.make events", () => {
+  it.effect("a subscription after the close gets the Closed status, then the end (not a hang)", () =>
+    Effect.gen(function* () {
+      const driver: Driver.Driver<object, string> = { connector: "null", connect: () => Effect.succeed({}) }
+      const resolved = yield* Connector.resolve<string>("null", {}, { liveness: false })
+      const scope = yield* Scope.make()
+      const handle = yield* Scope.provide(Connector.make(driver, resolved), scope)
+      yield* handle.awaitConnection
+      yield* Scope.close(scope, Exit.void)
+      const events = yield* handle.events.pipe(Stream.runCollect, Effect.timeout("1 second"))
+      assert.deepStrictEqual(
+        events.map((event) => event._tag),
+        ["Closed"]
+      )
+    })
+  )
 })

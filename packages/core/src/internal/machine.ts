@@ -52,18 +52,13 @@ export class Machine<Item> {
   published = 0
   /** Called on every status change (`awaitConnection`); a waiter returns `true` when it is done. */
   readonly statusWaiters = new Set<() => boolean>()
-  private readonly pubsub: PubSub.PubSub<Sequenced>
+  /** Made on the first `events` subscription: most handles are only read through `messages`. */
+  private pubsub: PubSub.PubSub<Sequenced> | undefined = undefined
   private readonly context: Parameters<Metrics.ConnectorMetrics["messages"]["updateUnsafe"]>[1]
   private session: SessionState<Item> | undefined = undefined
 
-  constructor(
-    options: Connector.Resolved<Item>,
-    pubsub: PubSub.PubSub<Sequenced>,
-    clock: Clock.Clock,
-    context: Machine<Item>["context"]
-  ) {
+  constructor(options: Connector.Resolved<Item>, clock: Clock.Clock, context: Machine<Item>["context"]) {
     this.options = options
-    this.pubsub = pubsub
     this.now = () => clock.currentTimeMillisUnsafe()
     this.deadlines = deadlinesOf(clock, context)
     this.context = context
@@ -134,9 +129,26 @@ export class Machine<Item> {
     // The state changes before anyone is told: a subscriber may run within the publish and read `status`.
     if (event._tag !== "Gap") this.status = event
     this.published++
-    PubSub.publishUnsafe(this.pubsub, { seq: this.published, event })
+    if (this.pubsub !== undefined) PubSub.publishUnsafe(this.pubsub, { seq: this.published, event })
     if (event._tag === "Gap") return
     for (const waiter of this.statusWaiters) if (waiter()) this.statusWaiters.delete(waiter)
+  }
+
+  /** The events' PubSub, made on first use (unbounded: a subscriber that reads slowly misses nothing). */
+  eventsPubSub(): PubSub.PubSub<Sequenced> {
+    if (this.pubsub === undefined) {
+      this.pubsub = Effect.runSync(PubSub.unbounded<Sequenced>())
+      // A subscription after the close finds it shut down, as it would have found the one made at the start.
+      if (this.eventsClosed) Effect.runSync(PubSub.shutdown(this.pubsub))
+    }
+    return this.pubsub
+  }
+
+  private eventsClosed = false
+
+  shutdownEvents(): Effect.Effect<void> {
+    this.eventsClosed = true
+    return this.pubsub === undefined ? Effect.void : PubSub.shutdown(this.pubsub)
   }
 
   update(metric: { readonly updateUnsafe: (n: number, context: Machine<Item>["context"]) => void }, n: number) {
@@ -395,8 +407,8 @@ export const make = <Conn, Item>(
     const clock = yield* Clock.Clock
     const context = yield* Effect.context<never>()
     // Unbounded: a subscriber that reads slowly misses nothing, and lifecycle events are few.
-    const pubsub = yield* Effect.acquireRelease(PubSub.unbounded<Sequenced>(), PubSub.shutdown)
-    const core = new Machine<Item>(options, pubsub, clock, context)
+    const core = new Machine<Item>(options, clock, context)
+    yield* Effect.addFinalizer(() => core.shutdownEvents())
     const buffer = core.buffer
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
@@ -493,17 +505,20 @@ export const make = <Conn, Item>(
       })
     const messages = Stream.fromPull(Effect.succeed(takeMessages))
     const events = Stream.unwrap(
-      Effect.map(PubSub.subscribe(pubsub), (subscription) => {
-        // The status now stands for every event published so far; the subscription may hold some of those.
-        const seen = core.published
-        return Stream.concat(
-          Stream.succeed<Lifecycle.Event>(core.status),
-          Stream.fromSubscription(subscription).pipe(
-            Stream.filter((sequenced) => sequenced.seq > seen),
-            Stream.map((sequenced) => sequenced.event)
+      Effect.map(
+        Effect.suspend(() => PubSub.subscribe(core.eventsPubSub())),
+        (subscription) => {
+          // The status now stands for every event published so far; the subscription may hold some of those.
+          const seen = core.published
+          return Stream.concat(
+            Stream.succeed<Lifecycle.Event>(core.status),
+            Stream.fromSubscription(subscription).pipe(
+              Stream.filter((sequenced) => sequenced.seq > seen),
+              Stream.map((sequenced) => sequenced.event)
+            )
           )
-        )
-      })
+        }
+      )
     )
     const awaitConnection = Effect.callback<Conn, ConnectorError.ConnectorError>((resume) => {
       const check = (): boolean => {
