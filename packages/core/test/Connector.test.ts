@@ -6,7 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Exit, Fiber, Metric, Schedule, Schema, Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { Connector, ConnectorError, Decode, type Driver, Http, type Lifecycle, Metrics } from "../src/index.ts"
-import { collectSignals, connectError, options, refused, scripted, tags, up } from "./Scripted.ts"
+import { collectSignals, connectError, options, refused, type Script, scripted, tags, up } from "./Scripted.ts"
 
 describe("Connector.resolve", () => {
   it.effect("invalid options fail at once with a Config reason naming the option", () =>
@@ -502,6 +502,30 @@ describe("Connector.make", () => {
       }
       assert.notInclude(events, "Disconnected")
       // Stalled: detected when the timeout is over, not before.
+      yield* TestClock.adjust("9900 millis")
+      assert.notInclude(events, "Disconnected")
+      yield* TestClock.adjust("100 millis")
+      assert.include(events, "Disconnected")
+    })
+  )
+
+  it.effect("a slow connect does not use up the idle budget: silence is counted from Connected", () =>
+    Effect.gen(function* () {
+      const slow: Script = () => Effect.as(Effect.sleep("9 seconds"), "conn")
+      const { driver } = scripted([slow, up])
+      const handle = yield* Connector.make(
+        driver,
+        yield* options({ liveness: { timeout: "10 seconds" }, connectTimeout: "1 minute" })
+      )
+      const events: Array<string> = []
+      yield* handle.events.pipe(
+        Stream.runForEach((e) => Effect.sync(() => events.push(e._tag))),
+        Effect.forkChild({ startImmediately: true })
+      )
+      yield* Effect.yieldNow
+      yield* TestClock.adjust("9 seconds")
+      assert.include(events, "Connected")
+      // 9 s of connecting and 9.9 s of silence: under the timeout counted from Connected.
       yield* TestClock.adjust("9900 millis")
       assert.notInclude(events, "Disconnected")
       yield* TestClock.adjust("100 millis")

@@ -254,6 +254,9 @@ describe("Sse resume, statuses and faults", () => {
       const total = 50_000
       const handle = yield* Sse.make({ url, reconnect: fast, idleTimeout: "150 millis", overflow: { bufferSize: 512 } })
       yield* Wait.status(handle, "Connected")
+      // A live server says so between events (as real ones do): any reconnect below is ours, not the silence
+      // after the last event, which a consumer slow on the tail could otherwise outlast.
+      yield* Effect.forkScoped(Effect.forever(Effect.andThen(server.raw(": ping\n\n"), Effect.sleep("50 millis"))))
       yield* publishNumbers(server, 1, total)
       // Stalled for ten idle timeouts: the body is not read all that time, so no byte arrives.
       yield* Effect.sleep("1500 millis")

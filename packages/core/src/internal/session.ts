@@ -115,6 +115,9 @@ export class SessionState<Item> implements Driver.Session<Item> {
   /** The connection is announced: a loss noticed while connecting follows `Connected` (and its `Gap`) now. */
   goLive(): void {
     this.live = true
+    // The watchdog counts from here: a slow connect (or resync) has its own timeout and must not use up the
+    // idle budget of the connection it produced.
+    this.stamp = this.core.activeNow()
     if (this.lostEarly > 0) this.publishLost(this.lostEarly)
     this.lostEarly = 0
   }
