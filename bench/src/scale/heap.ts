@@ -3,7 +3,6 @@
  * before and after `n` idle connections, and the difference per connection by kind of object (V8's node type and
  * constructor name), largest first. The tool behind the scale suite's numbers, for finding what to share.
  */
-import { spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -14,6 +13,7 @@ import { WebSocket } from "@streamemit/websocket"
 import { Effect, Scope } from "effect"
 import { EventSource } from "eventsource"
 import WS from "ws"
+import { startServers } from "./servers.ts"
 
 const [kind, mode, count] = process.argv.slice(2) as ["ws" | "sse", "raw" | "ours", string]
 const n = Number(count ?? 500)
@@ -53,14 +53,7 @@ const census = (): Map<string, { size: number; count: number }> => {
   return totals
 }
 
-const server = spawn(process.execPath, [new URL("./server.ts", import.meta.url).pathname], {
-  stdio: ["ignore", "pipe", "inherit"]
-})
-const ports = await new Promise<{ ws: number; sse: number }>((resolve) =>
-  server.stdout!.once("data", (line: Buffer) => resolve(JSON.parse(line.toString())))
-)
-const wsUrl = `ws://127.0.0.1:${ports.ws}/feed`
-const sseUrl = `http://127.0.0.1:${ports.sse}/events`
+const { process: server, wsUrl, sseUrl } = await startServers()
 
 // One connection first, so that what every connection shares (modules, metrics) is in the baseline.
 const scope = Effect.runSync(Scope.make())

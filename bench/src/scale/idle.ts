@@ -3,13 +3,13 @@
  * opens `n` idle connections to the servers (a child process), then prints what they cost after a full GC — heap and RSS
  * per connection — and the CPU the process spends while they sit idle.
  */
-import { spawn } from "node:child_process"
 import type { Connector, ConnectorError } from "@streamemit/core"
 import { Sse } from "@streamemit/sse"
 import { WebSocket } from "@streamemit/websocket"
 import { Effect, Exit, Scope } from "effect"
 import { EventSource } from "eventsource"
 import WS from "ws"
+import { startServers } from "./servers.ts"
 
 const [kind, mode, count] = process.argv.slice(2) as ["ws" | "sse", "raw" | "ours", string]
 const n = Number(count)
@@ -21,14 +21,7 @@ const gc = () => {
 }
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-const server = spawn(process.execPath, [new URL("./server.ts", import.meta.url).pathname], {
-  stdio: ["ignore", "pipe", "inherit"]
-})
-const ports = await new Promise<{ ws: number; sse: number }>((resolve) =>
-  server.stdout!.once("data", (line: Buffer) => resolve(JSON.parse(line.toString())))
-)
-const wsUrl = `ws://127.0.0.1:${ports.ws}/feed`
-const sseUrl = `http://127.0.0.1:${ports.sse}/events`
+const { process: server, wsUrl, sseUrl } = await startServers()
 
 gc()
 await sleep(100)
