@@ -41,29 +41,30 @@ export const suite: Suite = {
     let round = 0
     const produce = (channel: string) =>
       producer.query("SELECT pg_notify($1, n::text) FROM generate_series(1, $2::int) AS n", [channel, NOTIFICATIONS])
+    const rawListener = async () => {
+      const channel = `bench_raw_${process.pid}_${++round}`
+      const client = new pg.Client({ connectionString: PG_URL })
+      await client.connect()
+      await client.query(`LISTEN "${channel}"`)
+      let seen = 0
+      const done = new Promise<void>((resolve) =>
+        client.on("notification", () => {
+          if (++seen === NOTIFICATIONS) resolve()
+        })
+      )
+      const start = performance.now()
+      await produce(channel)
+      await done
+      const seconds = (performance.now() - start) / 1000
+      await client.end()
+      return seconds
+    }
     try {
       const rates = await compareRates({
         items: NOTIFICATIONS,
         rounds: 15,
         warmup: 1,
-        baseline: async () => {
-          const channel = `bench_raw_${process.pid}_${++round}`
-          const client = new pg.Client({ connectionString: PG_URL })
-          await client.connect()
-          await client.query(`LISTEN "${channel}"`)
-          let seen = 0
-          const done = new Promise<void>((resolve) =>
-            client.on("notification", () => {
-              if (++seen === NOTIFICATIONS) resolve()
-            })
-          )
-          const start = performance.now()
-          await produce(channel)
-          await done
-          const seconds = (performance.now() - start) / 1000
-          await client.end()
-          return seconds
-        },
+        baseline: rawListener,
         subject: () =>
           Effect.runPromise(
             Effect.scoped(
@@ -95,24 +96,6 @@ export const suite: Suite = {
       const rows: Array<Row> = [row]
       // The peers, as context: no target. Each listens, then the same producer runs; timed from its start to the
       // last notification, as the rows above.
-      const rawListener = async () => {
-        const channel = `bench_raw_${process.pid}_${++round}`
-        const client = new pg.Client({ connectionString: PG_URL })
-        await client.connect()
-        await client.query(`LISTEN "${channel}"`)
-        let seen = 0
-        const done = new Promise<void>((resolve) =>
-          client.on("notification", () => {
-            if (++seen === NOTIFICATIONS) resolve()
-          })
-        )
-        const start = performance.now()
-        await produce(channel)
-        await done
-        const seconds = (performance.now() - start) / 1000
-        await client.end()
-        return seconds
-      }
       const timed = async (channel: string, done: Promise<void>) => {
         const start = performance.now()
         await produce(channel)

@@ -39,28 +39,29 @@ export const suite: Suite = {
         await pipeline.exec()
       }
     }
+    const rawSubscriber = async () => {
+      const channel = `bench:raw:${process.pid}:${++round}`
+      const client = new Redis(REDIS_URL)
+      await client.subscribe(channel)
+      let seen = 0
+      const done = new Promise<void>((resolve) =>
+        client.on("messageBuffer", () => {
+          if (++seen === MESSAGES) resolve()
+        })
+      )
+      const start = performance.now()
+      await produce(channel)
+      await done
+      const seconds = (performance.now() - start) / 1000
+      client.disconnect()
+      return seconds
+    }
     try {
       const rates = await compareRates({
         items: MESSAGES,
         rounds: 5,
         warmup: 1,
-        baseline: async () => {
-          const channel = `bench:raw:${process.pid}:${++round}`
-          const client = new Redis(REDIS_URL)
-          await client.subscribe(channel)
-          let seen = 0
-          const done = new Promise<void>((resolve) =>
-            client.on("messageBuffer", () => {
-              if (++seen === MESSAGES) resolve()
-            })
-          )
-          const start = performance.now()
-          await produce(channel)
-          await done
-          const seconds = (performance.now() - start) / 1000
-          client.disconnect()
-          return seconds
-        },
+        baseline: rawSubscriber,
         subject: () =>
           Effect.runPromise(
             Effect.scoped(
@@ -96,23 +97,6 @@ export const suite: Suite = {
       )
       const rows: Array<Row> = [row]
       // The peer, as context: no target. node-redis's subscriber (given Buffers, as the raw row's messageBuffer).
-      const rawSubscriber = async () => {
-        const channel = `bench:raw:${process.pid}:${++round}`
-        const client = new Redis(REDIS_URL)
-        await client.subscribe(channel)
-        let seen = 0
-        const done = new Promise<void>((resolve) =>
-          client.on("messageBuffer", () => {
-            if (++seen === MESSAGES) resolve()
-          })
-        )
-        const start = performance.now()
-        await produce(channel)
-        await done
-        const seconds = (performance.now() - start) / 1000
-        client.disconnect()
-        return seconds
-      }
       const nodeRedis = async () => {
         const channel = `bench:peer:${process.pid}:${++round}`
         const client = createClient({ url: REDIS_URL })
