@@ -20,7 +20,7 @@ import * as Http from "node:http"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { fetchEventSource } from "@microsoft/fetch-event-source"
-import type { Lifecycle } from "@streamemit/core"
+import type { Connector, Lifecycle } from "@streamemit/core"
 import { PgListen } from "@streamemit/pg-listen"
 import { RedisPubSub } from "@streamemit/redis-pubsub"
 import { Sse } from "@streamemit/sse"
@@ -87,6 +87,27 @@ const observeEvents = (events: Stream.Stream<Lifecycle.Event, unknown>, observe:
     )
   )
 
+/** A StreamEmit handle as an adapter: its lifecycle events are what it says, its messages the numbers. */
+const streamEmit = <A>(
+  name: string,
+  kind: Adapter["kind"],
+  make: (url: string) => Effect.Effect<Connector.Handle<unknown, A>, unknown, Scope.Scope>,
+  valueOf: (message: A) => number
+): Adapter => ({
+  name,
+  kind,
+  connect: async (url, observe) => {
+    const scope = Effect.runSync(Scope.make())
+    const handle = await Effect.runPromise(Scope.provide(make(url), scope))
+    observeEvents(handle.events, observe)
+    Effect.runFork(
+      handle.messages.pipe(Stream.runForEach((message) => Effect.sync(() => observe.message(valueOf(message)))))
+    )
+    await Effect.runPromise(Effect.ignore(handle.awaitConnection))
+    return () => Effect.runPromise(Scope.close(scope, Exit.void))
+  }
+})
+
 /** A reconnecting wrapper with the WebSocket interface (partysocket, reconnecting-websocket), given `ws`. */
 interface Reconnecting {
   addEventListener: (type: "message" | "open" | "close", listener: (event: { data?: unknown }) => void) => void
@@ -113,30 +134,19 @@ const reconnecting = (
 })
 
 const adapters: ReadonlyArray<Adapter> = [
-  {
-    name: "StreamEmit WebSocket.make",
-    kind: "ws",
-    connect: async (url, observe) => {
-      const scope = Effect.runSync(Scope.make())
-      const handle = await Effect.runPromise(
-        Scope.provide(
-          WebSocket.make({
-            url,
-            reconnect: Schedule.spaced(`${RETRY_MS} millis`),
-            heartbeat: { interval: "500 millis", timeout: "500 millis" },
-            // An attempt into the black hole is given up after a second, as the heartbeat gives up a connection.
-            handshakeTimeout: "1 second"
-          }),
-          scope
-        )
-      )
-      observeEvents(handle.events, observe)
-      Effect.runFork(
-        handle.messages.pipe(Stream.runForEach((text) => Effect.sync(() => observe.message(Number(text)))))
-      )
-      return () => Effect.runPromise(Scope.close(scope, Exit.void))
-    }
-  },
+  streamEmit(
+    "StreamEmit WebSocket.make",
+    "ws",
+    (url) =>
+      WebSocket.make({
+        url,
+        reconnect: Schedule.spaced(`${RETRY_MS} millis`),
+        heartbeat: { interval: "500 millis", timeout: "500 millis" },
+        // An attempt into the black hole is given up after a second, as the heartbeat gives up a connection.
+        handshakeTimeout: "1 second"
+      }),
+    (text) => Number(text)
+  ),
   {
     name: "ws (raw: no reconnect)",
     kind: "ws",
@@ -150,30 +160,19 @@ const adapters: ReadonlyArray<Adapter> = [
   },
   reconnecting("partysocket", (url, options) => new PartySocket(url, [], options)),
   reconnecting("reconnecting-websocket", (url, options) => new ReconnectingWebSocket(url, [], options)),
-  {
-    name: "StreamEmit Sse.make",
-    kind: "sse",
-    connect: async (url, observe) => {
-      const scope = Effect.runSync(Scope.make())
-      const handle = await Effect.runPromise(
-        Scope.provide(
-          Sse.make({
-            url,
-            reconnect: Schedule.spaced(`${RETRY_MS} millis`),
-            // The server sends every 10 ms: a second of silence is a dead connection.
-            idleTimeout: "1 second",
-            connectTimeout: "1 second"
-          }),
-          scope
-        )
-      )
-      observeEvents(handle.events, observe)
-      Effect.runFork(
-        handle.messages.pipe(Stream.runForEach((event) => Effect.sync(() => observe.message(Number(event.data)))))
-      )
-      return () => Effect.runPromise(Scope.close(scope, Exit.void))
-    }
-  },
+  streamEmit(
+    "StreamEmit Sse.make",
+    "sse",
+    (url) =>
+      Sse.make({
+        url,
+        reconnect: Schedule.spaced(`${RETRY_MS} millis`),
+        // The server sends every 10 ms: a second of silence is a dead connection.
+        idleTimeout: "1 second",
+        connectTimeout: "1 second"
+      }),
+    (event) => Number(event.data)
+  ),
   {
     name: "eventsource (raw)",
     kind: "sse",
@@ -239,31 +238,19 @@ const adapters: ReadonlyArray<Adapter> = [
 ]
 
 const pgAdapters: ReadonlyArray<Adapter> = [
-  {
-    name: "StreamEmit PgListen.make",
-    kind: "pg",
-    connect: async (url, observe) => {
-      const scope = Effect.runSync(Scope.make())
-      const handle = await Effect.runPromise(
-        Scope.provide(
-          PgListen.make({
-            connection: url,
-            channels: [channel],
-            reconnect: Schedule.spaced(`${RETRY_MS} millis`),
-            liveness: { interval: "500 millis", timeout: "500 millis" },
-            connectTimeout: "1 second"
-          }),
-          scope
-        )
-      )
-      observeEvents(handle.events, observe)
-      Effect.runFork(
-        handle.messages.pipe(Stream.runForEach((n) => Effect.sync(() => observe.message(Number(n.payload)))))
-      )
-      await Effect.runPromise(Effect.ignore(handle.awaitConnection))
-      return () => Effect.runPromise(Scope.close(scope, Exit.void))
-    }
-  },
+  streamEmit(
+    "StreamEmit PgListen.make",
+    "pg",
+    (url) =>
+      PgListen.make({
+        connection: url,
+        channels: [channel],
+        reconnect: Schedule.spaced(`${RETRY_MS} millis`),
+        liveness: { interval: "500 millis", timeout: "500 millis" },
+        connectTimeout: "1 second"
+      }),
+    (notification) => Number(notification.payload)
+  ),
   {
     name: "pg (raw: no reconnect)",
     kind: "pg",
@@ -318,31 +305,19 @@ const pgAdapters: ReadonlyArray<Adapter> = [
 ]
 
 const redisAdapters: ReadonlyArray<Adapter> = [
-  {
-    name: "StreamEmit RedisPubSub.make",
-    kind: "redis",
-    connect: async (url, observe) => {
-      const scope = Effect.runSync(Scope.make())
-      const handle = await Effect.runPromise(
-        Scope.provide(
-          RedisPubSub.make({
-            connection: url,
-            channels: [channel],
-            reconnect: Schedule.spaced(`${RETRY_MS} millis`),
-            liveness: { interval: "500 millis", timeout: "500 millis" },
-            connectTimeout: "1 second"
-          }),
-          scope
-        )
-      )
-      observeEvents(handle.events, observe)
-      Effect.runFork(
-        handle.messages.pipe(Stream.runForEach((m) => Effect.sync(() => observe.message(Number(m.payload)))))
-      )
-      await Effect.runPromise(Effect.ignore(handle.awaitConnection))
-      return () => Effect.runPromise(Scope.close(scope, Exit.void))
-    }
-  },
+  streamEmit(
+    "StreamEmit RedisPubSub.make",
+    "redis",
+    (url) =>
+      RedisPubSub.make({
+        connection: url,
+        channels: [channel],
+        reconnect: Schedule.spaced(`${RETRY_MS} millis`),
+        liveness: { interval: "500 millis", timeout: "500 millis" },
+        connectTimeout: "1 second"
+      }),
+    (message) => Number(message.payload)
+  ),
   {
     name: "ioredis (raw: resubscribes)",
     kind: "redis",
