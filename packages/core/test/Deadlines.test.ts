@@ -60,4 +60,21 @@ describe("Deadlines", () => {
       assert.deepStrictEqual(ticks, [10, 20, 30])
     })
   )
+
+  it.effect("a deadline that throws does not stop the others", () =>
+    Effect.gen(function* () {
+      const clock = yield* Clock.Clock
+      const deadlines = deadlinesOf(clock, yield* Effect.context<never>())
+      const start = clock.currentTimeMillisUnsafe()
+      const ran: Array<string> = []
+      deadlines.add(start + 10, () => {
+        throw new Error("a bug in a watchdog")
+      })
+      deadlines.add(start + 10, () => ran.push("same time"))
+      deadlines.add(start + 20, () => ran.push("later"))
+      yield* TestClock.adjust("30 millis")
+      assert.deepStrictEqual(ran, ["same time", "later"])
+      assert.isFalse(deadlines.sleeping)
+    })
+  )
 })

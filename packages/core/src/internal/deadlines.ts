@@ -44,7 +44,16 @@ export class Deadlines {
     this.live++
     if (!this.running) {
       this.running = true
-      Effect.runForkWith(this.context)(this.loop)
+      // Whatever ends it (interrupted with its runtime), the next deadline starts a new one.
+      Effect.runForkWith(this.context)(
+        Effect.ensuring(
+          this.loop,
+          Effect.sync(() => {
+            this.running = false
+            this.wake = undefined
+          })
+        )
+      )
     } else if (at < this.sleepingUntil) this.wakeUp()
     return deadline
   }
@@ -64,13 +73,22 @@ export class Deadlines {
 
   private readonly loop: Effect.Effect<void> = Effect.suspend(() => {
     const now = this.clock.currentTimeMillisUnsafe()
+    let failure: unknown
     while (this.heap.length > 0 && (this.heap[0]!.cancelled || this.heap[0]!.at <= now)) {
       const deadline = this.pop()
       if (deadline.cancelled) continue
       // Spent: a later `cancel` of it changes nothing.
       deadline.cancelled = true
       this.live--
-      deadline.run()
+      try {
+        deadline.run()
+      } catch (cause) {
+        // A defect in one watchdog must not stop every other one: said, and the loop goes on.
+        failure = cause
+      }
+    }
+    if (failure !== undefined) {
+      return Effect.andThen(Effect.logError("streamemit: a watchdog failed", failure), this.loop)
     }
     if (this.live === 0) {
       this.heap.length = 0
