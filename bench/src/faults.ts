@@ -92,7 +92,7 @@ const streamEmit = <A>(
   name: string,
   kind: Adapter["kind"],
   make: (url: string) => Effect.Effect<Connector.Handle<unknown, A>, unknown, Scope.Scope>,
-  valueOf: (message: A) => number
+  numberOf: (message: A) => number
 ): Adapter => ({
   name,
   kind,
@@ -101,7 +101,7 @@ const streamEmit = <A>(
     const handle = await Effect.runPromise(Scope.provide(make(url), scope))
     observeEvents(handle.events, observe)
     Effect.runFork(
-      handle.messages.pipe(Stream.runForEach((message) => Effect.sync(() => observe.message(valueOf(message)))))
+      handle.messages.pipe(Stream.runForEach((message) => Effect.sync(() => observe.message(numberOf(message)))))
     )
     await Effect.runPromise(Effect.ignore(handle.awaitConnection))
     return () => Effect.runPromise(Scope.close(scope, Exit.void))
