@@ -217,6 +217,53 @@ export const suite: Suite = {
           raw
         )
       )
+      // The peers in the same run: each hands its notifications to the same 1 ms/notification consumer.
+      const peerMemory: ReadonlyArray<
+        [string, (channel: string, push: (item: unknown) => void) => Promise<() => Promise<void>>]
+      > = [
+        [
+          "pg-listen",
+          async (channel, push) => {
+            const subscriber = createSubscriber({ connectionString: PG_URL }, { parse: (text: string) => text })
+            subscriber.notifications.on(channel, push)
+            await subscriber.connect()
+            await subscriber.listenTo(channel)
+            return () => subscriber.close()
+          }
+        ],
+        [
+          "postgres.js",
+          async (channel, push) => {
+            const sql = postgres(PG_URL, { max: 1, onnotice: () => {} })
+            await sql.listen(channel, push)
+            return () => sql.end()
+          }
+        ]
+      ]
+      for (const [name, listen] of peerMemory) {
+        const peer = await slowConsumerMemory(async (settled) => {
+          const channel = `bench_peer_mem_${process.pid}`
+          const consumer = slowArrayConsumer<unknown>()
+          const close = await listen(channel, consumer.push)
+          const sent = await flood(channel)
+          settled()
+          await consumer.stop()
+          await close()
+          return sent
+        })
+        rows.push(
+          ...memoryRows(
+            "pg-listen",
+            `peer ${name}, same consumer and flood (sent ${(peer.result / 1e3).toFixed(0)}k)`,
+            peer,
+            raw
+          ).map((row) =>
+            row.metric === "memory" && row.case.startsWith("peak")
+              ? { ...row, case: `peak RSS growth, peer ${name}` }
+              : row
+          )
+        )
+      }
       return rows
     } finally {
       await producer.end()

@@ -174,6 +174,28 @@ export const suite: Suite = {
           raw
         )
       )
+      // The peer in the same run: node-redis hands its messages to the same 1 ms/message consumer.
+      const peer = await slowConsumerMemory(async (settled) => {
+        const channel = `bench:peer:mem:${process.pid}`
+        const client = createClient({ url: REDIS_URL })
+        client.on("error", () => {})
+        await client.connect()
+        const consumer = slowArrayConsumer<Buffer>()
+        await client.subscribe(channel, consumer.push, true)
+        const sent = await flood(channel)
+        settled()
+        await consumer.stop()
+        client.destroy()
+        return sent
+      })
+      rows.push(
+        ...memoryRows(
+          "redis-pubsub",
+          `peer node-redis, same consumer and flood (sent ${(peer.result / 1e3).toFixed(0)}k)`,
+          peer,
+          raw
+        ).map((row) => (row.case.startsWith("peak") ? { ...row, case: "peak RSS growth, peer node-redis" } : row))
+      )
       return rows
     } finally {
       producer.disconnect()
