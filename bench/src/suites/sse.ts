@@ -8,12 +8,23 @@
 import { fetchEventSource } from "@microsoft/fetch-event-source"
 import { HttpStream } from "@streamemit/http-stream"
 import { Sse } from "@streamemit/sse"
-import { Effect } from "effect"
+import { Effect, Fiber, Stream } from "effect"
 import { EventSource } from "eventsource"
 import { createParser } from "eventsource-parser"
 import LaunchDarkly from "launchdarkly-eventsource"
 import { fetch } from "undici"
-import { compareRates, countTo, peerRow, type Row, type Suite, throughputRow, withHttpServer } from "../harness.ts"
+import {
+  compareRates,
+  countTo,
+  memoryRows,
+  peerRow,
+  type Row,
+  type Suite,
+  slowArrayConsumer,
+  slowConsumerMemory,
+  throughputRow,
+  withHttpServer
+} from "../harness.ts"
 
 const EVENTS = 300_000
 const SIZE = 100
@@ -106,6 +117,64 @@ const launchDarklyPeer = (url: string, count: number) =>
     })
   })
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/**
+ * Live heap and peak RSS growth while a consumer takes 1 ms per event for 3 s of a 300k-event response: ours,
+ * raw `EventSource` and fetch-event-source, each as its users consume slowly.
+ */
+const memory = async (url: string): Promise<ReadonlyArray<Row>> => {
+  const measure = (connect: () => Promise<() => Promise<void>>) =>
+    slowConsumerMemory(async (settled) => {
+      const stop = await connect()
+      await sleep(3000)
+      settled()
+      await stop()
+    })
+  const queued = (open: (push: (data: string) => void) => () => void) => async () => {
+    const consumer = slowArrayConsumer<string>()
+    const close = open(consumer.push)
+    return async () => {
+      await consumer.stop()
+      close()
+    }
+  }
+  const raw = await measure(
+    queued((push) => {
+      const source = new EventSource(url)
+      source.onmessage = (event) => push(event.data)
+      return () => source.close()
+    })
+  )
+  const ours = await measure(async () => {
+    const fiber = Effect.runFork(
+      Sse.stream({ url, reconnect: false }).pipe(Stream.runForEach(() => Effect.promise(() => sleep(1))))
+    )
+    return () => Effect.runPromise(Fiber.interrupt(fiber))
+  })
+  const peer = await measure(
+    queued((push) => {
+      const controller = new AbortController()
+      void fetchEventSource(url, {
+        fetch: fetch as unknown as typeof globalThis.fetch,
+        openWhenHidden: true,
+        signal: controller.signal,
+        onmessage: (event) => push(event.data),
+        onerror: (error) => {
+          throw error
+        }
+      }).catch(() => {})
+      return () => controller.abort()
+    })
+  )
+  return [
+    ...memoryRows("sse", "1 ms/event consumer, 3 s of a 300k-event response", ours, raw),
+    ...memoryRows("sse", "peer fetch-event-source, same consumer and response", peer, raw).map((row) =>
+      row.case.startsWith("peak") ? { ...row, case: "peak RSS growth, peer fetch-event-source" } : row
+    )
+  ]
+}
+
 export const suite: Suite = {
   name: "sse",
   run: () =>
@@ -194,6 +263,7 @@ export const suite: Suite = {
         const rates = await compareRates({ items, rounds: 7, warmup: 1, baseline, subject })
         rows.push(peerRow("sse", `${items / 1000}k × ${SIZE} B events: peer ${name}`, "events/s", rates))
       }
+      rows.push(...(await memory(url)))
       return rows
     })
 }
