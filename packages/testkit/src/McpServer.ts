@@ -8,8 +8,8 @@
  * @since 0.2.0
  */
 import * as Http from "node:http"
-import type * as Net from "node:net"
 import { Effect, type Scope } from "effect"
+import { listen } from "./internal/listen.ts"
 
 /**
  * @since 0.2.0
@@ -119,17 +119,6 @@ export const make = (options: {
         stream(response, 0)
       })
     })
-    yield* Effect.acquireRelease(
-      Effect.callback<void, Error>((resume) => {
-        server.once("error", (cause) => resume(Effect.fail(cause)))
-        server.listen(0, "127.0.0.1", () => resume(Effect.void))
-      }),
-      () =>
-        Effect.callback<void>((resume) => {
-          server.closeAllConnections()
-          server.close(() => resume(Effect.void))
-        })
-    )
-    const { port } = server.address() as Net.AddressInfo
+    const port = yield* listen(server)
     return { url: `http://127.0.0.1:${port}/mcp`, requests: () => requests }
   })
