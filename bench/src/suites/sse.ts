@@ -193,32 +193,21 @@ export const suite: Suite = {
         "events/s",
         rates
       )
-      const post = await compareRates({
-        items: EVENTS,
-        rounds: 11,
-        warmup: 1,
-        baseline: () => rawPost(url),
-        subject: () =>
-          Effect.runPromise(
-            Effect.asVoid(
-              countTo(Sse.stream({ url, method: "POST", body: JSON.parse(body), reconnect: false }), EVENTS)
-            )
-          )
-      })
+      // A POST stream of ours against raw fetch + eventsource-parser.
+      const againstRawPost = (stream: Stream.Stream<unknown, unknown>) =>
+        compareRates({
+          items: EVENTS,
+          rounds: 11,
+          warmup: 1,
+          baseline: () => rawPost(url),
+          subject: () => Effect.runPromise(Effect.asVoid(countTo(stream, EVENTS)))
+        })
+      const post = await againstRawPost(Sse.stream({ url, method: "POST", body: JSON.parse(body), reconnect: false }))
       // The same POST through http-stream's SSE framing (our own parser on undici's fetch, no EventSource): what a
       // parser-only path for Sse would cost (the SSE issue's "one SSE stack").
-      const framed = await compareRates({
-        items: EVENTS,
-        rounds: 11,
-        warmup: 1,
-        baseline: () => rawPost(url),
-        subject: () =>
-          Effect.runPromise(
-            Effect.asVoid(
-              countTo(HttpStream.stream({ url, framing: "sse", method: "POST", body, reconnect: false }), EVENTS)
-            )
-          )
-      })
+      const framed = await againstRawPost(
+        HttpStream.stream({ url, framing: "sse", method: "POST", body, reconnect: false })
+      )
       const rows: Array<Row> = [
         row,
         throughputRow(
