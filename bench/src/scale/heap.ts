@@ -24,10 +24,15 @@ const gc = () => {
 }
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
+/**
+ * Writes a heap snapshot. Both are written before either is read: what reading one leaves on the heap (its census)
+ * must not be counted in the other.
+ */
+const snapshotFile = (label: string): string =>
+  V8.writeHeapSnapshot(Path.join(Os.tmpdir(), `streamemit-heap-${process.pid}-${label}.heapsnapshot`))
+
 /** Self size and count per `type:name` of a snapshot. */
-const census = (): Map<string, { size: number; count: number }> => {
-  const file = Path.join(Os.tmpdir(), `streamemit-heap-${process.pid}-${Date.now()}.heapsnapshot`)
-  V8.writeHeapSnapshot(file)
+const census = (file: string): Map<string, { size: number; count: number }> => {
   const snapshot = JSON.parse(Fs.readFileSync(file, "utf8"))
   Fs.rmSync(file)
   const meta = snapshot.snapshot.meta
@@ -83,12 +88,14 @@ await open()
 while (connected < 1) await sleep(20)
 await sleep(300)
 gc()
-const before = census()
+const beforeFile = snapshotFile("before")
 for (let i = 0; i < n; i++) await open()
 while (connected < n + 1) await sleep(50)
 await sleep(500)
 gc()
-const after = census()
+const afterFile = snapshotFile("after")
+const before = census(beforeFile)
+const after = census(afterFile)
 const rows: Array<{ key: string; bytes: number; objects: number }> = []
 for (const [key, entry] of after) {
   const was = before.get(key) ?? { size: 0, count: 0 }
