@@ -144,11 +144,27 @@ export const duration = (
   value: Duration.Input | undefined,
   fallback: Duration.Input
 ): Effect.Effect<Duration.Duration, ConnectorError.ConnectorError> => {
-  const decoded = Duration.fromInput((value ?? fallback) as Duration.Input)
-  if (Option.isNone(decoded) || Duration.isNegative(decoded.value)) {
+  const decoded = decodeDuration((value ?? fallback) as Duration.Input)
+  if (decoded === undefined || Duration.isNegative(decoded)) {
     return Effect.fail(ConnectorError.config(connector, option, value, 'a duration such as 5000 or "5 seconds"'))
   }
-  return Effect.succeed(decoded.value)
+  return Effect.succeed(decoded)
+}
+
+/**
+ * Durations decoded from the same text or number are one shared (immutable) value: a service holding thousands of
+ * handles with the same options holds their durations once. Bounded, for options computed at run time.
+ */
+const decodedDurations = new Map<string | number, Duration.Duration>()
+
+const decodeDuration = (input: Duration.Input): Duration.Duration | undefined => {
+  const key = typeof input === "string" || typeof input === "number" ? input : undefined
+  const cached = key === undefined ? undefined : decodedDurations.get(key)
+  if (cached !== undefined) return cached
+  const decoded = Duration.fromInput(input)
+  if (Option.isNone(decoded)) return undefined
+  if (key !== undefined && decodedDurations.size < 256) decodedDurations.set(key, decoded.value)
+  return decoded.value
 }
 
 /**

@@ -17,7 +17,7 @@ import * as Fiber from "effect/Fiber"
 import * as PubSub from "effect/PubSub"
 import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Connector from "../Connector.ts"
 import * as ConnectorError from "../ConnectorError.ts"
@@ -251,7 +251,19 @@ const runConnection = <Conn, Item>(
   Effect.gen(function* () {
     const { options } = core
     const session = core.newSession(attempt)
-    yield* Effect.addFinalizer(() => Effect.sync(() => core.endSession(session)))
+    // One finalizer for the connection's own teardown (each one costs a quiet connection its closures and keys).
+    let connected = false
+    let watchdog: (() => Effect.Effect<void>) | undefined
+    yield* Scope.addFinalizer(
+      yield* Scope.Scope,
+      Effect.andThen(
+        Effect.suspend(() => (watchdog === undefined ? Effect.void : watchdog())),
+        Effect.sync(() => {
+          if (connected) core.update(core.metrics.connected, 0)
+          core.endSession(session)
+        })
+      )
+    )
     // Messages of a connection that is not live yet (Connected, Gap, resync) wait behind a gate: they obey the
     // overflow policy (a full buffer pauses the source, or drops and counts) and follow those events.
     const ungated = typeof driver.ungated === "function" ? driver.ungated(attempt) : driver.ungated === true
@@ -287,7 +299,7 @@ const runConnection = <Conn, Item>(
     core.current = conn
     core.reconnectFloor = Duration.zero
     core.update(core.metrics.connected, 1)
-    yield* Effect.addFinalizer(() => Effect.sync(() => core.update(core.metrics.connected, 0)))
+    connected = true
     core.publish(new Lifecycle.Connected({ attempt }))
     if (downSince !== undefined) {
       const downtime = Duration.millis(Math.max(0, connectedAt - downSince))
@@ -315,8 +327,7 @@ const runConnection = <Conn, Item>(
     core.liveAt = core.now()
     session.goLive()
     core.buffer.openGate()
-    const watchdog = liveness(driver, core, session, conn)
-    if (watchdog !== undefined) yield* watchdog
+    watchdog = yield* liveness(driver, core, session, conn)
     yield* session.awaitEnd
   })
 
@@ -332,14 +343,14 @@ const liveness = <Conn, Item>(
   core: Machine<Item>,
   session: SessionState<Item>,
   conn: Conn
-): Effect.Effect<void, never, Scope.Scope> | undefined => {
+): Effect.Effect<(() => Effect.Effect<void>) | undefined> => {
   const settings = core.options.liveness
-  if (settings === undefined) return undefined
+  if (settings === undefined) return Effect.undefined
   const interval = Duration.toMillis(settings.interval)
   const timeout = Duration.toMillis(settings.timeout)
   const connector = core.options.connector
   const probe = driver.probe
-  return Effect.flatMap(Effect.context<Scope.Scope>(), (context) => {
+  return Effect.map(Effect.context<never>(), (context) => {
     let deadline: Deadline | undefined
     let probing: Fiber.Fiber<unknown, unknown> | undefined
     const arm = (wait: number) => {
@@ -382,13 +393,12 @@ const liveness = <Conn, Item>(
       )
     }
     check()
-    return Effect.addFinalizer(() =>
-      Effect.suspend(() => {
-        if (deadline !== undefined) core.deadlines.cancel(deadline)
-        const fiber = probing
-        return fiber === undefined ? Effect.void : Fiber.interrupt(fiber)
-      })
-    )
+    // The stop, run by the connection's finalizer.
+    return () => {
+      if (deadline !== undefined) core.deadlines.cancel(deadline)
+      const fiber = probing
+      return fiber === undefined ? Effect.void : Fiber.interrupt(fiber)
+    }
   })
 }
 
@@ -408,12 +418,13 @@ export const make = <Conn, Item>(
     const context = yield* Effect.context<never>()
     // Unbounded: a subscriber that reads slowly misses nothing, and lifecycle events are few.
     const core = new Machine<Item>(options, clock, context)
-    yield* Effect.addFinalizer(() => core.shutdownEvents())
     const buffer = core.buffer
-    yield* Effect.addFinalizer(() =>
-      Effect.sync(() => {
+    yield* Scope.addFinalizer(
+      yield* Scope.Scope,
+      Effect.suspend(() => {
         if (core.status._tag !== "Closed") core.publishOutOfBand(new Lifecycle.Closed({ error: undefined }))
         buffer.shutdown()
+        return core.shutdownEvents()
       })
     )
 
@@ -427,7 +438,9 @@ export const make = <Conn, Item>(
     const loop = Effect.gen(function* () {
       const stepFrom = (schedule: Schedule.Schedule<unknown, ConnectorError.ConnectorError>) =>
         Schedule.toStep(schedule)
-      let step = options.schedule === undefined ? undefined : yield* stepFrom(options.schedule)
+      const schedule = options.schedule
+      // The schedule's state, made at the first failure: most connections never need it, and it costs closures.
+      let step: Effect.Success<ReturnType<typeof stepFrom>> | undefined
       // When the source was last live: the downtime of the next Gap counts from there, across attempts that
       // connected but failed before going live (e.g. in onResync).
       // A restored checkpoint: the first connection is a reconnect after an outage too.
@@ -453,14 +466,14 @@ export const make = <Conn, Item>(
           // A live connection was lost: the next one opens with a Gap.
           downSince = core.now()
           const uptime = downSince - liveAt
-          if (step !== undefined && uptime >= Duration.toMillis(options.stableAfter)) {
-            step = yield* stepFrom(options.schedule!)
-          }
+          // A fresh schedule for the outage of a connection that was stable.
+          if (uptime >= Duration.toMillis(options.stableAfter)) step = undefined
         }
-        if (step === undefined || !error.isRetryable) {
+        if (schedule === undefined || !error.isRetryable) {
           core.publish(new Lifecycle.Disconnected({ attempt, error, retryIn: undefined }))
           return yield* close(error)
         }
+        if (step === undefined) step = yield* stepFrom(schedule)
         const next = yield* Effect.result(step(core.now(), error))
         if (Result.isFailure(next)) {
           core.publish(new Lifecycle.Disconnected({ attempt, error, retryIn: undefined }))
