@@ -449,7 +449,11 @@ const driver = (options: Resolved, snapshot: Snapshot | undefined): Driver.Drive
         watcher.on("unlinkDir", (path) => push({ _tag: "UnlinkDir", path }))
         watcher.on("error", (cause) => session.fail(watchError(cause)))
         yield* Effect.callback<void, ConnectorError.ConnectorError>((resume) => {
+          // Only until ready: the watcher's own error listener (above) reports what comes later.
+          const onError = (cause: unknown) => resume(Effect.fail(watchError(cause)))
+          watcher.once("error", onError)
           watcher.once("ready", () => {
+            watcher.off("error", onError)
             ready = true
             if (rescan) {
               reconcile.missing()
@@ -461,7 +465,6 @@ const driver = (options: Resolved, snapshot: Snapshot | undefined): Driver.Drive
             if (coalescer.initialPending === 0) resume(Effect.void)
             else onInitialDelivered = () => resume(Effect.void)
           })
-          watcher.once("error", (cause) => resume(Effect.fail(watchError(cause))))
         })
         return { watched: () => watcher.getWatched() }
       })

@@ -302,27 +302,35 @@ const driver = <A>(options: Resolved<A>): Driver.Driver<WS, A> => ({
         else session.fail(closeError(code, reason.toString(), matches(options.fatalCodes, code)))
       })
       yield* Effect.callback<void, ConnectorError.ConnectorError>((resume) => {
-        const onOpen = () => resume(Effect.void)
-        const onError = (error: Error) => resume(Effect.fail(classify(error)))
-        const onResponse = (request: NodeHttp.ClientRequest, response: NodeHttp.IncomingMessage) => {
-          request.destroy()
-          resume(Effect.fail(handshakeError(response, session as Driver.Session<unknown>)))
+        // The first of the three settles the handshake and detaches all three: none outlives it, since a
+        // connection may stay open for days.
+        const detach = () => {
+          socket.off("open", onOpen)
+          socket.off("error", onError)
+          socket.off("unexpected-response", onResponse)
         }
-        socket.once("open", () => {
+        const onOpen = () => {
+          detach()
           // While the consumer holds the socket paused no ping can be answered: TCP keepalive finds a dead peer.
           ;(socket as unknown as { _socket?: Net.Socket })._socket?.setKeepAlive(
             true,
             Duration.toMillis(options.heartbeatInterval)
           )
-        })
-        socket.once("open", onOpen)
-        socket.once("error", onError)
-        socket.once("unexpected-response", onResponse)
-        return Effect.sync(() => {
-          socket.off("open", onOpen)
-          socket.off("error", onError)
-          socket.off("unexpected-response", onResponse)
-        })
+          resume(Effect.void)
+        }
+        const onError = (error: Error) => {
+          detach()
+          resume(Effect.fail(classify(error)))
+        }
+        const onResponse = (request: NodeHttp.ClientRequest, response: NodeHttp.IncomingMessage) => {
+          detach()
+          request.destroy()
+          resume(Effect.fail(handshakeError(response, session as Driver.Session<unknown>)))
+        }
+        socket.on("open", onOpen)
+        socket.on("error", onError)
+        socket.on("unexpected-response", onResponse)
+        return Effect.sync(detach)
       })
       session.flowControl({ pause: () => socket.pause(), resume: () => socket.resume() })
       if (options.onOpen !== undefined) yield* options.onOpen({ send: sendOn(socket) })

@@ -89,6 +89,19 @@ describe("WebSocket", () => {
     }).pipe(Effect.scoped)
   )
 
+  it.live("a live socket keeps only its own listeners: none of the handshake's outlives it", () =>
+    Effect.gen(function* () {
+      const { url } = yield* fixture()
+      const handle = yield* WebSocket.make({ url })
+      const socket = yield* handle.awaitConnection
+      // A connection may stay open for days: a listener left from the handshake is memory held that long.
+      assert.strictEqual(socket.listenerCount("open"), 0)
+      assert.strictEqual(socket.listenerCount("unexpected-response"), 0)
+      // The one error listener that stays is the connection's (it reports a broken socket to the session).
+      assert.strictEqual(socket.listenerCount("error"), 1)
+    }).pipe(Effect.scoped)
+  )
+
   it.live("send waits at most sendTimeout for a connection, then fails with a Timeout naming the option", () =>
     Effect.gen(function* () {
       const { proxy, url } = yield* fixture()
