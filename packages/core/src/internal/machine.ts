@@ -3,7 +3,11 @@
  * live), the sessions drivers feed, the liveness watchdog, lifecycle publication and the handle's streams.
  * `Connector.make` is its only entry point.
  *
- * Just over 500 lines on purpose: the connection loop, the session and the watchdog share one handle's state; the
+ * The loop runs in a fiber only while it has work: connecting, resyncing, waiting to retry. A live connection holds
+ * no fiber (a fiber, its stack and its generators cost a quiet connection about 3 KB): its resources stay in a
+ * Scope of their own, and the end or failure its session reports starts the loop again.
+ *
+ * Over 500 lines on purpose: the connection loop, the session and the watchdog share one handle's state; the
  * buffer, the lifecycle hub and the decoding are modules of their own.
  *
  * @internal
@@ -241,13 +245,16 @@ const replay = <Item>(core: Machine<Item>, items: ReadonlyArray<Item>): Effect.E
   return loop
 }
 
-/** Runs one connection until it ends: `true` when the source ended normally. */
-const runConnection = <Conn, Item>(
+/**
+ * Establishes one connection: connect, `Connected`, the reconnect's `Gap` and resync, then live with its
+ * watchdog. Returns its session; the connection's resources stay in the Scope until the session settles.
+ */
+const establish = <Conn, Item>(
   driver: Driver.Driver<Conn, Item>,
   core: Machine<Item>,
   attempt: number,
   downSince: number | undefined
-): Effect.Effect<void, ConnectorError.ConnectorError, Scope.Scope> =>
+): Effect.Effect<SessionState<Item>, ConnectorError.ConnectorError, Scope.Scope> =>
   Effect.gen(function* () {
     const { options } = core
     const session = core.newSession(attempt)
@@ -328,7 +335,7 @@ const runConnection = <Conn, Item>(
     session.goLive()
     core.buffer.openGate()
     watchdog = yield* liveness(driver, core, session, conn)
-    yield* session.awaitEnd
+    return session
   })
 
 /**
@@ -402,6 +409,12 @@ const liveness = <Conn, Item>(
   })
 }
 
+/** A live connection: its resources, in a Scope of its own, and the session that reports its end. */
+interface Live<Item> {
+  readonly scope: Scope.Closeable
+  readonly session: SessionState<Item>
+}
+
 /**
  * Builds the handle: connects in the background of the current Scope and keeps the connection alive until the
  * Scope closes or the connector ends for good.
@@ -419,14 +432,6 @@ export const make = <Conn, Item>(
     // Unbounded: a subscriber that reads slowly misses nothing, and lifecycle events are few.
     const core = new Machine<Item>(options, clock, context)
     const buffer = core.buffer
-    yield* Scope.addFinalizer(
-      yield* Scope.Scope,
-      Effect.suspend(() => {
-        if (core.status._tag !== "Closed") core.publishOutOfBand(new Lifecycle.Closed({ error: undefined }))
-        buffer.shutdown()
-        return core.shutdownEvents()
-      })
-    )
 
     const close = (error: ConnectorError.ConnectorError | undefined) =>
       Effect.sync(() => {
@@ -435,65 +440,141 @@ export const make = <Conn, Item>(
         else buffer.failCause(Cause.fail(error))
       })
 
-    const loop = Effect.gen(function* () {
-      const stepFrom = (schedule: Schedule.Schedule<unknown, ConnectorError.ConnectorError>) =>
-        Schedule.toStep(schedule)
-      const schedule = options.schedule
-      // The schedule's state, made at the first failure: most connections never need it, and it costs closures.
-      let step: Effect.Success<ReturnType<typeof stepFrom>> | undefined
-      // When the source was last live: the downtime of the next Gap counts from there, across attempts that
-      // connected but failed before going live (e.g. in onResync).
-      // A restored checkpoint: the first connection is a reconnect after an outage too.
-      let downSince: number | undefined = options.lastSeenAt
-      for (let attempt = 1; ; attempt++) {
-        core.publish(new Lifecycle.Connecting({ attempt }))
-        core.liveAt = undefined
-        const exit = yield* Effect.exit(Effect.scoped(runConnection(driver, core, attempt, downSince)))
-        const liveAt = core.liveAt
-        if (Exit.isSuccess(exit)) return yield* close(undefined)
-        const error = asConnectorError(options.connector, exit.cause)
-        if (error === undefined) {
-          // A defect (a bug in a driver or in onResync): the stream fails with it, and the status says so.
-          if (!Cause.hasInterruptsOnly(exit.cause)) {
-            const died = diedError(options.connector, exit.cause)
-            core.publish(new Lifecycle.Disconnected({ attempt, error: died, retryIn: undefined }))
-            core.publish(new Lifecycle.Closed({ error: died }))
+    const schedule = options.schedule
+    const stepFrom = (schedule: Schedule.Schedule<unknown, ConnectorError.ConnectorError>) => Schedule.toStep(schedule)
+    // The schedule's state, made at the first failure: most connections never need it, and it costs closures.
+    let step: Effect.Success<ReturnType<typeof stepFrom>> | undefined
+    // When the source was last live: the downtime of the next Gap counts from there, across attempts that
+    // connected but failed before going live (e.g. in onResync).
+    // A restored checkpoint: the first connection is a reconnect after an outage too.
+    let downSince: number | undefined = options.lastSeenAt
+    let attempt = 0
+    // A live connection holds no fiber: its Scope stays open, and the session's end or failure starts the loop
+    // again (a service holding thousands of quiet connections holds no suspended fiber for each).
+    let live: Live<Item> | undefined
+    let running: Fiber.Fiber<void> | undefined
+    let closing = false
+
+    /** Closes a live connection's Scope with the outcome its session reported. */
+    const release = ({ scope, session }: Live<Item>): Effect.Effect<Exit.Exit<void, ConnectorError.ConnectorError>> => {
+      const ended = session.ended!
+      const exit: Exit.Exit<void, ConnectorError.ConnectorError> =
+        ended._tag === "End" ? Exit.void : Exit.fail(ended.error)
+      return Effect.as(Scope.close(scope, exit), exit)
+    }
+
+    /** The connection loop, from a live connection that just ended (`ended`), or from a first attempt. */
+    const loop = (ended: Live<Item> | undefined) =>
+      Effect.gen(function* () {
+        let exit = ended === undefined ? undefined : yield* release(ended)
+        for (;;) {
+          if (exit === undefined) {
+            attempt++
+            core.publish(new Lifecycle.Connecting({ attempt }))
+            core.liveAt = undefined
+            const scope = Scope.makeUnsafe()
+            const established = yield* Effect.exit(
+              Effect.onExit(Scope.provide(establish(driver, core, attempt, downSince), scope), (exit) =>
+                Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void
+              )
+            )
+            if (Exit.isFailure(established)) exit = established as Exit.Exit<void, ConnectorError.ConnectorError>
+            else {
+              const session = established.value
+              if (session.ended === undefined) {
+                live = { scope, session }
+                session.onSettled = resume
+                return
+              }
+              exit = yield* release({ scope, session })
+            }
           }
-          return yield* Effect.failCause(exit.cause)
+          const liveAt = core.liveAt
+          if (Exit.isSuccess(exit)) return yield* close(undefined)
+          const error = asConnectorError(options.connector, exit.cause)
+          if (error === undefined) {
+            // A defect (a bug in a driver or in onResync): the stream fails with it, and the status says so.
+            if (!Cause.hasInterruptsOnly(exit.cause)) {
+              const died = diedError(options.connector, exit.cause)
+              core.publish(new Lifecycle.Disconnected({ attempt, error: died, retryIn: undefined }))
+              core.publish(new Lifecycle.Closed({ error: died }))
+            }
+            return yield* Effect.failCause(exit.cause)
+          }
+          exit = undefined
+          core.update(core.metrics.errors(error.reason._tag), 1)
+          if (liveAt !== undefined) {
+            // A live connection was lost: the next one opens with a Gap.
+            downSince = core.now()
+            const uptime = downSince - liveAt
+            // A fresh schedule for the outage of a connection that was stable.
+            if (uptime >= Duration.toMillis(options.stableAfter)) step = undefined
+          }
+          if (schedule === undefined || !error.isRetryable) {
+            core.publish(new Lifecycle.Disconnected({ attempt, error, retryIn: undefined }))
+            return yield* close(error)
+          }
+          if (step === undefined) step = yield* stepFrom(schedule)
+          const next = yield* Effect.result(step(core.now(), error))
+          if (Result.isFailure(next)) {
+            core.publish(new Lifecycle.Disconnected({ attempt, error, retryIn: undefined }))
+            return yield* close(error)
+          }
+          const retryIn = Duration.max(next.success[1], core.reconnectFloor)
+          core.publish(new Lifecycle.Disconnected({ attempt, error, retryIn }))
+          core.reconnects++
+          core.update(core.metrics.reconnects, 1)
+          yield* Effect.sleep(retryIn)
         }
-        core.update(core.metrics.errors(error.reason._tag), 1)
-        if (liveAt !== undefined) {
-          // A live connection was lost: the next one opens with a Gap.
-          downSince = core.now()
-          const uptime = downSince - liveAt
-          // A fresh schedule for the outage of a connection that was stable.
-          if (uptime >= Duration.toMillis(options.stableAfter)) step = undefined
-        }
-        if (schedule === undefined || !error.isRetryable) {
-          core.publish(new Lifecycle.Disconnected({ attempt, error, retryIn: undefined }))
-          return yield* close(error)
-        }
-        if (step === undefined) step = yield* stepFrom(schedule)
-        const next = yield* Effect.result(step(core.now(), error))
-        if (Result.isFailure(next)) {
-          core.publish(new Lifecycle.Disconnected({ attempt, error, retryIn: undefined }))
-          return yield* close(error)
-        }
-        const retryIn = Duration.max(next.success[1], core.reconnectFloor)
-        core.publish(new Lifecycle.Disconnected({ attempt, error, retryIn }))
-        core.reconnects++
-        core.update(core.metrics.reconnects, 1)
-        yield* Effect.sleep(retryIn)
-      }
-    })
-    yield* Effect.forkScoped(
-      loop.pipe(
-        Effect.catchCause((cause) =>
-          Cause.hasInterruptsOnly(cause) ? Effect.void : Effect.sync(() => buffer.failCause(cause as never))
+      })
+
+    const run = (ended: Live<Item> | undefined) => {
+      const fiber = Effect.runForkWith(context)(
+        loop(ended).pipe(
+          Effect.catchCause((cause) =>
+            Cause.hasInterruptsOnly(cause) ? Effect.void : Effect.sync(() => buffer.failCause(cause as never))
+          )
         )
-      ),
-      { startImmediately: true }
+      )
+      if (fiber.pollUnsafe() !== undefined) return
+      running = fiber
+      fiber.addObserver(() => {
+        if (running === fiber) running = undefined
+      })
+    }
+
+    /** The live connection's session settled: release it and go on with the loop, in a fiber again. */
+    function resume(): void {
+      const connection = live
+      live = undefined
+      if (connection === undefined || closing) return
+      run(connection)
+    }
+
+    // Closing the handle: the loop's fiber is interrupted (an attempt in progress releases what it acquired),
+    // or the live connection's Scope closed; then `Closed` and the end of the streams.
+    yield* Scope.addFinalizer(
+      yield* Scope.Scope,
+      Effect.suspend(() => {
+        closing = true
+        const fiber = running
+        const connection = live
+        live = undefined
+        return Effect.andThen(
+          fiber === undefined ? Effect.void : Fiber.interrupt(fiber),
+          connection === undefined ? Effect.void : Scope.close(connection.scope, Exit.interrupt())
+        )
+      }).pipe(
+        Effect.andThen(
+          Effect.suspend(() => {
+            if (core.status._tag !== "Closed") core.publishOutOfBand(new Lifecycle.Closed({ error: undefined }))
+            buffer.shutdown()
+            return core.shutdownEvents()
+          })
+        )
+      )
     )
+    run(undefined)
 
     const signals = Stream.fromPull(
       Effect.succeed(

@@ -23,6 +23,8 @@ export class SessionState<Item> implements Driver.Session<Item> {
   private stamp: number
   ended: { readonly _tag: "End" } | { readonly _tag: "Fail"; readonly error: ConnectorError.ConnectorError } | undefined
   notify: (() => void) | undefined = undefined
+  /** Called once the session settles after it went live: the machine releases the connection. */
+  onSettled: (() => void) | undefined = undefined
   messages = 0
   bytes = 0
   readonly attempt: number
@@ -136,6 +138,9 @@ export class SessionState<Item> implements Driver.Session<Item> {
     if (this.pending.length > 0) this.flush()
     this.ended = outcome
     this.notify?.()
+    const onSettled = this.onSettled
+    this.onSettled = undefined
+    onSettled?.()
   }
 
   setReconnectFloor = (delay: Duration.Input): void => {
