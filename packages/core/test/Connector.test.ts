@@ -3,7 +3,7 @@
  * (schedules, ordering, timeouts) is pinned here; the connectors' suites run the same rules against real peers.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Exit, Fiber, Metric, Schedule, Schema, Scope, Stream } from "effect"
+import { Cause, Duration, Effect, Exit, Fiber, Metric, Schedule, Schema, Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { Connector, ConnectorError, Decode, type Driver, Http, type Lifecycle, Metrics } from "../src/index.ts"
 import { collectSignals, connectError, options, refused, type Script, scripted, tags, up } from "./Scripted.ts"
@@ -618,6 +618,57 @@ describe("Connector.make", () => {
         })
       )
       assert.deepStrictEqual(log, ["connect 1", "release 1"])
+    })
+  )
+
+  it.effect("a live connection is released with its session's outcome: end, failure, or the handle's close", () =>
+    Effect.gen(function* () {
+      // A live connection holds no fiber: its Scope is closed by the session's end or failure, or by the close.
+      const outcomes: Array<string> = []
+      const sessions: Array<Driver.Session<number>> = []
+      const driver: Driver.Driver<string, number> = {
+        connector: "scripted",
+        connect: (session) => {
+          sessions.push(session)
+          return Effect.acquireRelease(Effect.succeed("conn"), (_, exit) =>
+            Effect.sync(() =>
+              outcomes.push(
+                Exit.isSuccess(exit)
+                  ? `${session.attempt}: ended`
+                  : Cause.hasInterruptsOnly(exit.cause)
+                    ? `${session.attempt}: interrupted`
+                    : `${session.attempt}: failed ${String(Cause.squash(exit.cause))}`
+              )
+            )
+          )
+        }
+      }
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const handle = yield* Connector.make(driver, yield* options())
+          yield* Effect.yieldNow
+          sessions[0]!.fail(connectError("reset"))
+          yield* TestClock.adjust("1 second")
+          assert.strictEqual((yield* handle.status)._tag, "Connected")
+          assert.strictEqual(sessions.length, 2)
+        })
+      )
+      assert.strictEqual(outcomes.length, 2)
+      assert.match(outcomes[0]!, /^1: failed .*reset/)
+      assert.strictEqual(outcomes[1], "2: interrupted")
+
+      const ending = yield* Effect.scoped(
+        Effect.gen(function* () {
+          const handle = yield* Connector.make(driver, yield* options())
+          yield* Effect.yieldNow
+          sessions[2]!.end()
+          // The end of the source is the end of the stream.
+          yield* Stream.runDrain(handle.messages)
+          return yield* handle.status
+        })
+      )
+      assert.strictEqual(outcomes[2], "1: ended")
+      assert.strictEqual(ending._tag, "Closed")
     })
   )
 })
