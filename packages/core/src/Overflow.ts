@@ -9,7 +9,7 @@ import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as ConnectorError from "./ConnectorError.ts"
-import { forkRegistration, fromBuffer, makePush } from "./internal/stream.ts"
+import { droppedListener, forkRegistration, fromBuffer, makePush } from "./internal/stream.ts"
 import * as Metrics from "./Metrics.ts"
 import type { EmitOpsPush } from "./StreamEmit.ts"
 
@@ -121,8 +121,9 @@ export const resolve = (
  * @category models
  */
 export interface FlowControl {
-  readonly pause: () => void
-  readonly resume: () => void
+  /** Called as a method (`control.pause()`): a transport with `pause`/`resume` methods is a `FlowControl` itself. */
+  pause(): void
+  resume(): void
 }
 
 /**
@@ -195,7 +196,7 @@ export const stream = <A, E = never, R = never>(
           strategy: policy.strategy,
           hardCap: policy.hardCap,
           overflow: overflowError(connector, policy),
-          onDrop: (count) => dropped.updateUnsafe(count, context)
+          listener: droppedListener(dropped, context)
         },
         (buffer, scope) =>
           forkRegistration(

@@ -19,7 +19,7 @@ import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { Buffer } from "./internal/buffer.ts"
-import { forkRegistration, fromBuffer, makePush } from "./internal/stream.ts"
+import { droppedListener, forkRegistration, fromBuffer, makePush } from "./internal/stream.ts"
 import * as Metrics from "./Metrics.ts"
 
 /**
@@ -457,7 +457,7 @@ export const asyncPush = <A, E = never, R = never>(
           strategy,
           hardCap: capacity,
           overflow: unreachableOverflow,
-          onDrop: (count) => dropped.updateUnsafe(count, context)
+          listener: droppedListener(dropped, context)
         },
         (buffer, scope) =>
           forkRegistration(
@@ -490,8 +490,10 @@ const fromBufferOptions = <A, E, R>(
           strategy,
           hardCap: capacity,
           overflow: unreachableOverflow,
-          onDrop: (count) => dropped.updateUnsafe(count, context),
-          onSpace: () => emitter.process()
+          listener: {
+            onDrop: (count) => dropped.updateUnsafe(count, context),
+            onSpace: () => emitter.process()
+          }
         },
         (buffer, scope) => setup(buffer, scope, emitter)
       )

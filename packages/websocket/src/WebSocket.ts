@@ -332,7 +332,8 @@ const driver = <A>(options: Resolved<A>): Driver.Driver<WS, A> => ({
         socket.on("unexpected-response", onResponse)
         return Effect.sync(detach)
       })
-      session.flowControl({ pause: () => socket.pause(), resume: () => socket.resume() })
+      // The socket's own pause and resume (called as its methods).
+      session.flowControl(socket)
       if (options.onOpen !== undefined) yield* options.onOpen({ send: sendOn(socket) })
       return socket
     }),

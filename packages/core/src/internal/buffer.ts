@@ -23,11 +23,17 @@ export interface BufferOptions<E> {
   /** Tells marked items (`pushMarked`) apart; needed only by a buffer that takes them. */
   readonly isMarked?: ((item: unknown) => boolean) | undefined
   /** The clock that times pauses (`pausedMillis`); default `Date.now`. */
-  readonly now?: (() => number) | undefined
+  readonly clock?: { currentTimeMillisUnsafe(): number } | undefined
+  /** Told of drops and room (an object rather than two closures: a connector's handle is one of many). */
+  readonly listener?: BufferListener | undefined
+}
+
+/** @internal */
+export interface BufferListener {
   /** Told of every drop (metrics). */
-  readonly onDrop?: ((count: number) => void) | undefined
+  onDrop(count: number): void
   /** Told after every take: room was made (a lossless emitter moves waiting values in; counts go to metrics). */
-  readonly onSpace?: (() => void) | undefined
+  onSpace(): void
 }
 
 const OPEN = 0
@@ -51,7 +57,7 @@ export class Buffer<A, E> {
   private overshoot = 0
   private pausedAt = 0
   private pausedTotal = 0
-  private flow: { readonly pause: () => void; readonly resume: () => void } | undefined = undefined
+  private flow: { pause(): void; resume(): void } | undefined = undefined
   /** Messages behind the gate (`closeGate`): counted against the capacity, taken only once the gate opens. */
   private held: Array<A> | undefined = undefined
   private roomWaiters: Array<() => void> = []
@@ -61,9 +67,8 @@ export class Buffer<A, E> {
   private readonly hardCap: number
   private readonly overflow: (size: number) => E
   private readonly isMarked: (item: unknown) => boolean
-  private readonly now: () => number
-  private readonly onDrop: ((count: number) => void) | undefined
-  private readonly onSpace: (() => void) | undefined
+  private readonly clock: { currentTimeMillisUnsafe(): number } | undefined
+  private readonly listener: BufferListener | undefined
 
   /** Items handed to the consumer so far, marked items not included. */
   delivered = 0
@@ -86,9 +91,8 @@ export class Buffer<A, E> {
     this.hardCap = options.hardCap
     this.overflow = options.overflow
     this.isMarked = options.isMarked ?? never
-    this.now = options.now ?? Date.now
-    this.onDrop = options.onDrop
-    this.onSpace = options.onSpace
+    this.clock = options.clock
+    this.listener = options.listener
     this.take = Effect.suspend(() => {
       if (this.items.length > this.head) return Effect.succeed(this.drain())
       if (this.state !== OPEN) return this.finalExit
@@ -129,7 +133,7 @@ export class Buffer<A, E> {
   }
 
   /** Registers the transport's pause/resume (used by `"suspend"`). */
-  setFlowControl(flow: { readonly pause: () => void; readonly resume: () => void }): void {
+  setFlowControl(flow: { pause(): void; resume(): void }): void {
     // A new transport (after a reconnect) starts unpaused: pause it too if the buffer is still full.
     this.flow = flow
     this.unpause()
@@ -283,14 +287,16 @@ export class Buffer<A, E> {
   }
 
   /** Waits until the consumer has made room (or the buffer closed). */
-  readonly awaitRoom: Effect.Effect<void> = Effect.callback<void>((resume) => {
-    const waiter = () => resume(Effect.void)
-    this.roomWaiters.push(waiter)
-    return Effect.sync(() => {
-      const i = this.roomWaiters.indexOf(waiter)
-      if (i !== -1) this.roomWaiters.splice(i, 1)
+  awaitRoom(): Effect.Effect<void> {
+    return Effect.callback<void>((resume) => {
+      const waiter = () => resume(Effect.void)
+      this.roomWaiters.push(waiter)
+      return Effect.sync(() => {
+        const i = this.roomWaiters.indexOf(waiter)
+        if (i !== -1) this.roomWaiters.splice(i, 1)
+      })
     })
-  })
+  }
 
   /** Appends one value without applying the strategy: the caller (the lossless emitter) has checked `room`. */
   pushOneUnchecked(item: A): void {
@@ -391,9 +397,13 @@ export class Buffer<A, E> {
     return true
   }
 
+  private now(): number {
+    return this.clock === undefined ? Date.now() : this.clock.currentTimeMillisUnsafe()
+  }
+
   private countDrops(count: number): void {
     this.dropped += count
-    if (this.onDrop !== undefined) this.onDrop(count)
+    this.listener?.onDrop(count)
   }
 
   /** Ends the stream once what is buffered has been taken. */
@@ -438,7 +448,7 @@ export class Buffer<A, E> {
     this.marked = 0
     // Messages still behind the gate keep the source paused while they fill the buffer.
     if (this.paused && this.size < this.capacity && this.unpause() && this.state === OPEN) this.flow?.resume()
-    if (this.onSpace !== undefined) this.onSpace()
+    this.listener?.onSpace()
     this.wakeRoomWaiters()
     return out
   }

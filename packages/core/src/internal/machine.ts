@@ -19,6 +19,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as PubSub from "effect/PubSub"
+import type * as Pull from "effect/Pull"
 import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
@@ -29,7 +30,7 @@ import type * as Driver from "../Driver.ts"
 import * as Lifecycle from "../Lifecycle.ts"
 import * as Metrics from "../Metrics.ts"
 import * as Overflow from "../Overflow.ts"
-import { Buffer } from "./buffer.ts"
+import { Buffer, type BufferListener } from "./buffer.ts"
 import { type Deadline, type Deadlines, deadlinesOf } from "./deadlines.ts"
 import { SessionState } from "./session.ts"
 
@@ -39,11 +40,11 @@ interface Sequenced {
   readonly event: Lifecycle.Event
 }
 
-export class Machine<Item> {
+export class Machine<Item> implements BufferListener {
   readonly buffer: Buffer<Item | Lifecycle.Event, ConnectorError.ConnectorError>
   readonly options: Connector.Resolved<Item>
   readonly metrics: Metrics.ConnectorMetrics
-  readonly now: () => number
+  private readonly clock: Clock.Clock
   /** The watchdogs' shared sleeper (one per clock). */
   readonly deadlines: Deadlines
   reconnectFloor: Duration.Duration = Duration.zero
@@ -61,9 +62,36 @@ export class Machine<Item> {
   private readonly context: Parameters<Metrics.ConnectorMetrics["messages"]["updateUnsafe"]>[1]
   private session: SessionState<Item> | undefined = undefined
 
-  constructor(options: Connector.Resolved<Item>, clock: Clock.Clock, context: Machine<Item>["context"]) {
+  private readonly driver: Driver.Driver<unknown, Item>
+  /** The schedule's state, made at the first failure: most connections never need it, and it costs closures. */
+  private step:
+    | ((
+        now: number,
+        input: ConnectorError.ConnectorError
+      ) => Pull.Pull<[unknown, Duration.Duration], ConnectorError.ConnectorError, unknown>)
+    | undefined
+  /**
+   * When the source was last live: the downtime of the next Gap counts from there, across attempts that connected
+   * but failed before going live (e.g. in onResync). A restored checkpoint: the first connection is a reconnect.
+   */
+  private downSince: number | undefined
+  private attempt = 0
+  /** The live connection, held without a fiber until its session settles. */
+  private live: Live<Item> | undefined = undefined
+  /** The loop's fiber while it has work (connecting, resyncing, waiting to retry). */
+  private running: Fiber.Fiber<void> | undefined = undefined
+  private closing = false
+
+  constructor(
+    driver: Driver.Driver<unknown, Item>,
+    options: Connector.Resolved<Item>,
+    clock: Clock.Clock,
+    context: Machine<Item>["context"]
+  ) {
+    this.driver = driver
+    this.downSince = options.lastSeenAt
     this.options = options
-    this.now = () => clock.currentTimeMillisUnsafe()
+    this.clock = clock
     this.deadlines = deadlinesOf(clock, context)
     this.context = context
     this.metrics = Metrics.forConnector(options.connector, options.name)
@@ -75,10 +103,23 @@ export class Machine<Item> {
       hardCap: policy.hardCap,
       overflow: Overflow.overflowError(options.connector, policy),
       isMarked: Lifecycle.isEvent,
-      now: this.now,
-      onDrop: (count) => this.metrics.dropped.updateUnsafe(count, context),
-      onSpace: () => this.flushCounts()
+      clock,
+      listener: this
     })
+  }
+
+  now(): number {
+    return this.clock.currentTimeMillisUnsafe()
+  }
+
+  /** The buffer dropped values (its listener). */
+  onDrop(count: number): void {
+    this.metrics.dropped.updateUnsafe(count, this.context)
+  }
+
+  /** The consumer took (the buffer's listener): counts move to the metrics per batch. */
+  onSpace(): void {
+    this.flushCounts()
   }
 
   /**
@@ -158,6 +199,148 @@ export class Machine<Item> {
   update(metric: { readonly updateUnsafe: (n: number, context: Machine<Item>["context"]) => void }, n: number) {
     metric.updateUnsafe(n, this.context)
   }
+
+  /** Runs the connection loop in a fiber, from a live connection that just ended or from a first attempt. */
+  run(ended: Live<Item> | undefined): void {
+    const fiber = Effect.runForkWith(this.context)(
+      this.loop(ended).pipe(
+        Effect.catchCause((cause) =>
+          Cause.hasInterruptsOnly(cause) ? Effect.void : Effect.sync(() => this.buffer.failCause(cause as never))
+        )
+      )
+    )
+    if (fiber.pollUnsafe() !== undefined) return
+    this.running = fiber
+    fiber.addObserver(() => {
+      if (this.running === fiber) this.running = undefined
+    })
+  }
+
+  /** A session settled: if it is the live connection's, release it and go on with the loop, in a fiber again. */
+  settled(session: SessionState<Item>): void {
+    const live = this.live
+    if (live === undefined || live.session !== session || this.closing) return
+    this.live = undefined
+    this.run(live)
+  }
+
+  /**
+   * Closing the handle: the loop's fiber is interrupted (an attempt in progress releases what it acquired), or the
+   * live connection's Scope closed; then `Closed` and the end of the streams.
+   */
+  shutdown(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      this.closing = true
+      const fiber = this.running
+      const live = this.live
+      this.live = undefined
+      return Effect.andThen(
+        fiber === undefined ? Effect.void : Fiber.interrupt(fiber),
+        live === undefined ? Effect.void : Scope.close(live.scope, Exit.interrupt())
+      )
+    }).pipe(
+      Effect.andThen(
+        Effect.suspend(() => {
+          if (this.status._tag !== "Closed") this.publishOutOfBand(new Lifecycle.Closed({ error: undefined }))
+          this.buffer.shutdown()
+          return this.shutdownEvents()
+        })
+      )
+    )
+  }
+
+  private close(error: ConnectorError.ConnectorError | undefined): Effect.Effect<void> {
+    return Effect.sync(() => {
+      this.publish(new Lifecycle.Closed({ error }))
+      if (error === undefined) this.buffer.end()
+      else this.buffer.failCause(Cause.fail(error))
+    })
+  }
+
+  /** The loop: attempts, the reconnect schedule, and the hand-over of a connection that went live. */
+  private loop(ended: Live<Item> | undefined): Effect.Effect<void, unknown> {
+    const core = this
+    const options = this.options
+    return Effect.gen(function* () {
+      let exit = ended === undefined ? undefined : yield* release(ended)
+      for (;;) {
+        if (exit === undefined) {
+          const attempt = ++core.attempt
+          core.publish(new Lifecycle.Connecting({ attempt }))
+          core.liveAt = undefined
+          const scope = Scope.makeUnsafe()
+          const established = yield* Effect.exit(
+            Effect.onExit(Scope.provide(establish(core.driver, core, attempt, core.downSince), scope), (exit) =>
+              Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void
+            )
+          )
+          if (Exit.isFailure(established)) exit = established as Exit.Exit<void, ConnectorError.ConnectorError>
+          else {
+            const session = established.value
+            // Live: the fiber ends here; the session's end or failure runs the loop again (`settled`).
+            if (session.ended === undefined) {
+              core.live = { scope, session }
+              return
+            }
+            exit = yield* release({ scope, session })
+          }
+        }
+        const attempt = core.attempt
+        const liveAt = core.liveAt
+        if (Exit.isSuccess(exit)) return yield* core.close(undefined)
+        const error = asConnectorError(options.connector, exit.cause)
+        if (error === undefined) {
+          // A defect (a bug in a driver or in onResync): the stream fails with it, and the status says so.
+          if (!Cause.hasInterruptsOnly(exit.cause)) {
+            const died = diedError(options.connector, exit.cause)
+            core.publish(new Lifecycle.Disconnected({ attempt, error: died, retryIn: undefined }))
+            core.publish(new Lifecycle.Closed({ error: died }))
+          }
+          return yield* Effect.failCause(exit.cause)
+        }
+        exit = undefined
+        core.update(core.metrics.errors(error.reason._tag), 1)
+        if (liveAt !== undefined) {
+          // A live connection was lost: the next one opens with a Gap.
+          core.downSince = core.now()
+          // A fresh schedule for the outage of a connection that was stable.
+          if (core.downSince - liveAt >= Duration.toMillis(options.stableAfter)) core.step = undefined
+        }
+        const schedule = options.schedule
+        if (schedule === undefined || !error.isRetryable) {
+          core.publish(new Lifecycle.Disconnected({ attempt, error, retryIn: undefined }))
+          return yield* core.close(error)
+        }
+        if (core.step === undefined) core.step = yield* Schedule.toStep(schedule)
+        const next = yield* Effect.result(core.step(core.now(), error))
+        if (Result.isFailure(next)) {
+          core.publish(new Lifecycle.Disconnected({ attempt, error, retryIn: undefined }))
+          return yield* core.close(error)
+        }
+        const retryIn = Duration.max(next.success[1], core.reconnectFloor)
+        core.publish(new Lifecycle.Disconnected({ attempt, error, retryIn }))
+        core.reconnects++
+        core.update(core.metrics.reconnects, 1)
+        yield* Effect.sleep(retryIn)
+      }
+    })
+  }
+}
+
+/** A live connection: its resources, in a Scope of their own, and the session that reports its end. */
+interface Live<Item> {
+  readonly scope: Scope.Closeable
+  readonly session: SessionState<Item>
+}
+
+/** Closes a live connection's Scope with the outcome its session reported; returns that outcome. */
+const release = <Item>({
+  scope,
+  session
+}: Live<Item>): Effect.Effect<Exit.Exit<void, ConnectorError.ConnectorError>> => {
+  const ended = session.ended!
+  const exit: Exit.Exit<void, ConnectorError.ConnectorError> = ended._tag === "End" ? Exit.void : Exit.fail(ended.error)
+  return Effect.as(Scope.close(scope, exit), exit)
 }
 
 const asConnectorError = (
@@ -240,7 +423,7 @@ const replay = <Item>(core: Machine<Item>, items: ReadonlyArray<Item>): Effect.E
   const loop: Effect.Effect<void> = Effect.suspend(() => {
     from += buffer.pushReplay(items, from)
     if (from >= items.length || !buffer.isOpen) return Effect.void
-    return Effect.flatMap(buffer.awaitRoom, () => loop)
+    return Effect.flatMap(buffer.awaitRoom(), () => loop)
   })
   return loop
 }
@@ -287,7 +470,7 @@ const establish = <Conn, Item>(
     }
     const conn = yield* activeTimeout(
       core,
-      Effect.raceFirst(driver.connect(session), session.awaitFailure),
+      Effect.raceFirst(driver.connect(session), session.awaitFailure()),
       options.connectTimeout,
       () => connectTimeoutError(options.connector, options.connectTimeout)
     ).pipe(
@@ -321,7 +504,7 @@ const establish = <Conn, Item>(
             (items) =>
               Effect.andThen(Effect.annotateCurrentSpan("streamemit.replayed", items.length), replay(core, items))
           ),
-          session.awaitFailure
+          session.awaitFailure()
         ).pipe(
           Effect.withSpan(
             "streamemit.resync",
@@ -409,12 +592,6 @@ const liveness = <Conn, Item>(
   })
 }
 
-/** A live connection: its resources, in a Scope of its own, and the session that reports its end. */
-interface Live<Item> {
-  readonly scope: Scope.Closeable
-  readonly session: SessionState<Item>
-}
-
 /**
  * Builds the handle: connects in the background of the current Scope and keeps the connection alive until the
  * Scope closes or the connector ends for good.
@@ -430,151 +607,11 @@ export const make = <Conn, Item>(
     const clock = yield* Clock.Clock
     const context = yield* Effect.context<never>()
     // Unbounded: a subscriber that reads slowly misses nothing, and lifecycle events are few.
-    const core = new Machine<Item>(options, clock, context)
+    const core = new Machine<Item>(driver as Driver.Driver<unknown, Item>, options, clock, context)
     const buffer = core.buffer
 
-    const close = (error: ConnectorError.ConnectorError | undefined) =>
-      Effect.sync(() => {
-        core.publish(new Lifecycle.Closed({ error }))
-        if (error === undefined) buffer.end()
-        else buffer.failCause(Cause.fail(error))
-      })
-
-    const schedule = options.schedule
-    const stepFrom = (schedule: Schedule.Schedule<unknown, ConnectorError.ConnectorError>) => Schedule.toStep(schedule)
-    // The schedule's state, made at the first failure: most connections never need it, and it costs closures.
-    let step: Effect.Success<ReturnType<typeof stepFrom>> | undefined
-    // When the source was last live: the downtime of the next Gap counts from there, across attempts that
-    // connected but failed before going live (e.g. in onResync).
-    // A restored checkpoint: the first connection is a reconnect after an outage too.
-    let downSince: number | undefined = options.lastSeenAt
-    let attempt = 0
-    // A live connection holds no fiber: its Scope stays open, and the session's end or failure starts the loop
-    // again (a service holding thousands of quiet connections holds no suspended fiber for each).
-    let live: Live<Item> | undefined
-    let running: Fiber.Fiber<void> | undefined
-    let closing = false
-
-    /** Closes a live connection's Scope with the outcome its session reported. */
-    const release = ({ scope, session }: Live<Item>): Effect.Effect<Exit.Exit<void, ConnectorError.ConnectorError>> => {
-      const ended = session.ended!
-      const exit: Exit.Exit<void, ConnectorError.ConnectorError> =
-        ended._tag === "End" ? Exit.void : Exit.fail(ended.error)
-      return Effect.as(Scope.close(scope, exit), exit)
-    }
-
-    /** The connection loop, from a live connection that just ended (`ended`), or from a first attempt. */
-    const loop = (ended: Live<Item> | undefined) =>
-      Effect.gen(function* () {
-        let exit = ended === undefined ? undefined : yield* release(ended)
-        for (;;) {
-          if (exit === undefined) {
-            attempt++
-            core.publish(new Lifecycle.Connecting({ attempt }))
-            core.liveAt = undefined
-            const scope = Scope.makeUnsafe()
-            const established = yield* Effect.exit(
-              Effect.onExit(Scope.provide(establish(driver, core, attempt, downSince), scope), (exit) =>
-                Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void
-              )
-            )
-            if (Exit.isFailure(established)) exit = established as Exit.Exit<void, ConnectorError.ConnectorError>
-            else {
-              const session = established.value
-              if (session.ended === undefined) {
-                live = { scope, session }
-                session.onSettled = resume
-                return
-              }
-              exit = yield* release({ scope, session })
-            }
-          }
-          const liveAt = core.liveAt
-          if (Exit.isSuccess(exit)) return yield* close(undefined)
-          const error = asConnectorError(options.connector, exit.cause)
-          if (error === undefined) {
-            // A defect (a bug in a driver or in onResync): the stream fails with it, and the status says so.
-            if (!Cause.hasInterruptsOnly(exit.cause)) {
-              const died = diedError(options.connector, exit.cause)
-              core.publish(new Lifecycle.Disconnected({ attempt, error: died, retryIn: undefined }))
-              core.publish(new Lifecycle.Closed({ error: died }))
-            }
-            return yield* Effect.failCause(exit.cause)
-          }
-          exit = undefined
-          core.update(core.metrics.errors(error.reason._tag), 1)
-          if (liveAt !== undefined) {
-            // A live connection was lost: the next one opens with a Gap.
-            downSince = core.now()
-            const uptime = downSince - liveAt
-            // A fresh schedule for the outage of a connection that was stable.
-            if (uptime >= Duration.toMillis(options.stableAfter)) step = undefined
-          }
-          if (schedule === undefined || !error.isRetryable) {
-            core.publish(new Lifecycle.Disconnected({ attempt, error, retryIn: undefined }))
-            return yield* close(error)
-          }
-          if (step === undefined) step = yield* stepFrom(schedule)
-          const next = yield* Effect.result(step(core.now(), error))
-          if (Result.isFailure(next)) {
-            core.publish(new Lifecycle.Disconnected({ attempt, error, retryIn: undefined }))
-            return yield* close(error)
-          }
-          const retryIn = Duration.max(next.success[1], core.reconnectFloor)
-          core.publish(new Lifecycle.Disconnected({ attempt, error, retryIn }))
-          core.reconnects++
-          core.update(core.metrics.reconnects, 1)
-          yield* Effect.sleep(retryIn)
-        }
-      })
-
-    const run = (ended: Live<Item> | undefined) => {
-      const fiber = Effect.runForkWith(context)(
-        loop(ended).pipe(
-          Effect.catchCause((cause) =>
-            Cause.hasInterruptsOnly(cause) ? Effect.void : Effect.sync(() => buffer.failCause(cause as never))
-          )
-        )
-      )
-      if (fiber.pollUnsafe() !== undefined) return
-      running = fiber
-      fiber.addObserver(() => {
-        if (running === fiber) running = undefined
-      })
-    }
-
-    /** The live connection's session settled: release it and go on with the loop, in a fiber again. */
-    function resume(): void {
-      const connection = live
-      live = undefined
-      if (connection === undefined || closing) return
-      run(connection)
-    }
-
-    // Closing the handle: the loop's fiber is interrupted (an attempt in progress releases what it acquired),
-    // or the live connection's Scope closed; then `Closed` and the end of the streams.
-    yield* Scope.addFinalizer(
-      yield* Scope.Scope,
-      Effect.suspend(() => {
-        closing = true
-        const fiber = running
-        const connection = live
-        live = undefined
-        return Effect.andThen(
-          fiber === undefined ? Effect.void : Fiber.interrupt(fiber),
-          connection === undefined ? Effect.void : Scope.close(connection.scope, Exit.interrupt())
-        )
-      }).pipe(
-        Effect.andThen(
-          Effect.suspend(() => {
-            if (core.status._tag !== "Closed") core.publishOutOfBand(new Lifecycle.Closed({ error: undefined }))
-            buffer.shutdown()
-            return core.shutdownEvents()
-          })
-        )
-      )
-    )
-    run(undefined)
+    yield* Scope.addFinalizer(yield* Scope.Scope, core.shutdown())
+    core.run(undefined)
 
     const signals = Stream.fromPull(
       Effect.succeed(

@@ -23,8 +23,6 @@ export class SessionState<Item> implements Driver.Session<Item> {
   private stamp: number
   ended: { readonly _tag: "End" } | { readonly _tag: "Fail"; readonly error: ConnectorError.ConnectorError } | undefined
   notify: (() => void) | undefined = undefined
-  /** Called once the session settles after it went live: the machine releases the connection. */
-  onSettled: (() => void) | undefined = undefined
   messages = 0
   bytes = 0
   readonly attempt: number
@@ -138,9 +136,8 @@ export class SessionState<Item> implements Driver.Session<Item> {
     if (this.pending.length > 0) this.flush()
     this.ended = outcome
     this.notify?.()
-    const onSettled = this.onSettled
-    this.onSettled = undefined
-    onSettled?.()
+    // A live connection holds no fiber: the machine releases it and goes on.
+    this.core.settled(this)
   }
 
   setReconnectFloor = (delay: Duration.Input): void => {
@@ -152,24 +149,28 @@ export class SessionState<Item> implements Driver.Session<Item> {
     if (this.active) this.core.buffer.setFlowControl(control)
   }
 
-  /** Fails with the error the driver reports; never succeeds (an end is not a failure). */
-  readonly awaitFailure: Effect.Effect<never, ConnectorError.ConnectorError> = Effect.flatMap(
-    Effect.suspend(() => this.awaitEnd),
-    () => Effect.never
-  )
+  /**
+   * Fails with the error the driver reports; never succeeds (an end is not a failure). Made per use (the connect
+   * and the resync race it) rather than held: a live connection does not need it.
+   */
+  awaitFailure(): Effect.Effect<never, ConnectorError.ConnectorError> {
+    return Effect.flatMap(this.awaitEnd(), () => Effect.never)
+  }
 
   /** Waits until the driver reports the end or failure of the connection. */
-  readonly awaitEnd: Effect.Effect<void, ConnectorError.ConnectorError> = Effect.callback((resume) => {
-    const check = () => {
-      const outcome = this.ended
-      if (outcome === undefined) return false
-      this.notify = undefined
-      resume(outcome._tag === "End" ? Effect.void : Effect.fail(outcome.error))
-      return true
-    }
-    if (!check()) this.notify = check
-    return Effect.sync(() => {
-      this.notify = undefined
+  private awaitEnd(): Effect.Effect<void, ConnectorError.ConnectorError> {
+    return Effect.callback((resume) => {
+      const check = () => {
+        const outcome = this.ended
+        if (outcome === undefined) return false
+        this.notify = undefined
+        resume(outcome._tag === "End" ? Effect.void : Effect.fail(outcome.error))
+        return true
+      }
+      if (!check()) this.notify = check
+      return Effect.sync(() => {
+        this.notify = undefined
+      })
     })
-  })
+  }
 }

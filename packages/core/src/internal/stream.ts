@@ -7,11 +7,19 @@ import type * as Arr from "effect/Array"
 import * as Cause from "effect/Cause"
 import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
+import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import type * as Metric from "effect/Metric"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { Buffer, type BufferOptions } from "./buffer.ts"
+import { Buffer, type BufferListener, type BufferOptions } from "./buffer.ts"
+
+/** A buffer listener that counts drops in `dropped` (the buffer of a plain push stream). @internal */
+export const droppedListener = (dropped: Metric.Counter<number>, context: Context.Context<never>): BufferListener => ({
+  onDrop: (count) => dropped.updateUnsafe(count, context),
+  onSpace: () => {}
+})
 
 /** @internal */
 export const fromBuffer = <A, E, R>(
