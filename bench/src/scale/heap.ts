@@ -65,11 +65,16 @@ const scope = Effect.runSync(Scope.make())
 let connected = 0
 const open = async () => {
   if (mode === "raw" && kind === "ws") {
+    // The listeners a program needs (as in the scale suite): messages, and `error`, without which it crashes.
     const socket = new WS(wsUrl)
     socket.once("open", () => connected++)
+    socket.on("message", () => {})
+    socket.on("error", () => {})
   } else if (mode === "raw") {
     const source = new EventSource(sseUrl)
     source.onopen = () => connected++
+    source.onmessage = () => {}
+    source.onerror = () => {}
   } else {
     const make: Effect.Effect<Connector.Handle<unknown, unknown>, ConnectorError.ConnectorError, Scope.Scope> = kind ===
     "ws"

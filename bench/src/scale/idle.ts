@@ -23,27 +23,33 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 const { process: server, wsUrl, sseUrl } = await startServers()
 
-gc()
-await sleep(100)
-const before = process.memoryUsage()
 const scope = Effect.runSync(Scope.make())
 const raw: Array<{ close: () => void }> = []
 let connected = 0
-for (let i = 0; i < n; i++) {
+let received = 0
+/**
+ * Opens one connection as its users would hold it: a raw client with the listeners a program needs (messages, and
+ * `error`, without which a network error crashes the process), a handle connected.
+ */
+const open = async () => {
   if (mode === "raw" && kind === "ws") {
     const socket = new WS(wsUrl)
     socket.once("open", () => connected++)
+    socket.on("message", () => received++)
+    socket.on("error", () => {})
     raw.push({ close: () => socket.terminate() })
   } else if (mode === "raw") {
     const source = new EventSource(sseUrl)
     source.onopen = () => connected++
+    source.onmessage = () => received++
+    source.onerror = () => {}
     raw.push({ close: () => source.close() })
   } else {
-    const open: Effect.Effect<Connector.Handle<unknown, unknown>, ConnectorError.ConnectorError, Scope.Scope> = kind ===
+    const make: Effect.Effect<Connector.Handle<unknown, unknown>, ConnectorError.ConnectorError, Scope.Scope> = kind ===
     "ws"
       ? WebSocket.make({ url: wsUrl })
       : Sse.make({ url: sseUrl })
-    const handle = await Effect.runPromise(Scope.provide(open, scope))
+    const handle = await Effect.runPromise(Scope.provide(make, scope))
     Effect.runFork(
       Effect.andThen(
         handle.awaitConnection,
@@ -52,7 +58,17 @@ for (let i = 0; i < n; i++) {
     )
   }
 }
-while (connected < n) await sleep(50)
+
+// One connection first, so that what every connection shares (modules, compiled code, metrics) is in the baseline:
+// per connection means per connection, at 1,000 as at 10,000.
+await open()
+while (connected < 1) await sleep(20)
+await sleep(200)
+gc()
+await sleep(100)
+const before = process.memoryUsage()
+for (let i = 0; i < n; i++) await open()
+while (connected < n + 1) await sleep(50)
 await sleep(500)
 gc()
 await sleep(100)

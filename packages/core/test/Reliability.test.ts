@@ -530,4 +530,25 @@ describe("tracing", () => {
       assert.strictEqual(spans[3]!.attributes.get("streamemit.downtime_ms"), 2000)
     })
   )
+
+  it.effect(
+    "under Effect's nativeTracer (no backend) no span is made: the driver connects under the caller's span",
+    () =>
+      Effect.gen(function* () {
+        const seen: Array<string> = []
+        const { driver } = scripted([
+          () =>
+            Effect.map(Effect.currentSpan, (span) => {
+              seen.push(span.name)
+              return "conn"
+            })
+        ])
+        yield* Effect.gen(function* () {
+          yield* Connector.make(driver, yield* options())
+          yield* Effect.yieldNow
+        }).pipe(Effect.withSpan("caller"))
+        // A connect span would be kept for as long as the connection, for no reader.
+        assert.deepStrictEqual(seen, ["caller"])
+      })
+  )
 })

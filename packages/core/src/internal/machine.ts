@@ -14,6 +14,7 @@
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -24,6 +25,7 @@ import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import * as Tracer from "effect/Tracer"
 import type * as Connector from "../Connector.ts"
 import * as ConnectorError from "../ConnectorError.ts"
 import type * as Driver from "../Driver.ts"
@@ -63,6 +65,8 @@ export class Machine<Item> implements BufferListener {
   private session: SessionState<Item> | undefined = undefined
 
   private readonly driver: Driver.Driver<unknown, Item>
+  /** A tracing backend is installed (not Effect's `nativeTracer`, which exports nothing). */
+  readonly tracing: boolean
   /** The schedule's state, made at the first failure: most connections never need it, and it costs closures. */
   private step:
     | ((
@@ -89,6 +93,7 @@ export class Machine<Item> implements BufferListener {
     context: Machine<Item>["context"]
   ) {
     this.driver = driver
+    this.tracing = Context.get(context, Tracer.Tracer) !== Tracer.nativeTracer
     this.downSince = options.lastSeenAt
     this.options = options
     this.clock = clock
@@ -429,6 +434,18 @@ const replay = <Item>(core: Machine<Item>, items: ReadonlyArray<Item>): Effect.E
 }
 
 /**
+ * A span around `effect` when a tracing backend is installed. Effect's own `nativeTracer` exports nothing, and the
+ * connect span stays referenced as long as the connection (its context is kept for the driver's release): 0.5 KB a
+ * quiet connection would carry for no reader. No stack trace: it would point into this module.
+ */
+const traced =
+  <Item>(core: Machine<Item>, name: string, options: Tracer.SpanOptionsNoTrace) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, Exclude<R, Tracer.ParentSpan>> =>
+    core.tracing
+      ? effect.pipe(Effect.withSpan(name, options, { captureStackTrace: false }))
+      : (effect as Effect.Effect<A, E, Exclude<R, Tracer.ParentSpan>>)
+
+/**
  * Establishes one connection: connect, `Connected`, the reconnect's `Gap` and resync, then live with its
  * watchdog. Returns its session; the connection's resources stay in the Scope until the session settles.
  */
@@ -468,23 +485,25 @@ const establish = <Conn, Item>(
       "streamemit.name": options.name,
       "streamemit.attempt": attempt
     }
-    const conn = yield* activeTimeout(
+    const connect = activeTimeout(
       core,
       Effect.raceFirst(driver.connect(session), session.awaitFailure()),
       options.connectTimeout,
       () => connectTimeoutError(options.connector, options.connectTimeout)
-    ).pipe(
-      Effect.onExit((exit) =>
-        Effect.annotateCurrentSpan(
-          "streamemit.outcome",
-          Exit.isSuccess(exit)
-            ? "connected"
-            : (asConnectorError(options.connector, exit.cause)?.reason._tag ?? "interrupted")
-        )
-      ),
-      // No stack trace: it would point into this module, and it cost each connection its call sites.
-      Effect.withSpan("streamemit.connect", { attributes, kind: "client" }, { captureStackTrace: false })
     )
+    const conn = yield* core.tracing
+      ? connect.pipe(
+          Effect.onExit((exit) =>
+            Effect.annotateCurrentSpan(
+              "streamemit.outcome",
+              Exit.isSuccess(exit)
+                ? "connected"
+                : (asConnectorError(options.connector, exit.cause)?.reason._tag ?? "interrupted")
+            )
+          ),
+          traced(core, "streamemit.connect", { attributes, kind: "client" })
+        )
+      : connect
     const connectedAt = core.now()
     core.current = conn
     core.reconnectFloor = Duration.zero
@@ -502,15 +521,15 @@ const establish = <Conn, Item>(
           Effect.flatMap(
             Effect.suspend(() => onResync({ attempt, downtime })),
             (items) =>
-              Effect.andThen(Effect.annotateCurrentSpan("streamemit.replayed", items.length), replay(core, items))
+              core.tracing
+                ? Effect.andThen(Effect.annotateCurrentSpan("streamemit.replayed", items.length), replay(core, items))
+                : replay(core, items)
           ),
           session.awaitFailure()
         ).pipe(
-          Effect.withSpan(
-            "streamemit.resync",
-            { attributes: { ...attributes, "streamemit.downtime_ms": Duration.toMillis(downtime) } },
-            { captureStackTrace: false }
-          )
+          traced(core, "streamemit.resync", {
+            attributes: { ...attributes, "streamemit.downtime_ms": Duration.toMillis(downtime) }
+          })
         )
       }
     }
