@@ -61,7 +61,8 @@ export interface Session<in Item> {
 }
 
 /**
- * What a connector supplies.
+ * What a connector supplies. Core calls its functions as methods (`driver.connect(session)`): a class whose
+ * prototype has them is a driver, and its handles then share them instead of holding closures each.
  *
  * @since 0.2.0
  * @category driver

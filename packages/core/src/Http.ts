@@ -98,6 +98,9 @@ export const revealHeaders = (headers: Headers): Record<string, string> => {
   return out
 }
 
+/** No headers: a fresh object on every attempt (a driver may add to it), from one Effect shared by every handle. */
+const noHeaders: Effect.Effect<Record<string, string>> = Effect.sync(() => ({}))
+
 /**
  * A headers option as an Effect run on every attempt.
  *
@@ -108,7 +111,7 @@ export const headersOption = (
   value: Connector.PerAttempt<Headers> | undefined
 ): Effect.Effect<Record<string, string>, ConnectorError.ConnectorError> =>
   value === undefined
-    ? Effect.sync(() => ({}))
+    ? noHeaders
     : Effect.isEffect(value)
       ? Effect.map(value, revealHeaders)
       : Effect.sync(() => revealHeaders(value))

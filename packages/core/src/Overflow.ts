@@ -160,20 +160,29 @@ export interface StreamOptions {
  * @since 0.1.0
  * @category errors
  */
-export const overflowError =
-  (connector: string, policy: Policy) =>
-  (size: number): ConnectorError.ConnectorError =>
+export const overflowError = (connector: string, policy: Policy): ((size: number) => ConnectorError.ConnectorError) => {
+  // One function per connector and policy, shared by every handle that has them (a service may hold thousands).
+  const key = `${connector}\u0000${policy.strategy}\u0000${policy.bufferSize}\u0000${policy.hardCap}`
+  const known = overflowErrors.get(key)
+  if (known !== undefined) return known
+  const { bufferSize, strategy, hardCap } = policy
+  const make = (size: number): ConnectorError.ConnectorError =>
     new ConnectorError.ConnectorError({
       connector,
       reason: new ConnectorError.Overflow({
-        bufferSize: policy.bufferSize,
-        strategy: policy.strategy,
+        bufferSize,
+        strategy,
         message:
-          policy.strategy === "fail"
-            ? `buffer of ${policy.bufferSize} full (strategy "fail")`
-            : `source kept pushing past the hard cap of ${policy.hardCap} values (${size} buffered): it did not pause`
+          strategy === "fail"
+            ? `buffer of ${bufferSize} full (strategy "fail")`
+            : `source kept pushing past the hard cap of ${hardCap} values (${size} buffered): it did not pause`
       })
     })
+  if (overflowErrors.size < 256) overflowErrors.set(key, make)
+  return make
+}
+
+const overflowErrors = new Map<string, (size: number) => ConnectorError.ConnectorError>()
 
 /**
  * A push stream under an overflow policy. `register` runs in the stream's scope: what it acquires is released

@@ -538,7 +538,7 @@ describe("tracing", () => {
         const seen: Array<string> = []
         const { driver } = scripted([
           () =>
-            Effect.map(Effect.currentSpan, (span) => {
+            Effect.map(Effect.orDie(Effect.currentSpan), (span) => {
               seen.push(span.name)
               return "conn"
             })

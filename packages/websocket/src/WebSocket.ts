@@ -250,10 +250,18 @@ const sendOn =
       )
     })
 
-const driver = <A>(options: Resolved<A>): Driver.Driver<WS, A> => ({
-  connector,
-  connect: (session) =>
-    Effect.gen(function* () {
+/** The driver: a class, so that thousands of handles share its methods instead of holding closures each. */
+class WsDriver<A> implements Driver.Driver<WS, A> {
+  readonly connector = connector
+  private readonly options: Resolved<A>
+
+  constructor(options: Resolved<A>) {
+    this.options = options
+  }
+
+  connect(session: Driver.Session<A>): Effect.Effect<WS, ConnectorError.ConnectorError, Scope.Scope> {
+    const options = this.options
+    return Effect.gen(function* () {
       const url = yield* options.url
       const headers = yield* options.headers
       const socket = yield* Effect.acquireRelease(
@@ -336,9 +344,11 @@ const driver = <A>(options: Resolved<A>): Driver.Driver<WS, A> => ({
       session.flowControl(socket)
       if (options.onOpen !== undefined) yield* options.onOpen({ send: sendOn(socket) })
       return socket
-    }),
-  probe: (socket) =>
-    Effect.callback<void, ConnectorError.ConnectorError>((resume) => {
+    })
+  }
+
+  probe(socket: WS): Effect.Effect<void, ConnectorError.ConnectorError> {
+    return Effect.callback<void, ConnectorError.ConnectorError>((resume) => {
       const onPong = () => resume(Effect.void)
       socket.once("pong", onPong)
       try {
@@ -350,7 +360,8 @@ const driver = <A>(options: Resolved<A>): Driver.Driver<WS, A> => ({
         socket.off("pong", onPong)
       })
     })
-})
+  }
+}
 
 const utf8 = new TextDecoder("utf-8", { fatal: true })
 
@@ -389,7 +400,7 @@ export function make<A = string>(
 export function make<A>(options: Options<A>): Effect.Effect<Handle<A>, ConnectorError.ConnectorError, Scope.Scope> {
   return Effect.gen(function* () {
     const resolved = yield* resolve(options)
-    const handle = yield* Connector.make(driver(resolved), resolved.common)
+    const handle = yield* Connector.make(new WsDriver(resolved), resolved.common)
     const noConnection = () =>
       ConnectorError.make(
         connector,
@@ -423,7 +434,7 @@ export function stream(
 export function stream<A = string>(options: Options<A>): Stream.Stream<A, ConnectorError.ConnectorError>
 export function stream<A>(options: Options<A>): Stream.Stream<A, ConnectorError.ConnectorError> {
   return Connector.stream(
-    Effect.map(resolve(options), (resolved) => ({ driver: driver(resolved), options: resolved.common }))
+    Effect.map(resolve(options), (resolved) => ({ driver: new WsDriver(resolved), options: resolved.common }))
   )
 }
 

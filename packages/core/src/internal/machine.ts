@@ -234,16 +234,14 @@ export class Machine<Item> implements BufferListener {
    * live connection's Scope closed; then `Closed` and the end of the streams.
    */
   shutdown(): Effect.Effect<void> {
-    return Effect.suspend(() => {
-      this.closing = true
-      const fiber = this.running
-      const live = this.live
-      this.live = undefined
-      return Effect.andThen(
-        fiber === undefined ? Effect.void : Fiber.interrupt(fiber),
-        live === undefined ? Effect.void : Scope.close(live.scope, Exit.interrupt())
-      )
-    }).pipe(
+    this.closing = true
+    const fiber = this.running
+    const live = this.live
+    this.live = undefined
+    return Effect.andThen(
+      fiber === undefined ? Effect.void : Fiber.interrupt(fiber),
+      live === undefined ? Effect.void : Scope.close(live.scope, Exit.interrupt())
+    ).pipe(
       Effect.andThen(
         Effect.suspend(() => {
           if (this.status._tag !== "Closed") this.publishOutOfBand(new Lifecycle.Closed({ error: undefined }))
@@ -460,11 +458,11 @@ const establish = <Conn, Item>(
     const session = core.newSession(attempt)
     // One finalizer for the connection's own teardown (each one costs a quiet connection its closures and keys).
     let connected = false
-    let watchdog: (() => Effect.Effect<void>) | undefined
-    yield* Scope.addFinalizer(
-      yield* Scope.Scope,
+    let watchdog: Watchdog<Conn, Item> | undefined
+    // The teardown is built when it runs: a live connection holds one closure for it.
+    yield* Scope.addFinalizerExit(yield* Scope.Scope, () =>
       Effect.andThen(
-        Effect.suspend(() => (watchdog === undefined ? Effect.void : watchdog())),
+        watchdog === undefined ? Effect.void : watchdog.stop(),
         Effect.sync(() => {
           if (connected) core.update(core.metrics.connected, 0)
           core.endSession(session)
@@ -552,63 +550,97 @@ const liveness = <Conn, Item>(
   core: Machine<Item>,
   session: SessionState<Item>,
   conn: Conn
-): Effect.Effect<(() => Effect.Effect<void>) | undefined> => {
+): Effect.Effect<Watchdog<Conn, Item> | undefined> => {
   const settings = core.options.liveness
   if (settings === undefined) return Effect.undefined
-  const interval = Duration.toMillis(settings.interval)
-  const timeout = Duration.toMillis(settings.timeout)
-  const connector = core.options.connector
-  const probe = driver.probe
   return Effect.map(Effect.context<never>(), (context) => {
-    let deadline: Deadline | undefined
-    let probing: Fiber.Fiber<unknown, unknown> | undefined
-    const arm = (wait: number) => {
-      deadline = core.deadlines.add(core.now() + Math.max(1, wait), check)
+    const watchdog = new Watchdog(core, session, conn, driver, settings, context)
+    watchdog.check()
+    return watchdog
+  })
+}
+
+/** One connection's watchdog: an object with one bound callback, not a closure per step (it lives as long). */
+class Watchdog<Conn, Item> {
+  private deadline: Deadline | undefined = undefined
+  private probing: Fiber.Fiber<unknown, unknown> | undefined = undefined
+  private readonly core: Machine<Item>
+  private readonly session: SessionState<Item>
+  private readonly conn: Conn
+  private readonly driver: Driver.Driver<Conn, Item>
+  private readonly settings: NonNullable<Connector.Resolved<Item>["liveness"]>
+  private readonly context: Context.Context<never>
+  private readonly onDeadline = (): void => {
+    this.deadline = undefined
+    this.check()
+  }
+
+  constructor(
+    core: Machine<Item>,
+    session: SessionState<Item>,
+    conn: Conn,
+    driver: Driver.Driver<Conn, Item>,
+    settings: Watchdog<Conn, Item>["settings"],
+    context: Context.Context<never>
+  ) {
+    this.core = core
+    this.session = session
+    this.conn = conn
+    this.driver = driver
+    this.settings = settings
+    this.context = context
+  }
+
+  private arm(wait: number): void {
+    this.deadline = this.core.deadlines.add(this.core.now() + Math.max(1, wait), this.onDeadline)
+  }
+
+  check(): void {
+    const { core, session, settings } = this
+    if (!session.active) return
+    const connector = core.options.connector
+    // Called as the driver's method: a driver may be a class.
+    const driver = this.driver
+    if (driver.probe === undefined) {
+      // Idle timer: any traffic counts; silence for `timeout` is death.
+      const wait = session.lastSeen() + Duration.toMillis(settings.timeout) - core.activeNow()
+      if (wait > 0) this.arm(wait)
+      else
+        session.fail(livenessError(connector, `no data for ${Duration.format(settings.timeout)}: connection stalled`))
+      return
     }
-    const check = (): void => {
-      deadline = undefined
-      if (!session.active) return
-      if (probe === undefined) {
-        // Idle timer: any traffic counts; silence for `timeout` is death.
-        const wait = session.lastSeen() + timeout - core.activeNow()
-        if (wait > 0) arm(wait)
-        else
-          session.fail(livenessError(connector, `no data for ${Duration.format(settings.timeout)}: connection stalled`))
-        return
-      }
-      const wait = session.lastSeen() + interval - core.activeNow()
-      if (wait > 0) {
-        arm(wait)
-        return
-      }
-      probing = Effect.runForkWith(context)(
-        Effect.scoped(
-          activeTimeout(core, probe(conn), settings.timeout, () =>
-            livenessError(connector, `liveness probe unanswered within ${Duration.format(settings.timeout)}`)
-          )
-        ).pipe(
-          Effect.result,
-          Effect.flatMap((result) =>
-            Effect.sync(() => {
-              probing = undefined
-              if (Result.isFailure(result)) session.fail(result.failure)
-              else {
-                session.alive()
-                check()
-              }
-            })
-          )
+    const wait = session.lastSeen() + Duration.toMillis(settings.interval) - core.activeNow()
+    if (wait > 0) {
+      this.arm(wait)
+      return
+    }
+    this.probing = Effect.runForkWith(this.context)(
+      Effect.scoped(
+        activeTimeout(core, driver.probe(this.conn), settings.timeout, () =>
+          livenessError(connector, `liveness probe unanswered within ${Duration.format(settings.timeout)}`)
+        )
+      ).pipe(
+        Effect.result,
+        Effect.flatMap((result) =>
+          Effect.sync(() => {
+            this.probing = undefined
+            if (Result.isFailure(result)) session.fail(result.failure)
+            else {
+              session.alive()
+              this.check()
+            }
+          })
         )
       )
-    }
-    check()
-    // The stop, run by the connection's finalizer.
-    return () => {
-      if (deadline !== undefined) core.deadlines.cancel(deadline)
-      const fiber = probing
-      return fiber === undefined ? Effect.void : Fiber.interrupt(fiber)
-    }
-  })
+    )
+  }
+
+  /** Run by the connection's finalizer. */
+  stop(): Effect.Effect<void> {
+    if (this.deadline !== undefined) this.core.deadlines.cancel(this.deadline)
+    const fiber = this.probing
+    return fiber === undefined ? Effect.void : Fiber.interrupt(fiber)
+  }
 }
 
 /**
@@ -629,7 +661,7 @@ export const make = <Conn, Item>(
     const core = new Machine<Item>(driver as Driver.Driver<unknown, Item>, options, clock, context)
     const buffer = core.buffer
 
-    yield* Scope.addFinalizer(yield* Scope.Scope, core.shutdown())
+    yield* Scope.addFinalizerExit(yield* Scope.Scope, () => core.shutdown())
     core.run(undefined)
 
     const signals = Stream.fromPull(
