@@ -6,7 +6,8 @@
  * ≤ 1.5× raw + 4 KB, RSS ≤ 2× raw, idle CPU ≤ 2× raw (heartbeats included on our side). Then one connection on many
  * channels (pg-listen: 1,000 and 10,000; redis-pubsub: 10,000 and 100,000 with 1 % as many patterns) against the raw
  * client doing the same (`../scale/subscriptions.ts`), and a watcher over 10,000 and 100,000 files against raw
- * chokidar (`../scale/tree.ts`): no target, the ratio and how it grows. `BENCH_SCALE_PARTS` picks the parts.
+ * chokidar (`../scale/tree.ts`): no target, the ratio and how it grows. Last, the tap with 1,000 WebSocket sources
+ * (`../scale/tap.ts`). `BENCH_SCALE_PARTS` picks the parts.
  */
 import { execFileSync } from "node:child_process"
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
@@ -19,8 +20,8 @@ const ROUNDS = Number(process.env.BENCH_SCALE_ROUNDS ?? 3)
 /** Connection counts per kind: 1,000 and 10,000 (the servers run in a process of their own, with their own fds). */
 const SIZES = (process.env.BENCH_SCALE_SIZES ?? "1000,10000").split(",").map(Number)
 const script = fileURLToPath(new URL("../scale/idle.ts", import.meta.url))
-/** Which parts run: `BENCH_SCALE_PARTS=pg,redis` (default all: ws, sse, pg, redis, fs). */
-const PARTS = (process.env.BENCH_SCALE_PARTS ?? "ws,sse,pg,redis,fs").split(",")
+/** Which parts run: `BENCH_SCALE_PARTS=pg,redis` (default all: ws, sse, pg, redis, fs, tap). */
+const PARTS = (process.env.BENCH_SCALE_PARTS ?? "ws,sse,pg,redis,fs,tap").split(",")
 
 interface Cost {
   readonly heapPerConnection: number
@@ -101,6 +102,7 @@ export const suite: Suite = {
     if (PARTS.includes("pg")) rows.push(...subscriptionRows("pg", [1_000, 10_000]))
     if (PARTS.includes("redis")) rows.push(...subscriptionRows("redis", [10_000, 100_000]))
     if (PARTS.includes("fs")) rows.push(...treeRows([10_000, 100_000]))
+    if (PARTS.includes("tap")) rows.push(...tapRows(1_000, 8))
     return rows
   }
 }
@@ -190,3 +192,37 @@ const treeRows = (sizes: ReadonlyArray<number>): Array<Row> =>
       rmSync(root, { recursive: true, force: true })
     }
   })
+
+const tapScript = fileURLToPath(new URL("../scale/tap.ts", import.meta.url))
+
+/** The tap with `sources` WebSocket sources, a message a second each, for `seconds` (one run). */
+const tapRows = (sources: number, seconds: number): Array<Row> => {
+  const result: {
+    readonly connected: number
+    readonly allConnectedMs: number
+    readonly lines: number
+    readonly code: number
+    readonly exitedMs: number
+    readonly maxRssMb: number
+  } = JSON.parse(
+    execFileSync(process.execPath, [tapScript, String(sources), String(seconds)], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "inherit"],
+      timeout: 120_000
+    }).trim()
+  )
+  const name = `tap, ${sources.toLocaleString("en")} WebSocket sources for ${seconds} s (exit ${result.code}, max RSS ${result.maxRssMb.toFixed(0)} MB, ${result.connected} connected)`
+  return [
+    plain(`${name}: last source connected, from launch`, "time vs the run", "s", result.allConnectedMs / 1000, seconds),
+    plain(`${name}: exited, from launch`, "time vs the run", "s", result.exitedMs / 1000, seconds),
+    {
+      suite: "scale",
+      case: `${name}: lines written vs one a second per source`,
+      metric: "messages (higher is better)",
+      unit: "lines",
+      subject: result.lines,
+      baseline: sources * seconds,
+      ratio: result.lines / (sources * seconds)
+    }
+  ]
+}
