@@ -8,7 +8,9 @@
  *
  * - server kill: the proxy resets both sides of the connection;
  * - server restart: the proxy resets the connection and refuses new ones for 1 s;
- * - black hole: the proxy stops forwarding for 3 s without closing anything (a dead NAT entry, a pulled cable).
+ * - black hole: the proxy stops forwarding for 3 s without closing anything (a dead NAT entry, a pulled cable);
+ * - oversize message: the server sends one numbered message of 32 MiB, then goes on (not Postgres: n/a, it caps a
+ *   NOTIFY payload at 8,000 bytes).
  *
  * For each client × fault: detected (after how long), reconnected (after how long), messages lost (numbers the server
  * sent to a connection the client had, never received; for pub/sub, numbers published after the first one the client
@@ -82,6 +84,8 @@ const observeEvents = (events: Stream.Stream<Lifecycle.Event, unknown>, observe:
           else if (event._tag === "Connected" && event.attempt > 1) observe.up()
           else if (event._tag === "Gap" && event.delivery === "possible-loss") observe.lossSignalled()
           else if (event._tag === "Gap" && event.delivery === "resumed") observe.resumeSignalled()
+          // A stream that fails for good tells its reader so: what it did not deliver is not a silent loss.
+          else if (event._tag === "Closed" && event.error !== undefined) observe.lossSignalled()
         })
       )
     )
@@ -407,12 +411,17 @@ interface Fault {
   readonly name: string
   /** SSE only: the server replays after `Last-Event-ID` (as the SSE specification asks of it). */
   readonly replay?: boolean
-  /** Applies the fault; resolves when it is over (or at once). */
-  readonly apply: (proxy: FaultProxy.FaultProxy) => Promise<void>
+  /** The kinds of client it applies to, and why not to the others (their cells are then n/a with the reason). */
+  readonly only?: { readonly kinds: ReadonlyArray<Adapter["kind"]>; readonly otherwise: string }
+  /** Applies the fault; resolves when it is over (or at once). `big` sends one numbered message of that size. */
+  readonly apply: (proxy: FaultProxy.FaultProxy, big: (bytes: number) => void) => Promise<void>
   readonly observeMs: number
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+const OVERSIZE = 32 * 1024 * 1024
+/** A numbered message padded to `bytes` (`Number` ignores the trailing spaces). */
+const padded = (n: number, bytes: number) => String(n).padEnd(bytes, " ")
 
 const faults: ReadonlyArray<Fault> = [
   { name: "server kill", apply: (proxy) => Effect.runPromise(proxy.reset), observeMs: 2000 },
@@ -436,6 +445,14 @@ const faults: ReadonlyArray<Fault> = [
     observeMs: 6000
   },
   {
+    // One message far over the usual limits (ours: 16 MiB for WebSocket frames, 1 MiB for SSE events), then the
+    // numbered messages go on: a buggy or hostile server.
+    name: "oversize message (32 MiB)",
+    only: { kinds: ["ws", "sse", "redis"], otherwise: "Postgres refuses a NOTIFY payload over 8,000 bytes" },
+    apply: async (_proxy, big) => big(OVERSIZE),
+    observeMs: 3000
+  },
+  {
     name: "black hole (3 s), server replays",
     replay: true,
     apply: async (proxy) => {
@@ -457,6 +474,8 @@ interface Cell {
   readonly resumeSignalled: boolean
   /** Handles (sockets, timers) still open 500 ms after the client was closed that were not open before it started. */
   readonly handlesLeft: ReadonlyArray<string>
+  /** Why the scenario does not apply to this client (every other field is then empty). */
+  readonly notApplicable?: string
 }
 
 /** The process's active handles by type, counted. */
@@ -486,6 +505,8 @@ const run = async (adapter: Adapter, fault: Fault): Promise<Cell> =>
         let n = 0
         const sentTo = new Map<object, Array<number>>()
         let port: number
+        /** Sends one numbered message of `bytes` to every open connection (or publishes it). */
+        let big: (bytes: number) => void = () => {}
         channel = `faults_${process.pid}_${++runs}`
         if (adapter.kind === "pg" || adapter.kind === "redis") {
           // The database is the server: a producer of its own (not behind the proxy) publishes every 10 ms.
@@ -512,6 +533,11 @@ const run = async (adapter: Adapter, fault: Fault): Promise<Cell> =>
               sent.push(value)
               producer.publish(channel, String(value)).catch(() => {})
             }, 10)
+            big = (bytes) => {
+              const value = ++n
+              sent.push(value)
+              producer.publish(channel, padded(value, bytes)).catch(() => {})
+            }
             yield* Effect.addFinalizer(() => Effect.sync(() => clearInterval(timer)))
             port = 6379
           }
@@ -530,6 +556,14 @@ const run = async (adapter: Adapter, fault: Fault): Promise<Cell> =>
             }
           })
           port = server.port
+          big = (bytes) => {
+            for (const [connection, sent] of sentTo) {
+              const socket = (connection as { socket: WS }).socket
+              if (socket.readyState !== 1) continue
+              sent.push(++n)
+              socket.send(padded(n, bytes))
+            }
+          }
         } else {
           const server = yield* sseServer(
             () => ++n,
@@ -538,6 +572,14 @@ const run = async (adapter: Adapter, fault: Fault): Promise<Cell> =>
             fault.replay === true
           )
           port = (server.address() as { port: number }).port
+          big = (bytes) => {
+            for (const [response, sent] of sentTo) {
+              const open = response as Http.ServerResponse
+              if (open.writableEnded || open.destroyed) continue
+              sent.push(++n)
+              open.write(`id: ${n}\ndata: ${padded(n, bytes)}\n\n`)
+            }
+          }
         }
         const proxy = yield* FaultProxy.make({ target: { port } })
         const received = new Set<number>()
@@ -579,8 +621,11 @@ const run = async (adapter: Adapter, fault: Fault): Promise<Cell> =>
         )
         yield* Effect.promise(() => sleep(500))
         faultAt = Date.now()
-        const applied = fault.apply(proxy)
-        yield* Effect.promise(() => sleep(fault.observeMs))
+        const applied = fault.apply(proxy, big)
+        yield* Effect.promise(() => sleep(fault.observeMs - 500))
+        // What is sent from here may still be in flight at the close: not counted as lost.
+        const inFlightAfter = n
+        yield* Effect.promise(() => sleep(500))
         yield* Effect.promise(() => applied)
         watching = false
         yield* Effect.promise(close)
@@ -591,11 +636,8 @@ const run = async (adapter: Adapter, fault: Fault): Promise<Cell> =>
         // A pub/sub source publishes before the client has subscribed: count from the first number it received.
         const from = adapter.kind === "pg" || adapter.kind === "redis" ? Math.min(...received) : 0
         let lost = 0
-        for (const sent of sentTo.values()) for (const value of sent) if (value >= from && !received.has(value)) lost++
-        // The last half second's messages may still be in flight at the close: not counted as lost.
-        const lastSent = Math.max(0, ...[...sentTo.values()].flat())
-        for (let value = lastSent; value > lastSent - 50 && value > 0; value--) {
-          if (!received.has(value) && [...sentTo.values()].some((sent) => sent.includes(value))) lost--
+        for (const sent of sentTo.values()) {
+          for (const value of sent) if (value >= from && value <= inFlightAfter && !received.has(value)) lost++
         }
         return {
           client: adapter.name,
@@ -613,32 +655,53 @@ const run = async (adapter: Adapter, fault: Fault): Promise<Cell> =>
   )
 
 const cells: Array<Cell> = []
-for (const fault of faults) {
+// FAULTS_ONLY=oversize runs only the faults whose name contains it.
+for (const fault of faults.filter(
+  (f) => process.env.FAULTS_ONLY === undefined || f.name.includes(process.env.FAULTS_ONLY)
+)) {
   for (const adapter of [...adapters, ...pgAdapters, ...redisAdapters]) {
     // FAULTS_KINDS=pg,redis runs only those clients.
     if (process.env.FAULTS_KINDS !== undefined && !process.env.FAULTS_KINDS.split(",").includes(adapter.kind)) continue
     if (fault.replay === true && adapter.kind !== "sse") continue
+    if (fault.only !== undefined && !fault.only.kinds.includes(adapter.kind)) {
+      cells.push({
+        client: adapter.name,
+        fault: fault.name,
+        detectedMs: "n/a",
+        recoveredMs: "no",
+        lost: 0,
+        lossSignalled: false,
+        resumeSignalled: false,
+        handlesLeft: [],
+        notApplicable: fault.only.otherwise
+      })
+      continue
+    }
     console.error(`faults: ${adapter.name} × ${fault.name}…`)
     cells.push(await run(adapter, fault))
   }
 }
 
 const header = ["client", "fault", "detected", "reconnected", "lost", "loss signalled", "handles left after close"]
-const lines = cells.map((c) => [
-  c.client,
-  c.fault,
-  typeof c.detectedMs === "string" ? c.detectedMs : `${c.detectedMs} ms`,
-  c.recoveredMs === "no" ? "no" : `${c.recoveredMs} ms`,
-  String(c.lost),
-  c.lost === 0
-    ? "(none lost)"
-    : c.lossSignalled
-      ? "yes"
-      : c.resumeSignalled
-        ? "NO: Gap `resumed` (replay asked)"
-        : "NO",
-  c.handlesLeft.length === 0 ? "0" : c.handlesLeft.join(", ")
-])
+const lines = cells.map((c) =>
+  c.notApplicable !== undefined
+    ? [c.client, c.fault, `n/a: ${c.notApplicable}`, "", "", "", ""]
+    : [
+        c.client,
+        c.fault,
+        typeof c.detectedMs === "string" ? c.detectedMs : `${c.detectedMs} ms`,
+        c.recoveredMs === "no" ? "no" : `${c.recoveredMs} ms`,
+        String(c.lost),
+        c.lost === 0
+          ? "(none lost)"
+          : c.lossSignalled
+            ? "yes"
+            : c.resumeSignalled
+              ? "NO: Gap `resumed` (replay asked)"
+              : "NO",
+        c.handlesLeft.length === 0 ? "0" : c.handlesLeft.join(", ")
+      ]
+)
 const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)))
 const format = (row: ReadonlyArray<string>) => row.map((cell, i) => cell.padEnd(widths[i]!)).join("  ")
 console.log([format(header), format(widths.map((w) => "-".repeat(w))), ...lines.map(format)].join("\n"))
