@@ -8,8 +8,9 @@
  *
  * - pg: every `LISTEN` in one round trip (what `PgListen` sends); raw `pg` opens a new client and sends the same
  *   statement when its connection ends. Subscribed = the query answered (raw) or `Connected` (ours).
- * - redis: `SUBSCRIBE` and `PSUBSCRIBE` of everything; raw ioredis resubscribes by itself. Subscribed = the server's
- *   `CLIENT LIST` shows a client with every channel and pattern, polled every 5 ms for both.
+ * - redis: `SUBSCRIBE` and `PSUBSCRIBE` of everything; raw ioredis resubscribes by itself. Subscribed the first
+ *   time = the client has every reply (raw: its promises resolved; ours: `Connected`) and the server's `CLIENT LIST`
+ *   shows every channel and pattern; again after the kill = the server lists them all again (polled every 5 ms).
  */
 import type { Lifecycle } from "@streamemit/core"
 import { PgListen } from "@streamemit/pg-listen"
@@ -92,9 +93,10 @@ if (mode === "ours") {
       notify = () => connected.length >= target && resolve()
       notify()
     })
-  let id: string | undefined
-  if (kind === "pg") await connections(1)
-  else id = await redisSubscribed(admin!)
+  // Subscribed: the server lists every subscription and the handle has taken every reply (`Connected`), as raw
+  // ioredis has when its `subscribe` promise resolves.
+  await connections(1)
+  const id = kind === "redis" ? await redisSubscribed(admin!) : undefined
   subscribeMs = performance.now() - started
   heap = (await heapUsed()) - before
   const killed = performance.now()
