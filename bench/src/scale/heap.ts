@@ -13,16 +13,11 @@ import { WebSocket } from "@streamemit/websocket"
 import { Effect, Scope } from "effect"
 import { EventSource } from "eventsource"
 import WS from "ws"
+import { gc, sleep } from "./measure.ts"
 import { startServers } from "./servers.ts"
 
 const [kind, mode, count] = process.argv.slice(2) as ["ws" | "sse", "raw" | "ours", string]
 const n = Number(count ?? 500)
-const gc = () => {
-  const collect = (globalThis as { gc?: () => void }).gc
-  collect?.()
-  collect?.()
-}
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /**
  * Writes a heap snapshot. Both are written before either is read: what reading one leaves on the heap (its census)

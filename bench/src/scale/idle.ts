@@ -9,17 +9,12 @@ import { WebSocket } from "@streamemit/websocket"
 import { Effect, Exit, Scope } from "effect"
 import { EventSource } from "eventsource"
 import WS from "ws"
+import { gc, sleep } from "./measure.ts"
 import { startServers } from "./servers.ts"
 
 const [kind, mode, count] = process.argv.slice(2) as ["ws" | "sse", "raw" | "ours", string]
 const n = Number(count)
 const idleMs = Number(process.env.BENCH_SCALE_IDLE_MS ?? 5000)
-const gc = () => {
-  const collect = (globalThis as { gc?: () => void }).gc
-  collect?.()
-  collect?.()
-}
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 const { process: server, wsUrl, sseUrl } = await startServers()
 

@@ -18,6 +18,7 @@ import { RedisPubSub } from "@streamemit/redis-pubsub"
 import { Effect, Exit, Schedule, Scope, Stream } from "effect"
 import { Redis } from "ioredis"
 import pg from "pg"
+import { heapUsedAfterGc, sleep } from "./measure.ts"
 
 const [kind, mode, count] = process.argv.slice(2) as ["pg" | "redis", "raw" | "ours", string]
 const n = Number(count)
@@ -26,17 +27,6 @@ const REDIS = process.env.REDIS_URL ?? "redis://127.0.0.1:6379"
 const application = `streamemit_scale_${process.pid}`
 const channels = Array.from({ length: n }, (_, i) => `scale_${process.pid}_${i}`)
 const patterns = kind === "redis" ? Array.from({ length: n / 100 }, (_, i) => `scale_${process.pid}_p${i}_*`) : []
-const gc = () => {
-  const collect = (globalThis as { gc?: () => void }).gc
-  collect?.()
-  collect?.()
-}
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-const heapUsed = async () => {
-  await sleep(50)
-  gc()
-  return process.memoryUsage().heapUsed
-}
 
 /** Waits until the server lists a client subscribed to every channel and pattern; returns its id. */
 const redisSubscribed = async (admin: Redis, notId?: string): Promise<string> => {
@@ -63,7 +53,7 @@ const pgTerminate = async () => {
 const listenAll = channels.map((channel) => `LISTEN "${channel}"`).join("; ")
 const pgUrl = `${PG}${PG.includes("?") ? "&" : "?"}application_name=${application}`
 
-const before = await heapUsed()
+const before = await heapUsedAfterGc()
 let subscribeMs: number
 let resubscribeMs: number
 let heap: number
@@ -98,7 +88,7 @@ if (mode === "ours") {
   await connections(1)
   const id = kind === "redis" ? await redisSubscribed(admin!) : undefined
   subscribeMs = performance.now() - started
-  heap = (await heapUsed()) - before
+  heap = (await heapUsedAfterGc()) - before
   const killed = performance.now()
   if (kind === "pg") {
     await pgTerminate()
@@ -119,7 +109,7 @@ if (mode === "ours") {
   const started = performance.now()
   const first = await open()
   subscribeMs = performance.now() - started
-  heap = (await heapUsed()) - before
+  heap = (await heapUsedAfterGc()) - before
   // What an application does with raw pg: a new client, the same LISTENs, when the connection ends.
   const again = new Promise<pg.Client>((resolve) => {
     first.on("error", () => {})
@@ -138,7 +128,7 @@ if (mode === "ours") {
   if (patterns.length > 0) await client.psubscribe(...patterns)
   const id = await redisSubscribed(admin!)
   subscribeMs = performance.now() - started
-  heap = (await heapUsed()) - before
+  heap = (await heapUsedAfterGc()) - before
   const killed = performance.now()
   await admin!.call("CLIENT", "KILL", "ID", id)
   await redisSubscribed(admin!, id)

@@ -8,22 +8,12 @@
 import { FsWatcher } from "@streamemit/fs-watcher"
 import { watch } from "chokidar"
 import { Effect, Exit, Scope, Stream } from "effect"
+import { heapUsedAfterGc } from "./measure.ts"
 
 const [mode, root, count] = process.argv.slice(2) as ["raw" | "ours", string, string]
 const files = Number(count)
-const gc = () => {
-  const collect = (globalThis as { gc?: () => void }).gc
-  collect?.()
-  collect?.()
-}
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-const heapUsed = async () => {
-  await sleep(50)
-  gc()
-  return process.memoryUsage().heapUsed
-}
 
-const before = await heapUsed()
+const before = await heapUsedAfterGc()
 let added = 0
 let readyMs: number
 let close: () => Promise<void>
@@ -49,7 +39,7 @@ if (mode === "raw") {
   readyMs = performance.now() - started
   close = () => Effect.runPromise(Scope.close(scope, Exit.void))
 }
-const heapBytes = (await heapUsed()) - before
+const heapBytes = (await heapUsedAfterGc()) - before
 if (added !== files) throw new Error(`the initial scan delivered ${added} files of ${files}`)
 await close()
 console.log(JSON.stringify({ readyMs, heapBytes }))
