@@ -12,23 +12,30 @@
  * - oversize message: the server sends one numbered message of 32 MiB, then goes on (not Postgres: n/a, it caps a
  *   NOTIFY payload at 8,000 bytes).
  *
+ * File watchers (StreamEmit's, chokidar, @parcel/watcher) have no connection; their fault is the watched directory
+ * removed and recreated (see `runFiles`).
+ *
  * For each client × fault: detected (after how long), reconnected (after how long), messages lost (numbers the server
  * sent to a connection the client had, never received; for pub/sub, numbers published after the first one the client
  * received), and whether the client said so. `FAULTS_KINDS=pg,redis` runs only those clients. Prints the table and
  * writes bench/results/faults.json.
  */
-import { mkdirSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import * as Http from "node:http"
-import { dirname, join } from "node:path"
+import { tmpdir } from "node:os"
+import { basename, dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { fetchEventSource } from "@microsoft/fetch-event-source"
+import ParcelWatcher from "@parcel/watcher"
 import type { Connector, Lifecycle } from "@streamemit/core"
+import { FsWatcher } from "@streamemit/fs-watcher"
 import { PgListen } from "@streamemit/pg-listen"
 import { RedisPubSub } from "@streamemit/redis-pubsub"
 import { Sse } from "@streamemit/sse"
 import * as FaultProxy from "@streamemit/testkit/FaultProxy"
 import * as WsServer from "@streamemit/testkit/WsServer"
 import { WebSocket } from "@streamemit/websocket"
+import { watch as chokidarWatch } from "chokidar"
 import { Effect, Exit, Schedule, Scope, Stream } from "effect"
 import { EventSource } from "eventsource"
 import { Redis } from "ioredis"
@@ -679,6 +686,162 @@ for (const fault of faults.filter(
     }
     console.error(`faults: ${adapter.name} × ${fault.name}…`)
     cells.push(await run(adapter, fault))
+  }
+}
+
+/**
+ * File watchers have no connection: the network faults do not apply. Their fault is the watched directory removed
+ * and, a second later, created again (a deploy that swaps a directory, a volume remounted): a file is written in it
+ * every 10 ms throughout (the writes of the missing second fail). Lost: files written that the watcher never
+ * reported; detected: the watcher said something (an error, a removal, a lifecycle event); recovered: the first
+ * file written after the re-creation that it reported, from the re-creation.
+ */
+interface FileObserver {
+  readonly added: (path: string) => void
+  readonly said: (what: string) => void
+  readonly lossSignalled: () => void
+}
+
+interface FileAdapter {
+  readonly name: string
+  readonly watch: (root: string, observe: FileObserver) => Promise<() => Promise<void>>
+}
+
+const fileAdapters: ReadonlyArray<FileAdapter> = [
+  {
+    name: "StreamEmit FsWatcher.make",
+    watch: async (root, observe) => {
+      const scope = Effect.runSync(Scope.make())
+      const handle = await Effect.runPromise(Scope.provide(FsWatcher.make({ paths: root, initial: false }), scope))
+      Effect.runFork(
+        Stream.runForEach(handle.events, (event) =>
+          Effect.sync(() => {
+            if (event._tag === "Disconnected" || event._tag === "Gap") observe.said(event._tag)
+            if (event._tag === "Gap" && event.delivery === "possible-loss") observe.lossSignalled()
+          })
+        )
+      )
+      Effect.runFork(
+        Stream.runForEach(handle.messages, (change) =>
+          Effect.sync(() => {
+            if (change._tag === "Add") observe.added(change.path)
+            else if (change._tag === "UnlinkDir") observe.said("UnlinkDir")
+          })
+        )
+      )
+      await Effect.runPromise(handle.awaitConnection)
+      return () => Effect.runPromise(Scope.close(scope, Exit.void))
+    }
+  },
+  {
+    name: "chokidar (raw)",
+    watch: async (root, observe) => {
+      const watcher = chokidarWatch(root, { ignoreInitial: true })
+      watcher.on("add", observe.added)
+      watcher.on("unlinkDir", () => observe.said("unlinkDir"))
+      watcher.on("error", () => observe.said("error"))
+      await new Promise<void>((resolve) => watcher.once("ready", () => resolve()))
+      return () => watcher.close()
+    }
+  },
+  {
+    name: "@parcel/watcher",
+    watch: async (root, observe) => {
+      const subscription = await ParcelWatcher.subscribe(root, (error, events) => {
+        if (error !== null) observe.said("error")
+        for (const event of events) if (event.type === "create") observe.added(event.path)
+      })
+      return () => subscription.unsubscribe()
+    }
+  }
+]
+
+const runFiles = async (adapter: FileAdapter): Promise<Cell> => {
+  const fault = "watched directory removed, recreated 1 s later"
+  const parent = mkdtempSync(join(tmpdir(), "streamemit-faults-"))
+  const root = join(parent, "watched")
+  mkdirSync(root)
+  const seen = new Set<number>()
+  const writtenAt = new Map<number, number>()
+  let watching = true
+  let faultAt = 0
+  let recreatedAt = 0
+  let detectedAt: number | undefined
+  let recoveredAt: number | undefined
+  let signalled = false
+  const handlesBefore = activeHandles()
+  const close = await adapter.watch(root, {
+    added: (path) => {
+      const n = Number(basename(path).slice(1))
+      if (!Number.isInteger(n)) return
+      seen.add(n)
+      if (watching && recreatedAt > 0 && recoveredAt === undefined && (writtenAt.get(n) ?? 0) >= recreatedAt) {
+        recoveredAt = Date.now()
+      }
+    },
+    said: () => {
+      if (watching && faultAt > 0 && detectedAt === undefined) detectedAt = Date.now()
+    },
+    lossSignalled: () => {
+      signalled = true
+    }
+  })
+  let n = 0
+  const timer = setInterval(() => {
+    try {
+      writeFileSync(join(root, `f${n + 1}`), "")
+      writtenAt.set(++n, Date.now())
+    } catch {
+      // The directory is gone: nothing written.
+    }
+  }, 10)
+  await sleep(500)
+  faultAt = Date.now()
+  rmSync(root, { recursive: true, force: true })
+  await sleep(1000)
+  mkdirSync(root)
+  recreatedAt = Date.now()
+  await sleep(2500)
+  clearInterval(timer)
+  // What was written in the last 500 ms may not be reported yet: not counted as lost.
+  const inFlightAfter = [...writtenAt].findLast(([, at]) => at <= Date.now() - 500)?.[0] ?? 0
+  await sleep(500)
+  watching = false
+  await close()
+  await sleep(500)
+  const handlesLeft = handlesAdded(handlesBefore, activeHandles())
+  rmSync(parent, { recursive: true, force: true })
+  let lost = 0
+  for (let i = 1; i <= inFlightAfter; i++) if (!seen.has(i)) lost++
+  return {
+    client: adapter.name,
+    fault,
+    detectedMs: detectedAt === undefined ? "no" : detectedAt - faultAt,
+    recoveredMs: recoveredAt === undefined ? "no" : recoveredAt - recreatedAt,
+    lost,
+    lossSignalled: signalled,
+    resumeSignalled: false,
+    handlesLeft
+  }
+}
+
+if (process.env.FAULTS_KINDS === undefined || process.env.FAULTS_KINDS.split(",").includes("files")) {
+  for (const adapter of fileAdapters) {
+    cells.push({
+      client: adapter.name,
+      fault: "kill, restart, black hole, oversize",
+      detectedMs: "n/a",
+      recoveredMs: "no",
+      lost: 0,
+      lossSignalled: false,
+      resumeSignalled: false,
+      handlesLeft: [],
+      notApplicable: "a file watcher has no connection"
+    })
+    if (process.env.FAULTS_ONLY !== undefined && !"watched directory removed".includes(process.env.FAULTS_ONLY))
+      continue
+    console.error(`faults: ${adapter.name} × watched directory removed…`)
+    cells.push(await runFiles(adapter))
   }
 }
 
