@@ -52,6 +52,7 @@ export class Machine<Item> implements BufferListener {
   reconnectFloor: Duration.Duration = Duration.zero
   reconnects = 0
   status: Lifecycle.Status = new Lifecycle.Connecting({ attempt: 1 })
+  /** What the live connection's `connect` returned (`handle.connection`, `awaitConnection`); `undefined` otherwise. */
   current: unknown = undefined
   /** When the current connection went live (announced, resynced, delivering): `undefined` until then. */
   liveAt: number | undefined = undefined
@@ -62,8 +63,10 @@ export class Machine<Item> implements BufferListener {
   /** Made on the first `events` subscription: most handles are only read through `messages`. */
   private pubsub: PubSub.PubSub<Sequenced> | undefined = undefined
   private readonly context: Parameters<Metrics.ConnectorMetrics["messages"]["updateUnsafe"]>[1]
+  /** The session of the latest attempt (its counts move to the metrics per batch). */
   private session: SessionState<Item> | undefined = undefined
 
+  // The connection loop's state.
   private readonly driver: Driver.Driver<unknown, Item>
   /** A tracing backend is installed (not Effect's `nativeTracer`, which exports nothing). */
   readonly tracing: boolean
