@@ -260,12 +260,11 @@ const driver = <A>(options: Resolved<A>, state: State): Driver.Driver<pg.Client,
             })
           )
         )
-        // One round trip for every channel: the connection is announced once all of them listen.
-        const statements = [...state.channels].map(
-          (channel) => `LISTEN ${Result.getOrThrow(quoteChannel("channels", channel))}`
-        )
-        if (statements.length > 0) {
-          yield* Effect.tryPromise({ try: () => client.query(statements.join("; ")), catch: serverError })
+        // One round trip for every channel: the connection is announced once all of them listen. The text is built
+        // inside the callback: a variable of this scope would stay referenced as long as the connection's release
+        // (for 10,000 channels, 1.3 MB of string pieces).
+        if (state.channels.size > 0) {
+          yield* Effect.tryPromise({ try: () => client.query(listenAll(state.channels)), catch: serverError })
         }
         state.client = client
         return client
@@ -345,6 +344,10 @@ export function make<A>(options: Options<A>): Effect.Effect<Handle<A>, Connector
     } satisfies Handle<A>
   })
 }
+
+/** One `LISTEN` statement per channel, as one flat text. */
+const listenAll = (channels: ReadonlySet<string>): string =>
+  Array.from(channels, (channel) => `LISTEN ${Result.getOrThrow(quoteChannel("channels", channel))}`).join("; ")
 
 /**
  * The notifications of `channels`: connects when run, re-LISTENs after every reconnect, closes when done.
