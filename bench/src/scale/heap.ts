@@ -7,14 +7,9 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as V8 from "node:v8"
-import type { Connector, ConnectorError } from "@streamemit/core"
-import { Sse } from "@streamemit/sse"
-import { WebSocket } from "@streamemit/websocket"
 import { Effect, Scope } from "effect"
-import { EventSource } from "eventsource"
-import WS from "ws"
 import { gc, sleep } from "./measure.ts"
-import { startServers } from "./servers.ts"
+import { openConnection, startServers } from "./servers.ts"
 
 const [kind, mode, count] = process.argv.slice(2) as ["ws" | "sse", "raw" | "ours", string]
 const n = Number(count ?? 500)
@@ -53,37 +48,21 @@ const census = (file: string): Map<string, { size: number; count: number }> => {
   return totals
 }
 
-const { process: server, wsUrl, sseUrl } = await startServers()
+const urls = await startServers()
+const server = urls.process
 
 // One connection first, so that what every connection shares (modules, metrics) is in the baseline.
 const scope = Effect.runSync(Scope.make())
 let connected = 0
-const open = async () => {
-  if (mode === "raw" && kind === "ws") {
-    // The listeners a program needs (as in the scale suite): messages, and `error`, without which it crashes.
-    const socket = new WS(wsUrl)
-    socket.once("open", () => connected++)
-    socket.on("message", () => {})
-    socket.on("error", () => {})
-  } else if (mode === "raw") {
-    const source = new EventSource(sseUrl)
-    source.onopen = () => connected++
-    source.onmessage = () => {}
-    source.onerror = () => {}
-  } else {
-    const make: Effect.Effect<Connector.Handle<unknown, unknown>, ConnectorError.ConnectorError, Scope.Scope> = kind ===
-    "ws"
-      ? WebSocket.make({ url: wsUrl, ...(process.env.BENCH_HEAP_NO_HEARTBEAT === "1" ? { heartbeat: false } : {}) })
-      : Sse.make({ url: sseUrl })
-    const handle = await Effect.runPromise(Scope.provide(make, scope))
-    Effect.runFork(
-      Effect.andThen(
-        handle.awaitConnection,
-        Effect.sync(() => connected++)
-      )
-    )
-  }
-}
+const open = () =>
+  openConnection(
+    kind,
+    mode,
+    urls,
+    scope,
+    () => connected++,
+    process.env.BENCH_HEAP_NO_HEARTBEAT === "1" ? { heartbeat: false } : {}
+  )
 await open()
 while (connected < 1) await sleep(20)
 await sleep(300)

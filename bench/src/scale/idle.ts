@@ -3,55 +3,22 @@
  * opens `n` idle connections to the servers (a child process), then prints what they cost after a full GC — heap and RSS
  * per connection — and the CPU the process spends while they sit idle.
  */
-import type { Connector, ConnectorError } from "@streamemit/core"
-import { Sse } from "@streamemit/sse"
-import { WebSocket } from "@streamemit/websocket"
 import { Effect, Exit, Scope } from "effect"
-import { EventSource } from "eventsource"
-import WS from "ws"
 import { gc, sleep } from "./measure.ts"
-import { startServers } from "./servers.ts"
+import { openConnection, startServers } from "./servers.ts"
 
 const [kind, mode, count] = process.argv.slice(2) as ["ws" | "sse", "raw" | "ours", string]
 const n = Number(count)
 const idleMs = Number(process.env.BENCH_SCALE_IDLE_MS ?? 5000)
 
-const { process: server, wsUrl, sseUrl } = await startServers()
+const urls = await startServers()
+const server = urls.process
 
 const scope = Effect.runSync(Scope.make())
 const raw: Array<{ close: () => void }> = []
 let connected = 0
-let received = 0
-/**
- * Opens one connection as its users would hold it: a raw client with the listeners a program needs (messages, and
- * `error`, without which a network error crashes the process), a handle connected.
- */
 const open = async () => {
-  if (mode === "raw" && kind === "ws") {
-    const socket = new WS(wsUrl)
-    socket.once("open", () => connected++)
-    socket.on("message", () => received++)
-    socket.on("error", () => {})
-    raw.push({ close: () => socket.terminate() })
-  } else if (mode === "raw") {
-    const source = new EventSource(sseUrl)
-    source.onopen = () => connected++
-    source.onmessage = () => received++
-    source.onerror = () => {}
-    raw.push({ close: () => source.close() })
-  } else {
-    const make: Effect.Effect<Connector.Handle<unknown, unknown>, ConnectorError.ConnectorError, Scope.Scope> = kind ===
-    "ws"
-      ? WebSocket.make({ url: wsUrl })
-      : Sse.make({ url: sseUrl })
-    const handle = await Effect.runPromise(Scope.provide(make, scope))
-    Effect.runFork(
-      Effect.andThen(
-        handle.awaitConnection,
-        Effect.sync(() => connected++)
-      )
-    )
-  }
+  raw.push({ close: await openConnection(kind, mode, urls, scope, () => connected++) })
 }
 
 // One connection first, so that what every connection shares (modules, compiled code, metrics) is in the baseline:
