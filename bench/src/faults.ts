@@ -661,6 +661,19 @@ const run = async (adapter: Adapter, fault: Fault): Promise<Cell> =>
     )
   )
 
+/** A scenario the client cannot express: n/a with the reason, never a guessed cell. */
+const notApplicable = (client: string, fault: string, reason: string): Cell => ({
+  client,
+  fault,
+  detectedMs: "n/a",
+  recoveredMs: "no",
+  lost: 0,
+  lossSignalled: false,
+  resumeSignalled: false,
+  handlesLeft: [],
+  notApplicable: reason
+})
+
 const cells: Array<Cell> = []
 // FAULTS_ONLY=oversize runs only the faults whose name contains it.
 for (const fault of faults.filter(
@@ -671,17 +684,7 @@ for (const fault of faults.filter(
     if (process.env.FAULTS_KINDS !== undefined && !process.env.FAULTS_KINDS.split(",").includes(adapter.kind)) continue
     if (fault.replay === true && adapter.kind !== "sse") continue
     if (fault.only !== undefined && !fault.only.kinds.includes(adapter.kind)) {
-      cells.push({
-        client: adapter.name,
-        fault: fault.name,
-        detectedMs: "n/a",
-        recoveredMs: "no",
-        lost: 0,
-        lossSignalled: false,
-        resumeSignalled: false,
-        handlesLeft: [],
-        notApplicable: fault.only.otherwise
-      })
+      cells.push(notApplicable(adapter.name, fault.name, fault.only.otherwise))
       continue
     }
     console.error(`faults: ${adapter.name} × ${fault.name}…`)
@@ -827,17 +830,7 @@ const runFiles = async (adapter: FileAdapter): Promise<Cell> => {
 
 if (process.env.FAULTS_KINDS === undefined || process.env.FAULTS_KINDS.split(",").includes("files")) {
   for (const adapter of fileAdapters) {
-    cells.push({
-      client: adapter.name,
-      fault: "kill, restart, black hole, oversize",
-      detectedMs: "n/a",
-      recoveredMs: "no",
-      lost: 0,
-      lossSignalled: false,
-      resumeSignalled: false,
-      handlesLeft: [],
-      notApplicable: "a file watcher has no connection"
-    })
+    cells.push(notApplicable(adapter.name, "kill, restart, black hole, oversize", "a file watcher has no connection"))
     if (process.env.FAULTS_ONLY !== undefined && !"watched directory removed".includes(process.env.FAULTS_ONLY))
       continue
     console.error(`faults: ${adapter.name} × watched directory removed…`)
