@@ -30,6 +30,8 @@ interface Burst {
   readonly seconds: number
   /** Write-to-event milliseconds, one per file. */
   readonly latencies: ReadonlyArray<number>
+  /** Files written that the watcher never reported (a peer's are recorded; ours and raw chokidar's fail the run). */
+  readonly missed: number
 }
 
 /** Starts watching `dir`, writes the burst once the watcher is ready, and times each file's `Add`. */
@@ -37,7 +39,8 @@ const burst = async (
   dir: string,
   files: number,
   pace: Pace,
-  watched: (onAdd: (path: string) => void) => Promise<() => Promise<void>>
+  watched: (onAdd: (path: string) => void) => Promise<() => Promise<void>>,
+  strict = true
 ) => {
   const writtenAt = new Map<string, number>()
   const latencies: Array<number> = []
@@ -70,8 +73,8 @@ const burst = async (
   } finally {
     await stop()
   }
-  if (latencies.length !== files) throw new Error(`saw ${latencies.length} of ${files} Adds within 30 s`)
-  return { seconds: (last - start) / 1000, latencies } satisfies Burst
+  if (strict && latencies.length !== files) throw new Error(`saw ${latencies.length} of ${files} Adds within 30 s`)
+  return { seconds: (last - start) / 1000, latencies, missed: files - latencies.length } satisfies Burst
 }
 
 const inTempDir = async <A>(run: (dir: string) => Promise<A>): Promise<A> => {
@@ -103,13 +106,19 @@ const raw = (files: number, pace: Pace): Promise<Burst> =>
 
 const parcel = (files: number, pace: Pace): Promise<Burst> =>
   inTempDir((dir) =>
-    burst(dir, files, pace, async (onAdd) => {
-      const subscription = await ParcelWatcher.subscribe(dir, (error, events) => {
-        if (error !== null) throw error
-        for (const event of events) if (event.type === "create") onAdd(event.path)
-      })
-      return () => subscription.unsubscribe()
-    })
+    burst(
+      dir,
+      files,
+      pace,
+      async (onAdd) => {
+        const subscription = await ParcelWatcher.subscribe(dir, (error, events) => {
+          if (error !== null) throw error
+          for (const event of events) if (event.type === "create") onAdd(event.path)
+        })
+        return () => subscription.unsubscribe()
+      },
+      false
+    )
   )
 
 const ours = (files: number, pace: Pace): Promise<Burst> =>
@@ -171,17 +180,23 @@ export const suite: Suite = {
       )
     ]
     // The peer, as context: no target.
+    // A file the peer never reports is counted and said in its row, not a failed run.
+    let parcelMissed = 0
     const parcelRates = await compareRates({
       items: FILES,
       rounds: 5,
       warmup: 1,
-      subject: async () => (await parcel(FILES, BURST)).seconds,
+      subject: async () => {
+        const run = await parcel(FILES, BURST)
+        parcelMissed += run.missed
+        return run.seconds
+      },
       baseline: async () => (await raw(FILES, BURST)).seconds
     })
     rows.push(
       peerRow(
         "fs-watcher",
-        `burst of ${FILES / 1000}k new files: peer @parcel/watcher vs raw chokidar`,
+        `burst of ${FILES / 1000}k new files: peer @parcel/watcher vs raw chokidar (${parcelMissed} files never reported over the rounds)`,
         "events/s",
         parcelRates
       )
