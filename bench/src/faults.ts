@@ -12,19 +12,24 @@
  * - oversize message: the server sends one numbered message of 32 MiB, then goes on (not Postgres: n/a, it caps a
  *   NOTIFY payload at 8,000 bytes).
  *
- * File watchers (StreamEmit's, chokidar, @parcel/watcher) have no connection; their fault is the watched directory
- * removed and recreated (see `runFiles`).
+ * And, without the proxy, a slow consumer: the source floods for 2 s while the client's consumer takes 1 ms per
+ * message (see `runFlood`).
+ *
+ * File watchers (StreamEmit's, chokidar, @parcel/watcher) have no connection; their faults are the watched directory
+ * removed and recreated (see `runFiles`) and a slow consumer under 20,000 new files (see `runFilesFlood`).
  *
  * For each client × fault: detected (after how long), reconnected (after how long), messages lost (numbers the server
  * sent to a connection the client had, never received; for pub/sub, numbers published after the first one the client
- * received), and whether the client said so. `FAULTS_KINDS=pg,redis` runs only those clients. Prints the table and
+ * received), whether the client said so, the live heap's growth, and the handles left after its close. `FAULTS_KINDS=pg,redis` runs only those clients. Prints the table and
  * writes bench/results/faults.json.
  */
+import { once } from "node:events"
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import * as Http from "node:http"
 import { tmpdir } from "node:os"
 import { basename, dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { Worker } from "node:worker_threads"
 import { fetchEventSource } from "@microsoft/fetch-event-source"
 import ParcelWatcher from "@parcel/watcher"
 import type { Connector, Lifecycle } from "@streamemit/core"
@@ -57,7 +62,8 @@ const ReconnectingWebSocket = ReconnectingWebSocketModule as unknown as new (
 
 /** What a client lets us see. */
 interface Observer {
-  readonly message: (n: number) => void
+  /** A message's text (a number, maybe padded with spaces). */
+  readonly message: (text: string) => void
   readonly down: () => void
   readonly up: () => void
   readonly lossSignalled: () => void
@@ -70,7 +76,17 @@ interface Adapter {
   /** Why the client cannot tell us it lost its connection (its "detected" cell is then n/a, not "no"). */
   readonly noDownEvent?: string
   readonly kind: "ws" | "sse" | "pg" | "redis"
-  readonly connect: (url: string, observe: Observer) => Promise<() => Promise<void>>
+  /**
+   * The client's messages are read as a stream, at the reader's pace (StreamEmit): the flood's slow consumer is its
+   * reader. A client that calls back with every message cannot be slowed: its slow consumer is a queue of ours.
+   */
+  readonly pulls?: true
+  readonly connect: (url: string, observe: Observer, pace?: Pace) => Promise<() => Promise<void>>
+}
+
+/** The flood's consumer: 1 ms per message while `slow`, as fast as it can after. */
+interface Pace {
+  slow: boolean
 }
 
 const RETRY_MS = 100
@@ -103,19 +119,29 @@ const streamEmit = <A>(
   name: string,
   kind: Adapter["kind"],
   make: (url: string) => Effect.Effect<Connector.Handle<unknown, A>, unknown, Scope.Scope>,
-  numberOf: (message: A) => number
+  textOf: (message: A) => string
 ): Adapter => ({
   name,
   kind,
-  connect: async (url, observe) => {
+  pulls: true,
+  connect: async (url, observe, pace) => {
     const scope = Effect.runSync(Scope.make())
     const handle = await Effect.runPromise(Scope.provide(make(url), scope))
     observeEvents(handle.events, observe)
     Effect.runFork(
-      handle.messages.pipe(Stream.runForEach((message) => Effect.sync(() => observe.message(numberOf(message)))))
+      handle.messages.pipe(
+        Stream.runForEach((message) => {
+          const deliver = Effect.sync(() => observe.message(textOf(message)))
+          return pace?.slow === true ? Effect.andThen(Effect.sleep("1 millis"), deliver) : deliver
+        })
+      )
     )
     await Effect.runPromise(Effect.ignore(handle.awaitConnection))
-    return () => Effect.runPromise(Scope.close(scope, Exit.void))
+    return async () => {
+      // What the overflow strategy dropped is counted in the handle's stats (and `streamemit_dropped_total`).
+      if ((await Effect.runPromise(handle.stats)).dropped > 0) observe.lossSignalled()
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+    }
   }
 })
 
@@ -134,7 +160,7 @@ const reconnecting = (
   connect: async (url, observe) => {
     const socket = open(url, { WebSocket: WS, minReconnectionDelay: RETRY_MS, maxReconnectionDelay: RETRY_MS })
     let opened = false
-    socket.addEventListener("message", (event) => observe.message(Number(event.data)))
+    socket.addEventListener("message", (event) => observe.message(String(event.data)))
     socket.addEventListener("close", () => observe.down())
     socket.addEventListener("open", () => {
       if (opened) observe.up()
@@ -156,14 +182,14 @@ const adapters: ReadonlyArray<Adapter> = [
         // An attempt into the black hole is given up after a second, as the heartbeat gives up a connection.
         handshakeTimeout: "1 second"
       }),
-    (text) => Number(text)
+    (text) => text
   ),
   {
     name: "ws (raw: no reconnect)",
     kind: "ws",
     connect: async (url, observe) => {
       const socket = new WS(url)
-      socket.on("message", (data: Buffer) => observe.message(Number(data.toString())))
+      socket.on("message", (data: Buffer) => observe.message(data.toString()))
       socket.on("close", () => observe.down())
       socket.on("error", () => {})
       return async () => socket.terminate()
@@ -182,7 +208,7 @@ const adapters: ReadonlyArray<Adapter> = [
         idleTimeout: "1 second",
         connectTimeout: "1 second"
       }),
-    (event) => Number(event.data)
+    (event) => event.data
   ),
   {
     name: "eventsource (raw)",
@@ -190,7 +216,7 @@ const adapters: ReadonlyArray<Adapter> = [
     connect: async (url, observe) => {
       const source = new EventSource(url)
       let opened = false
-      source.onmessage = (event) => observe.message(Number(event.data))
+      source.onmessage = (event) => observe.message(event.data)
       source.onerror = () => observe.down()
       source.onopen = () => {
         if (opened) observe.up()
@@ -213,7 +239,7 @@ const adapters: ReadonlyArray<Adapter> = [
           if (opened) observe.up()
           opened = true
         },
-        onmessage: (event) => observe.message(Number(event.data)),
+        onmessage: (event) => observe.message(event.data),
         onclose: () => {
           observe.down()
           // Thrown: retried (returning ends it for good).
@@ -237,7 +263,7 @@ const adapters: ReadonlyArray<Adapter> = [
         readTimeoutMillis: 1000
       })
       let opened = false
-      source.addEventListener("message", (event) => observe.message(Number(event.data)))
+      source.addEventListener("message", (event) => observe.message(event.data ?? ""))
       source.addEventListener("error", () => observe.down())
       source.addEventListener("open", () => {
         if (opened) observe.up()
@@ -260,7 +286,7 @@ const pgAdapters: ReadonlyArray<Adapter> = [
         liveness: { interval: "500 millis", timeout: "500 millis" },
         connectTimeout: "1 second"
       }),
-    (notification) => Number(notification.payload)
+    (notification) => notification.payload
   ),
   {
     name: "pg (raw: no reconnect)",
@@ -269,7 +295,7 @@ const pgAdapters: ReadonlyArray<Adapter> = [
       const client = new pg.Client({ connectionString: url })
       client.on("error", () => observe.down())
       client.on("end", () => observe.down())
-      client.on("notification", (n) => observe.message(Number(n.payload)))
+      client.on("notification", (n) => observe.message(n.payload ?? ""))
       await client.connect()
       await client.query(`LISTEN "${channel}"`)
       return () => client.end().catch(() => {})
@@ -283,7 +309,7 @@ const pgAdapters: ReadonlyArray<Adapter> = [
         { connectionString: url },
         { parse: (text: string) => text, paranoidChecking: 500, retryInterval: RETRY_MS, retryTimeout: 60_000 }
       )
-      subscriber.notifications.on(channel, (payload: string) => observe.message(Number(payload)))
+      subscriber.notifications.on(channel, (payload: string) => observe.message(payload))
       subscriber.events.on("error", () => observe.down())
       subscriber.events.on("reconnect", () => observe.down())
       subscriber.events.on("connected", () => observe.up())
@@ -300,7 +326,7 @@ const pgAdapters: ReadonlyArray<Adapter> = [
       const sql = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 1 })
       await sql.listen(
         channel,
-        (payload) => observe.message(Number(payload)),
+        (payload) => observe.message(payload),
         // Called on the first LISTEN and again after every reconnect.
         (() => {
           let first = true
@@ -327,7 +353,7 @@ const redisAdapters: ReadonlyArray<Adapter> = [
         liveness: { interval: "500 millis", timeout: "500 millis" },
         connectTimeout: "1 second"
       }),
-    (message) => Number(message.payload)
+    (message) => message.payload
   ),
   {
     name: "ioredis (raw: resubscribes)",
@@ -341,7 +367,7 @@ const redisAdapters: ReadonlyArray<Adapter> = [
         if (ready) observe.up()
         ready = true
       })
-      client.on("message", (_channel: string, message: string) => observe.message(Number(message)))
+      client.on("message", (_channel: string, message: string) => observe.message(message))
       await client.subscribe(channel)
       return async () => client.disconnect()
     }
@@ -362,7 +388,7 @@ const redisAdapters: ReadonlyArray<Adapter> = [
         ready = true
       })
       await client.connect()
-      await client.subscribe(channel, (message) => observe.message(Number(message)))
+      await client.subscribe(channel, (message) => observe.message(message))
       return async () => {
         client.destroy()
       }
@@ -474,11 +500,19 @@ const faults: ReadonlyArray<Fault> = [
 interface Cell {
   readonly client: string
   readonly fault: string
-  readonly detectedMs: number | "no" | "n/a"
+  /** After how long the client said it lost its connection; `no drop` when a flood never cost it the connection. */
+  readonly detectedMs: number | "no" | "n/a" | "no drop"
   readonly recoveredMs: number | "no"
   readonly lost: number
   readonly lossSignalled: boolean
   readonly resumeSignalled: boolean
+  /**
+   * The live heap (after a full collection) at the end of the fault against before the client connected: for the
+   * flood, at its end, before the backlog is read.
+   */
+  readonly heapGrowth: number
+  /** The flood only: how many messages the source sent in its 2 s. */
+  readonly sent?: number
   /** Handles (sockets, timers) still open 500 ms after the client was closed that were not open before it started. */
   readonly handlesLeft: ReadonlyArray<string>
   /** Why the scenario does not apply to this client (every other field is then empty). */
@@ -500,6 +534,14 @@ const handlesAdded = (before: Map<string, number>, after: Map<string, number>): 
     if (more > 0) added.push(more === 1 ? type : `${type} ×${more}`)
   }
   return added
+}
+
+/** The live heap after a full collection (the scoreboard runs with `--expose-gc`). */
+const liveHeap = (): number => {
+  const gc = (globalThis as { gc?: () => void }).gc
+  if (gc === undefined) throw new Error("faults: run with node --expose-gc (pnpm faults does)")
+  gc()
+  return process.memoryUsage().heapUsed
 }
 
 let runs = 0
@@ -598,6 +640,7 @@ const run = async (adapter: Adapter, fault: Fault): Promise<Cell> =>
         let signalled = false
         let resumeSignalled = false
         const handlesBefore = activeHandles()
+        const heapBefore = liveHeap()
         const close = yield* Effect.promise(() =>
           adapter.connect(
             adapter.kind === "ws"
@@ -608,8 +651,8 @@ const run = async (adapter: Adapter, fault: Fault): Promise<Cell> =>
                   ? `postgres://postgres@${proxy.host}:${proxy.port}/postgres`
                   : `redis://${proxy.host}:${proxy.port}`,
             {
-              message: (value) => {
-                received.add(value)
+              message: (text) => {
+                received.add(Number(text))
               },
               down: () => {
                 if (watching && faultAt > 0 && detectedAt === undefined) detectedAt = Date.now()
@@ -634,6 +677,7 @@ const run = async (adapter: Adapter, fault: Fault): Promise<Cell> =>
         const inFlightAfter = n
         yield* Effect.promise(() => sleep(500))
         yield* Effect.promise(() => applied)
+        const heapGrowth = liveHeap() - heapBefore
         watching = false
         yield* Effect.promise(close)
         yield* Effect.promise(() => sleep(500))
@@ -655,11 +699,218 @@ const run = async (adapter: Adapter, fault: Fault): Promise<Cell> =>
           lost: Math.max(0, lost),
           lossSignalled: signalled,
           resumeSignalled,
+          heapGrowth,
           handlesLeft
         } satisfies Cell
       })
     )
   )
+
+const FLOOD = "slow consumer, 2 s flood"
+const FLOOD_MS = 2000
+
+/** The numbers a client received, as bits: a flood sends millions. */
+class Seen {
+  private bits = new Uint8Array(1 << 20)
+  count = 0
+  first = Number.POSITIVE_INFINITY
+  add(n: number) {
+    if (!Number.isInteger(n) || n < 1) return
+    while (n >> 3 >= this.bits.length) {
+      const grown = new Uint8Array(this.bits.length * 2)
+      grown.set(this.bits)
+      this.bits = grown
+    }
+    const mask = 1 << (n & 7)
+    if ((this.bits[n >> 3]! & mask) !== 0) return
+    this.bits[n >> 3]! |= mask
+    this.count++
+    if (n < this.first) this.first = n
+  }
+  has(n: number) {
+    return n >> 3 < this.bits.length && (this.bits[n >> 3]! & (1 << (n & 7))) !== 0
+  }
+}
+
+/**
+ * A callback client's slow consumer: what it is called with waits in a queue of ours (as its users must keep it,
+ * since it cannot be paused), taken one per millisecond while the pace is slow, then all at once.
+ */
+const pacedQueue = (deliver: (text: string) => void, pace: Pace) => {
+  let queue: Array<string> = []
+  let head = 0
+  let running = true
+  const consumer = (async () => {
+    while (running) {
+      if (pace.slow) {
+        if (head < queue.length) deliver(queue[head++]!)
+      } else {
+        // In slices, so that the client's own reading goes on.
+        const end = Math.min(queue.length, head + 100_000)
+        while (head < end) deliver(queue[head++]!)
+      }
+      if (head > 65_536 && head * 2 > queue.length) {
+        queue = queue.slice(head)
+        head = 0
+      }
+      await sleep(pace.slow ? 1 : 0)
+    }
+  })()
+  return {
+    push: (text: string) => void queue.push(text),
+    stop: async () => {
+      running = false
+      await consumer
+      queue = []
+    }
+  }
+}
+
+/** Where the flood comes from: it starts the flood and resolves with the last number sent. */
+interface FloodSource {
+  readonly url: string
+  readonly flood: () => Promise<number>
+  readonly close: () => Promise<void>
+}
+
+const floodSource = async (kind: Adapter["kind"]): Promise<FloodSource> => {
+  if (kind === "ws" || kind === "sse") {
+    // In a worker thread: what it holds for a client that stops reading is not in the measured heap.
+    const worker = new Worker(new URL("./servers/flood-server.ts", import.meta.url))
+    const [{ port }] = (await once(worker, "message")) as [{ port: number }]
+    return {
+      url: kind === "ws" ? `ws://127.0.0.1:${port}` : `http://127.0.0.1:${port}/events`,
+      flood: async () => {
+        worker.postMessage({ cmd: "flood", ms: FLOOD_MS })
+        const [{ sent }] = (await once(worker, "message")) as [{ sent: number }]
+        return sent
+      },
+      close: async () => {
+        worker.postMessage({ cmd: "close" })
+        await once(worker, "message")
+        await worker.terminate()
+      }
+    }
+  }
+  // Postgres and Redis are the servers: a producer of ours sends numbered 100-byte payloads, 1,000 a round trip.
+  const batch = 1000
+  if (kind === "pg") {
+    const producer = new pg.Client({ connectionString: PG_URL })
+    await producer.connect()
+    return {
+      url: PG_URL,
+      flood: async () => {
+        const until = Date.now() + FLOOD_MS
+        let sent = 0
+        while (Date.now() < until) {
+          await producer.query("SELECT pg_notify($1, rpad(i::text, 100)) FROM generate_series($2::int, $3::int) AS i", [
+            channel,
+            sent + 1,
+            sent + batch
+          ])
+          sent += batch
+        }
+        return sent
+      },
+      close: () => producer.end()
+    }
+  }
+  const producer = new Redis(REDIS_URL)
+  // Connected before the client's handles are counted.
+  await producer.ping()
+  return {
+    url: REDIS_URL,
+    flood: async () => {
+      const until = Date.now() + FLOOD_MS
+      let sent = 0
+      while (Date.now() < until) {
+        const pipeline = producer.pipeline()
+        for (let n = sent + 1; n <= sent + batch; n++) pipeline.publish(channel, String(n).padEnd(100))
+        await pipeline.exec()
+        sent += batch
+      }
+      return sent
+    },
+    close: async () => {
+      producer.disconnect()
+    }
+  }
+}
+
+/**
+ * The slow-consumer flood: the source sends as fast as the client reads for 2 s while the client's consumer takes
+ * 1 ms per message; the live heap is measured at the end of the flood; then the consumer reads the backlog as fast
+ * as it can, until nothing more arrives for a second. Lost: numbers sent (from the first the client received, for
+ * pub/sub) that never arrived. Not through the fault proxy: no fault but the consumer's pace.
+ */
+const runFlood = async (adapter: Adapter): Promise<Cell> => {
+  channel = `faults_${process.pid}_${++runs}`
+  const source = await floodSource(adapter.kind)
+  try {
+    const seen = new Seen()
+    const pace: Pace = { slow: true }
+    let watching = true
+    let faultAt = 0
+    let detectedAt: number | undefined
+    let recoveredAt: number | undefined
+    let signalled = false
+    const count = (text: string) => seen.add(Number(text))
+    const queue = adapter.pulls === true ? undefined : pacedQueue(count, pace)
+    const handlesBefore = activeHandles()
+    const heapBefore = liveHeap()
+    const close = await adapter.connect(
+      source.url,
+      {
+        message: queue?.push ?? count,
+        down: () => {
+          if (watching && faultAt > 0 && detectedAt === undefined) detectedAt = Date.now()
+        },
+        up: () => {
+          if (watching && faultAt > 0 && recoveredAt === undefined) recoveredAt = Date.now()
+        },
+        lossSignalled: () => {
+          signalled = true
+        },
+        resumeSignalled: () => {}
+      },
+      pace
+    )
+    // Subscribed, connected: a pub/sub client's subscription is in place before the first PUBLISH.
+    await sleep(300)
+    faultAt = Date.now()
+    const sent = await source.flood()
+    const heapGrowth = liveHeap() - heapBefore
+    pace.slow = false
+    let last = -1
+    const drainUntil = Date.now() + 60_000
+    while (seen.count !== last && Date.now() < drainUntil) {
+      last = seen.count
+      await sleep(1000)
+    }
+    watching = false
+    await close()
+    await queue?.stop()
+    await sleep(500)
+    const handlesLeft = handlesAdded(handlesBefore, activeHandles())
+    const from = adapter.kind === "pg" || adapter.kind === "redis" ? seen.first : 1
+    let lost = 0
+    for (let n = from; n <= sent; n++) if (!seen.has(n)) lost++
+    return {
+      client: adapter.name,
+      fault: FLOOD,
+      detectedMs: detectedAt !== undefined ? detectedAt - faultAt : "no drop",
+      recoveredMs: recoveredAt === undefined ? "no" : recoveredAt - faultAt,
+      lost,
+      lossSignalled: signalled,
+      resumeSignalled: false,
+      heapGrowth,
+      sent: sent - from + 1,
+      handlesLeft
+    }
+  } finally {
+    await source.close()
+  }
+}
 
 /** A scenario the client cannot express: n/a with the reason, never a guessed cell. */
 const notApplicable = (client: string, fault: string, reason: string): Cell => ({
@@ -670,11 +921,14 @@ const notApplicable = (client: string, fault: string, reason: string): Cell => (
   lost: 0,
   lossSignalled: false,
   resumeSignalled: false,
+  heapGrowth: 0,
   handlesLeft: [],
   notApplicable: reason
 })
 
 const cells: Array<Cell> = []
+// Made on first use, by the first worker thread when piped: made here, so that no client is charged with it.
+void process.stdout
 // FAULTS_ONLY=oversize runs only the faults whose name contains it.
 for (const fault of faults.filter(
   (f) => process.env.FAULTS_ONLY === undefined || f.name.includes(process.env.FAULTS_ONLY)
@@ -689,6 +943,14 @@ for (const fault of faults.filter(
     }
     console.error(`faults: ${adapter.name} × ${fault.name}…`)
     cells.push(await run(adapter, fault))
+  }
+}
+
+if (process.env.FAULTS_ONLY === undefined || FLOOD.includes(process.env.FAULTS_ONLY)) {
+  for (const adapter of [...adapters, ...pgAdapters, ...redisAdapters]) {
+    if (process.env.FAULTS_KINDS !== undefined && !process.env.FAULTS_KINDS.split(",").includes(adapter.kind)) continue
+    console.error(`faults: ${adapter.name} × ${FLOOD}…`)
+    cells.push(await runFlood(adapter))
   }
 }
 
@@ -707,13 +969,16 @@ interface FileObserver {
 
 interface FileAdapter {
   readonly name: string
-  readonly watch: (root: string, observe: FileObserver) => Promise<() => Promise<void>>
+  /** As `Adapter.pulls`: its changes are a stream read at the reader's pace. */
+  readonly pulls?: true
+  readonly watch: (root: string, observe: FileObserver, pace?: Pace) => Promise<() => Promise<void>>
 }
 
 const fileAdapters: ReadonlyArray<FileAdapter> = [
   {
     name: "StreamEmit FsWatcher.make",
-    watch: async (root, observe) => {
+    pulls: true,
+    watch: async (root, observe, pace) => {
       const scope = Effect.runSync(Scope.make())
       const handle = await Effect.runPromise(Scope.provide(FsWatcher.make({ paths: root, initial: false }), scope))
       Effect.runFork(
@@ -725,15 +990,20 @@ const fileAdapters: ReadonlyArray<FileAdapter> = [
         )
       )
       Effect.runFork(
-        Stream.runForEach(handle.messages, (change) =>
-          Effect.sync(() => {
+        Stream.runForEach(handle.messages, (change) => {
+          const deliver = Effect.sync(() => {
             if (change._tag === "Add") observe.added(change.path)
             else if (change._tag === "UnlinkDir") observe.said("UnlinkDir")
           })
-        )
+          return pace?.slow === true ? Effect.andThen(Effect.sleep("1 millis"), deliver) : deliver
+        })
       )
       await Effect.runPromise(handle.awaitConnection)
-      return () => Effect.runPromise(Scope.close(scope, Exit.void))
+      return async () => {
+        // Changes merged away by the `coalesce` strategy are counted in the handle's stats.
+        if ((await Effect.runPromise(handle.stats)).dropped > 0) observe.lossSignalled()
+        await Effect.runPromise(Scope.close(scope, Exit.void))
+      }
     }
   },
   {
@@ -773,6 +1043,7 @@ const runFiles = async (adapter: FileAdapter): Promise<Cell> => {
   let recoveredAt: number | undefined
   let signalled = false
   const handlesBefore = activeHandles()
+  const heapBefore = liveHeap()
   const close = await adapter.watch(root, {
     added: (path) => {
       const n = Number(basename(path).slice(1))
@@ -809,6 +1080,7 @@ const runFiles = async (adapter: FileAdapter): Promise<Cell> => {
   // What was written in the last 500 ms may not be reported yet: not counted as lost.
   const inFlightAfter = [...writtenAt].findLast(([, at]) => at <= Date.now() - 500)?.[0] ?? 0
   await sleep(500)
+  const heapGrowth = liveHeap() - heapBefore
   watching = false
   await close()
   await sleep(500)
@@ -824,6 +1096,85 @@ const runFiles = async (adapter: FileAdapter): Promise<Cell> => {
     lost,
     lossSignalled: signalled,
     resumeSignalled: false,
+    heapGrowth,
+    handlesLeft
+  }
+}
+
+const FILES_FLOOD = 20_000
+
+/**
+ * A watcher's slow-consumer flood: a worker thread writes 20,000 new files as fast as it can while the watcher's
+ * consumer takes 1 ms per change; the live heap is measured 3 s after the first write; then the consumer reads
+ * the backlog as fast as it can, until nothing more arrives for a second. Lost: files never reported.
+ */
+const runFilesFlood = async (adapter: FileAdapter): Promise<Cell> => {
+  const parent = mkdtempSync(join(tmpdir(), "streamemit-faults-"))
+  const root = join(parent, "watched")
+  mkdirSync(root)
+  const seen = new Seen()
+  const pace: Pace = { slow: true }
+  let signalled = false
+  let detectedAt: number | undefined
+  let faultAt = 0
+  let watching = true
+  const count = (path: string) => seen.add(Number(basename(path).slice(1)))
+  const queue = adapter.pulls === true ? undefined : pacedQueue(count, pace)
+  const handlesBefore = activeHandles()
+  const heapBefore = liveHeap()
+  const close = await adapter.watch(
+    root,
+    {
+      added: queue?.push ?? count,
+      said: () => {
+        if (watching && faultAt > 0 && detectedAt === undefined) detectedAt = Date.now()
+      },
+      lossSignalled: () => {
+        signalled = true
+      }
+    },
+    pace
+  )
+  await sleep(300)
+  faultAt = Date.now()
+  // In a worker thread, so that the watcher's thread is free to watch.
+  const writer = new Worker(
+    `const { writeFileSync } = require("node:fs"); const { join } = require("node:path")
+     const { root, count } = require("node:worker_threads").workerData
+     for (let n = 1; n <= count; n++) writeFileSync(join(root, "f" + n), "")
+     require("node:worker_threads").parentPort.postMessage("written")`,
+    { eval: true, workerData: { root, count: FILES_FLOOD } }
+  )
+  await once(writer, "message")
+  await writer.terminate()
+  // The watcher reports what was written some time after: measured 3 s after the first write.
+  await sleep(faultAt + 3000 - Date.now())
+  const heapGrowth = liveHeap() - heapBefore
+  pace.slow = false
+  let last = -1
+  const drainUntil = Date.now() + 60_000
+  while (seen.count !== last && Date.now() < drainUntil) {
+    last = seen.count
+    await sleep(1000)
+  }
+  watching = false
+  await close()
+  await queue?.stop()
+  await sleep(500)
+  const handlesLeft = handlesAdded(handlesBefore, activeHandles())
+  rmSync(parent, { recursive: true, force: true })
+  let lost = 0
+  for (let n = 1; n <= FILES_FLOOD; n++) if (!seen.has(n)) lost++
+  return {
+    client: adapter.name,
+    fault: `slow consumer, ${FILES_FLOOD.toLocaleString("en-US")} new files`,
+    detectedMs: detectedAt === undefined ? "no drop" : detectedAt - faultAt,
+    recoveredMs: "no",
+    lost,
+    lossSignalled: signalled,
+    resumeSignalled: false,
+    heapGrowth,
+    sent: FILES_FLOOD,
     handlesLeft
   }
 }
@@ -836,12 +1187,27 @@ if (process.env.FAULTS_KINDS === undefined || process.env.FAULTS_KINDS.split(","
     console.error(`faults: ${adapter.name} × watched directory removed…`)
     cells.push(await runFiles(adapter))
   }
+  if (process.env.FAULTS_ONLY === undefined || FLOOD.includes(process.env.FAULTS_ONLY)) {
+    for (const adapter of fileAdapters) {
+      console.error(`faults: ${adapter.name} × slow consumer, new files…`)
+      cells.push(await runFilesFlood(adapter))
+    }
+  }
 }
 
-const header = ["client", "fault", "detected", "reconnected", "lost", "loss signalled", "handles left after close"]
+const header = [
+  "client",
+  "fault",
+  "detected",
+  "reconnected",
+  "lost",
+  "loss signalled",
+  "live heap growth",
+  "handles left after close"
+]
 const lines = cells.map((c) =>
   c.notApplicable !== undefined
-    ? [c.client, c.fault, `n/a: ${c.notApplicable}`, "", "", "", ""]
+    ? [c.client, c.fault, `n/a: ${c.notApplicable}`, "", "", "", "", ""]
     : [
         c.client,
         c.fault,
@@ -855,6 +1221,7 @@ const lines = cells.map((c) =>
             : c.resumeSignalled
               ? "NO: Gap `resumed` (replay asked)"
               : "NO",
+        `${(c.heapGrowth / 1e6).toFixed(1)} MB`,
         c.handlesLeft.length === 0 ? "0" : c.handlesLeft.join(", ")
       ]
 )
