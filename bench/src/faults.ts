@@ -20,11 +20,12 @@
  *
  * For each client × fault: detected (after how long), reconnected (after how long), messages lost (numbers the server
  * sent to a connection the client had, never received; for pub/sub, numbers published after the first one the client
- * received), whether the client said so, the live heap's growth, and the handles left after its close. `FAULTS_KINDS=pg,redis` runs only those clients. Prints the table and
- * writes bench/results/faults.json.
+ * received), whether the client said so, the live heap's growth, and the handles left after its close.
+ * `FAULTS_KINDS=pg,redis` runs only those clients; `FAULTS_RENDER=1` runs nothing and writes the tables again from
+ * the last run's cells. Prints the table and writes bench/results/faults.json and faults.md.
  */
 import { once } from "node:events"
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import * as Http from "node:http"
 import { tmpdir } from "node:os"
 import { basename, dirname, join } from "node:path"
@@ -926,12 +927,15 @@ const notApplicable = (client: string, fault: string, reason: string): Cell => (
   notApplicable: reason
 })
 
-const cells: Array<Cell> = []
+const out = join(dirname(fileURLToPath(import.meta.url)), "..", "results", "faults.json")
+// FAULTS_RENDER=1 runs nothing: it writes the tables again from the last run's cells.
+const rendering = process.env.FAULTS_RENDER !== undefined
+const cells: Array<Cell> = rendering ? (JSON.parse(readFileSync(out, "utf8")) as { cells: Array<Cell> }).cells : []
 // Made on first use, by the first worker thread when piped: made here, so that no client is charged with it.
 void process.stdout
 // FAULTS_ONLY=oversize runs only the faults whose name contains it.
 for (const fault of faults.filter(
-  (f) => process.env.FAULTS_ONLY === undefined || f.name.includes(process.env.FAULTS_ONLY)
+  (f) => !rendering && (process.env.FAULTS_ONLY === undefined || f.name.includes(process.env.FAULTS_ONLY))
 )) {
   for (const adapter of [...adapters, ...pgAdapters, ...redisAdapters]) {
     // FAULTS_KINDS=pg,redis runs only those clients.
@@ -946,7 +950,7 @@ for (const fault of faults.filter(
   }
 }
 
-if (process.env.FAULTS_ONLY === undefined || FLOOD.includes(process.env.FAULTS_ONLY)) {
+if (!rendering && (process.env.FAULTS_ONLY === undefined || FLOOD.includes(process.env.FAULTS_ONLY))) {
   for (const adapter of [...adapters, ...pgAdapters, ...redisAdapters]) {
     if (process.env.FAULTS_KINDS !== undefined && !process.env.FAULTS_KINDS.split(",").includes(adapter.kind)) continue
     console.error(`faults: ${adapter.name} × ${FLOOD}…`)
@@ -1179,7 +1183,7 @@ const runFilesFlood = async (adapter: FileAdapter): Promise<Cell> => {
   }
 }
 
-if (process.env.FAULTS_KINDS === undefined || process.env.FAULTS_KINDS.split(",").includes("files")) {
+if (!rendering && (process.env.FAULTS_KINDS === undefined || process.env.FAULTS_KINDS.split(",").includes("files"))) {
   for (const adapter of fileAdapters) {
     cells.push(notApplicable(adapter.name, "kill, restart, black hole, oversize", "a file watcher has no connection"))
     if (process.env.FAULTS_ONLY !== undefined && !"watched directory removed".includes(process.env.FAULTS_ONLY))
@@ -1212,8 +1216,8 @@ const lines = cells.map((c) =>
         c.client,
         c.fault,
         typeof c.detectedMs === "string" ? c.detectedMs : `${c.detectedMs} ms`,
-        c.recoveredMs === "no" ? "no" : `${c.recoveredMs} ms`,
-        String(c.lost),
+        c.recoveredMs !== "no" ? `${c.recoveredMs} ms` : c.detectedMs === "no drop" ? "—" : "no",
+        c.lost.toLocaleString("en-US"),
         c.lost === 0
           ? "(none lost)"
           : c.lossSignalled
@@ -1228,9 +1232,10 @@ const lines = cells.map((c) =>
 const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)))
 const format = (row: ReadonlyArray<string>) => row.map((cell, i) => cell.padEnd(widths[i]!)).join("  ")
 console.log([format(header), format(widths.map((w) => "-".repeat(w))), ...lines.map(format)].join("\n"))
-const out = join(dirname(fileURLToPath(import.meta.url)), "..", "results", "faults.json")
 mkdirSync(dirname(out), { recursive: true })
-writeFileSync(out, `${JSON.stringify({ at: new Date().toISOString(), node: process.version, cells }, null, 2)}\n`)
+if (!rendering) {
+  writeFileSync(out, `${JSON.stringify({ at: new Date().toISOString(), node: process.version, cells }, null, 2)}\n`)
+}
 // The same table as markdown, for the README's "How StreamEmit compares".
 const markdown = out.replace(/\.json$/, ".md")
 const row = (cells: ReadonlyArray<string>) => `| ${cells.map((cell) => cell.replaceAll("|", "\\|")).join(" | ")} |`
