@@ -31,6 +31,8 @@ import { tmpdir } from "node:os"
 import { basename, dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Worker } from "node:worker_threads"
+import * as NodeWS from "@effect/platform-node/NodeWS"
+import { PgClient } from "@effect/sql-pg"
 import { fetchEventSource } from "@microsoft/fetch-event-source"
 import ParcelWatcher from "@parcel/watcher"
 import type { Connector, Lifecycle } from "@streamemit/core"
@@ -42,7 +44,8 @@ import * as FaultProxy from "@streamemit/testkit/FaultProxy"
 import * as WsServer from "@streamemit/testkit/WsServer"
 import { WebSocket } from "@streamemit/websocket"
 import { watch as chokidarWatch } from "chokidar"
-import { Effect, Exit, Schedule, Scope, Stream } from "effect"
+import { Effect, Exit, Fiber, Redacted, Schedule, Scope, Stream } from "effect"
+import * as Socket from "effect/socket/Socket"
 import { EventSource } from "eventsource"
 import { Redis } from "ioredis"
 import LaunchDarkly from "launchdarkly-eventsource"
@@ -198,6 +201,35 @@ const adapters: ReadonlyArray<Adapter> = [
   },
   reconnecting("partysocket", (url, options) => new PartySocket(url, [], options)),
   reconnecting("reconnecting-websocket", (url, options) => new ReconnectingWebSocket(url, [], options)),
+  {
+    // As its docs suggest: the reader in a scope, retried (here every 100 ms, as every client's retry).
+    name: "Effect Socket (NodeWS, retried)",
+    kind: "ws",
+    pulls: true,
+    connect: async (url, observe, pace) => {
+      let connections = 0
+      const fiber = Effect.runFork(
+        Effect.gen(function* () {
+          const socket = yield* Socket.makeWebSocket(url, { openTimeout: "1 second" })
+          yield* Effect.gen(function* () {
+            const reader = yield* socket.reader
+            if (connections++ > 0) observe.up()
+            for (;;) {
+              for (const data of yield* reader.pull) {
+                if (pace?.slow === true) yield* Effect.sleep("1 millis")
+                observe.message(typeof data === "string" ? data : decoder.decode(data))
+              }
+            }
+          }).pipe(
+            Effect.scoped,
+            Effect.tapError(() => Effect.sync(() => observe.down())),
+            Effect.retry(Schedule.spaced(`${RETRY_MS} millis`))
+          )
+        }).pipe(Effect.provide(NodeWS.layerWebSocketConstructor))
+      )
+      return () => Effect.runPromise(Fiber.interrupt(fiber))
+    }
+  },
   streamEmit(
     "StreamEmit Sse.make",
     "sse",
@@ -317,6 +349,45 @@ const pgAdapters: ReadonlyArray<Adapter> = [
       await subscriber.connect()
       await subscriber.listenTo(channel)
       return () => subscriber.close().catch(() => {})
+    }
+  },
+  {
+    // Its listener fails with the connection: retried, as a user would (every 100 ms, as every client's retry).
+    name: "@effect/sql-pg PgClient.listen (retried)",
+    kind: "pg",
+    pulls: true,
+    connect: async (url, observe, pace) => {
+      let listens = 0
+      let listened: () => void = () => {}
+      const listening = new Promise<void>((resolve) => {
+        listened = resolve
+      })
+      const fiber = Effect.runFork(
+        Effect.gen(function* () {
+          const client = yield* PgClient.PgClient
+          yield* Effect.gen(function* () {
+            const queue = yield* client.listen(channel)
+            if (listens++ > 0) observe.up()
+            listened()
+            yield* Stream.fromQueue(queue).pipe(
+              Stream.runForEach((notification) => {
+                const deliver = Effect.sync(() => observe.message(notification.payload))
+                return pace?.slow === true ? Effect.andThen(Effect.sleep("1 millis"), deliver) : deliver
+              })
+            )
+          }).pipe(
+            Effect.scoped,
+            Effect.tapError(() => Effect.sync(() => observe.down())),
+            Effect.retry(Schedule.spaced(`${RETRY_MS} millis`))
+          )
+        }).pipe(
+          Effect.provide(
+            PgClient.layer({ url: Redacted.make(url), maxConnections: 2, connectTimeout: "1 second" })
+          )
+        )
+      )
+      await listening
+      return () => Effect.runPromise(Fiber.interrupt(fiber))
     }
   },
   {
@@ -453,6 +524,7 @@ interface Fault {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+const decoder = new TextDecoder()
 const OVERSIZE = 32 * 1024 * 1024
 /** A numbered message padded to `bytes` (`Number` ignores the trailing spaces). */
 const padded = (n: number, bytes: number) => String(n).padEnd(bytes, " ")

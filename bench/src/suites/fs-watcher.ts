@@ -202,11 +202,17 @@ export const suite: Suite = {
       )
     )
     const paced = { ours: [] as Array<number>, raw: [] as Array<number> }
+    // The peer's latency, as context: the same paced files, its missed ones counted.
+    const parcelPaced = { ours: [] as Array<number>, raw: paced.raw }
+    let parcelPacedMissed = 0
     for (let round = 0; round < 3; round++) {
       paced.ours.push(...(await ours(PACED_FILES, PACED)).latencies)
       paced.raw.push(...(await raw(PACED_FILES, PACED)).latencies)
+      const run = await parcel(PACED_FILES, PACED)
+      parcelPaced.ours.push(...run.latencies)
+      parcelPacedMissed += run.missed
     }
-    const latencyRows = (label: string, samples: typeof latency) => {
+    const latencyRows = (label: string, samples: typeof latency, who = "") => {
       const sorted = { ours: samples.ours.sort((a, b) => a - b), raw: samples.raw.sort((a, b) => a - b) }
       for (const [name, p] of [
         ["p50", 0.5],
@@ -216,7 +222,7 @@ export const suite: Suite = {
         const baseline = percentile(sorted.raw, p)
         rows.push({
           suite: "fs-watcher",
-          case: `write-to-event latency ${name}, ${label} (added ${(subject - baseline).toFixed(1)} ms)`,
+          case: `write-to-event latency ${name}${who}, ${label} (added ${(subject - baseline).toFixed(1)} ms)`,
           metric: "latency",
           unit: "ms",
           subject,
@@ -227,6 +233,11 @@ export const suite: Suite = {
     }
     latencyRows("same bursts", latency)
     latencyRows(`${PACED_FILES} files at ~200/s`, paced)
+    latencyRows(
+      `${PACED_FILES} files at ~200/s (${parcelPacedMissed} never reported)`,
+      parcelPaced,
+      ", peer @parcel/watcher"
+    )
     return rows
   }
 }

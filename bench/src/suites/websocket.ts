@@ -1,6 +1,7 @@
 /**
  * `WebSocket.stream` against a raw `ws` client reading the same local server (in a worker thread), same run:
- * throughput, added latency at 5,000 msg/s, and memory under a consumer that takes 1 ms per message.
+ * throughput, added latency at 5,000 msg/s, and memory under a consumer that takes 1 ms per message; the peers
+ * users pick instead in each, as context.
  */
 import { once } from "node:events"
 import { Worker } from "node:worker_threads"
@@ -258,8 +259,31 @@ const latency = async (source: Source) => {
     await connected
     return () => Effect.runPromise(Fiber.join(fiber))
   })
-  return { raw, ours }
+  // The peers, as context: the same messages at the same rate, through each one's `message` event.
+  const peerLatency: Array<{ readonly name: string; readonly p50: number; readonly p99: number }> = []
+  for (const peer of peers) {
+    const measured = await run(async (record) => {
+      const connected = source.connected()
+      const socket = peer.open(source.url)
+      let received = 0
+      const done = new Promise<void>((resolve) =>
+        socket.on((data) => {
+          record(Number(typeof data === "string" ? data : decoder.decode(data as Uint8Array)))
+          if (++received === LATENCY_MESSAGES) resolve()
+        })
+      )
+      await connected
+      return async () => {
+        await done
+        socket.close()
+      }
+    })
+    peerLatency.push({ name: peer.name, ...measured })
+  }
+  return { raw, ours, peers: peerLatency }
 }
+
+const decoder = new TextDecoder()
 
 const FLOOD_MS = 5000
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -355,6 +379,17 @@ export const suite: Suite = {
           baseline: lat.raw[p],
           ratio: lat.raw[p] / lat.ours[p]
         })
+        for (const peer of lat.peers) {
+          rows.push({
+            suite: "websocket",
+            case: `latency ${p} at 5k msg/s, peer ${peer.name} (added ${(peer[p] - lat.raw[p]).toFixed(3)} ms)`,
+            metric: "latency",
+            unit: "ms",
+            subject: peer[p],
+            baseline: lat.raw[p],
+            ratio: lat.raw[p] / peer[p]
+          })
+        }
       }
       const mem = await memory(source)
       rows.push(
