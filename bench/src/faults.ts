@@ -381,9 +381,7 @@ const pgAdapters: ReadonlyArray<Adapter> = [
             Effect.retry(Schedule.spaced(`${RETRY_MS} millis`))
           )
         }).pipe(
-          Effect.provide(
-            PgClient.layer({ url: Redacted.make(url), maxConnections: 2, connectTimeout: "1 second" })
-          )
+          Effect.provide(PgClient.layer({ url: Redacted.make(url), maxConnections: 2, connectTimeout: "1 second" }))
         )
       )
       await listening
