@@ -7,8 +7,11 @@
  * our own NOTIFYs / PUBLISHes every 10 ms. Every client connects through the testkit's fault proxy:
  *
  * - server kill: the proxy resets both sides of the connection;
+ * - server-side kill (Postgres and Redis): `pg_terminate_backend` / `CLIENT KILL` of the client's connections, found
+ *   by the name the client gives the server;
  * - server restart: the proxy resets the connection and refuses new ones for 1 s;
- * - black hole: the proxy stops forwarding for 3 s without closing anything (a dead NAT entry, a pulled cable);
+ * - black hole: the proxy stops forwarding for 3 s without closing anything (a dead NAT entry, a pulled cable), and
+ *   again for SSE with a server that replays after `Last-Event-ID`;
  * - oversize message: the server sends one numbered message of 32 MiB, then goes on (not Postgres: n/a, it caps a
  *   NOTIFY payload at 8,000 bytes).
  *
@@ -98,6 +101,8 @@ const PG_URL = process.env.PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgre
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379"
 /** The channel of a run (each run has its own). */
 let channel = ""
+/** The client's name on the server in a run (Postgres `application_name`, Redis `CLIENT SETNAME`): what a kill finds. */
+let clientName = ""
 // CommonJS: the default import is the function itself (its types describe the module).
 const createSubscriber = PgListenPeer as unknown as typeof PgListenPeer.default
 
@@ -417,7 +422,7 @@ const redisAdapters: ReadonlyArray<Adapter> = [
     "redis",
     (url) =>
       RedisPubSub.make({
-        connection: url,
+        connection: { host: new URL(url).hostname, port: Number(new URL(url).port), connectionName: clientName },
         channels: [channel],
         reconnect: Schedule.spaced(`${RETRY_MS} millis`),
         liveness: { interval: "500 millis", timeout: "500 millis" },
@@ -429,7 +434,11 @@ const redisAdapters: ReadonlyArray<Adapter> = [
     name: "ioredis (raw: resubscribes)",
     kind: "redis",
     connect: async (url, observe) => {
-      const client = new Redis(url, { retryStrategy: () => RETRY_MS, maxRetriesPerRequest: null })
+      const client = new Redis(url, {
+        retryStrategy: () => RETRY_MS,
+        maxRetriesPerRequest: null,
+        connectionName: clientName
+      })
       let ready = false
       client.on("error", () => {})
       client.on("close", () => observe.down())
@@ -448,6 +457,7 @@ const redisAdapters: ReadonlyArray<Adapter> = [
     connect: async (url, observe) => {
       const client = createClient({
         url,
+        name: clientName,
         pingInterval: 500,
         socket: { reconnectStrategy: RETRY_MS, socketTimeout: 1000 }
       })
@@ -515,9 +525,19 @@ interface Fault {
   /** SSE only: the server replays after `Last-Event-ID` (as the SSE specification asks of it). */
   readonly replay?: boolean
   /** The kinds of client it applies to, and why not to the others (their cells are then n/a with the reason). */
-  readonly only?: { readonly kinds: ReadonlyArray<Adapter["kind"]>; readonly otherwise: string }
-  /** Applies the fault; resolves when it is over (or at once). `big` sends one numbered message of that size. */
-  readonly apply: (proxy: FaultProxy.FaultProxy, big: (bytes: number) => void) => Promise<void>
+  readonly only?: {
+    readonly kinds: ReadonlyArray<Adapter["kind"]>
+    readonly otherwise: string | Partial<Record<Adapter["kind"], string>>
+  }
+  /**
+   * Applies the fault; resolves when it is over (or at once). `big` sends one numbered message of that size;
+   * `killOnServer` has Postgres or Redis end the client's connections (`pg_terminate_backend`, `CLIENT KILL`).
+   */
+  readonly apply: (
+    proxy: FaultProxy.FaultProxy,
+    big: (bytes: number) => void,
+    killOnServer: () => Promise<void>
+  ) => Promise<void>
   readonly observeMs: number
 }
 
@@ -529,6 +549,16 @@ const padded = (n: number, bytes: number) => String(n).padEnd(bytes, " ")
 
 const faults: ReadonlyArray<Fault> = [
   { name: "server kill", apply: (proxy) => Effect.runPromise(proxy.reset), observeMs: 2000 },
+  {
+    // The server itself ends the connection, as an operator or a failover does: Postgres says why first.
+    name: "server-side kill (pg_terminate_backend, CLIENT KILL)",
+    only: {
+      kinds: ["pg", "redis"],
+      otherwise: "the server is the scoreboard's own: see server kill"
+    },
+    apply: (_proxy, _big, killOnServer) => killOnServer(),
+    observeMs: 2000
+  },
   {
     // Down for a second: connections reset, then every attempt refused until it is back.
     name: "server restart (1 s down)",
@@ -559,6 +589,14 @@ const faults: ReadonlyArray<Fault> = [
   {
     name: "black hole (3 s), server replays",
     replay: true,
+    only: {
+      kinds: ["sse"],
+      otherwise: {
+        ws: "WebSocket has no standard way to resume",
+        pg: "LISTEN/NOTIFY keeps nothing for a listener that is away",
+        redis: "pub/sub keeps nothing for a subscriber that is away"
+      }
+    },
     apply: async (proxy) => {
       await Effect.runPromise(proxy.blackhole)
       await sleep(3000)
@@ -627,7 +665,9 @@ const run = async (adapter: Adapter, fault: Fault): Promise<Cell> =>
         let port: number
         /** Sends one numbered message of `bytes` to every open connection (or publishes it). */
         let big: (bytes: number) => void = () => {}
+        let killOnServer = async () => {}
         channel = `faults_${process.pid}_${++runs}`
+        clientName = `faults_client_${process.pid}_${runs}`
         if (adapter.kind === "pg" || adapter.kind === "redis") {
           // The database is the server: a producer of its own (not behind the proxy) publishes every 10 ms.
           const sent: Array<number> = []
@@ -644,6 +684,12 @@ const run = async (adapter: Adapter, fault: Fault): Promise<Cell> =>
               producer.query("SELECT pg_notify($1, $2)", [channel, String(value)]).catch(() => {})
             }, 10)
             yield* Effect.addFinalizer(() => Effect.sync(() => clearInterval(timer)))
+            killOnServer = async () => {
+              await producer.query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+                [clientName]
+              )
+            }
             port = 5432
           } else {
             const producer = new Redis(REDIS_URL)
@@ -657,6 +703,14 @@ const run = async (adapter: Adapter, fault: Fault): Promise<Cell> =>
               const value = ++n
               sent.push(value)
               producer.publish(channel, padded(value, bytes)).catch(() => {})
+            }
+            killOnServer = async () => {
+              const list = (await producer.call("CLIENT", "LIST")) as string
+              for (const line of list.split("\n")) {
+                if (line.includes(` name=${clientName} `)) {
+                  await producer.call("CLIENT", "KILL", "ID", /\bid=(\d+)/.exec(line)![1]!)
+                }
+              }
             }
             yield* Effect.addFinalizer(() => Effect.sync(() => clearInterval(timer)))
             port = 6379
@@ -719,7 +773,7 @@ const run = async (adapter: Adapter, fault: Fault): Promise<Cell> =>
               : adapter.kind === "sse"
                 ? `http://${proxy.host}:${proxy.port}/events`
                 : adapter.kind === "pg"
-                  ? `postgres://postgres@${proxy.host}:${proxy.port}/postgres`
+                  ? `postgres://postgres@${proxy.host}:${proxy.port}/postgres?application_name=${clientName}`
                   : `redis://${proxy.host}:${proxy.port}`,
             {
               message: (text) => {
@@ -742,7 +796,7 @@ const run = async (adapter: Adapter, fault: Fault): Promise<Cell> =>
         )
         yield* Effect.promise(() => sleep(500))
         faultAt = Date.now()
-        const applied = fault.apply(proxy, big)
+        const applied = fault.apply(proxy, big, killOnServer)
         yield* Effect.promise(() => sleep(fault.observeMs - 500))
         // What is sent from here may still be in flight at the close: not counted as lost.
         const inFlightAfter = n
@@ -1010,9 +1064,11 @@ for (const fault of faults.filter(
   for (const adapter of [...adapters, ...pgAdapters, ...redisAdapters]) {
     // FAULTS_KINDS=pg,redis runs only those clients.
     if (process.env.FAULTS_KINDS !== undefined && !process.env.FAULTS_KINDS.split(",").includes(adapter.kind)) continue
-    if (fault.replay === true && adapter.kind !== "sse") continue
     if (fault.only !== undefined && !fault.only.kinds.includes(adapter.kind)) {
-      cells.push(notApplicable(adapter.name, fault.name, fault.only.otherwise))
+      const { otherwise } = fault.only
+      cells.push(
+        notApplicable(adapter.name, fault.name, typeof otherwise === "string" ? otherwise : otherwise[adapter.kind]!)
+      )
       continue
     }
     console.error(`faults: ${adapter.name} × ${fault.name}…`)
