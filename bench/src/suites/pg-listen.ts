@@ -238,6 +238,28 @@ export const suite: Suite = {
             await sql.listen(channel, push)
             return () => sql.end()
           }
+        ],
+        [
+          "@effect/sql-pg PgClient.listen",
+          // A stream read at the consumer's pace: its queue is where the notifications wait.
+          async (channel) => {
+            let listening: () => void = () => {}
+            const listened = new Promise<void>((resolve) => {
+              listening = resolve
+            })
+            const fiber = Effect.runFork(
+              Effect.scoped(
+                Effect.gen(function* () {
+                  const client = yield* PgClient.PgClient
+                  const queue = yield* client.listen(channel)
+                  listening()
+                  yield* Stream.fromQueue(queue).pipe(Stream.runForEach(() => Effect.sleep("1 millis")))
+                })
+              ).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(PG_URL), maxConnections: 2 })))
+            )
+            await listened
+            return () => Effect.runPromise(Fiber.interrupt(fiber))
+          }
         ]
       ]
       for (const [name, listen] of peerMemory) {

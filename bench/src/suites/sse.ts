@@ -121,7 +121,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /**
  * Live heap and peak RSS growth while a consumer takes 1 ms per event for 3 s of a 300k-event response: ours,
- * raw `EventSource` and fetch-event-source, each as its users consume slowly.
+ * raw `EventSource`, fetch-event-source and launchdarkly-eventsource, each as its users consume slowly.
  */
 const memory = async (url: string): Promise<ReadonlyArray<Row>> => {
   const measure = (connect: () => Promise<() => Promise<void>>) =>
@@ -167,10 +167,22 @@ const memory = async (url: string): Promise<ReadonlyArray<Row>> => {
       return () => controller.abort()
     })
   )
+  const launchDarkly = await measure(
+    queued((push) => {
+      const source = new LaunchDarkly.EventSource(url)
+      source.addEventListener("message", (event) => push(event.data ?? ""))
+      return () => source.close()
+    })
+  )
   return [
     ...memoryRows("sse", "1 ms/event consumer, 3 s of a 300k-event response", ours, raw),
-    ...memoryRows("sse", "peer fetch-event-source, same consumer and response", peer, raw).map((row) =>
-      row.case.startsWith("peak") ? { ...row, case: "peak RSS growth, peer fetch-event-source" } : row
+    ...[
+      ["fetch-event-source", peer],
+      ["launchdarkly-eventsource", launchDarkly]
+    ].flatMap(([name, measured]) =>
+      memoryRows("sse", `peer ${name}, same consumer and response`, measured as typeof peer, raw).map((row) =>
+        row.case.startsWith("peak") ? { ...row, case: `peak RSS growth, peer ${name}` } : row
+      )
     )
   ]
 }
