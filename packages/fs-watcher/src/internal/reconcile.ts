@@ -86,6 +86,8 @@ export class Reconciler {
     for (const [path, kind] of this.uncertain) {
       if (!this.scanned.has(path) && !reportedMissing.has(path)) this.push(removal(path, kind))
     }
+    // The scan is over; the watcher's listeners keep this object for the connection's life, not its paths.
+    this.scanned.clear()
   }
 }
 
