@@ -891,6 +891,30 @@ const pacedQueue = (deliver: (text: string) => void, pace: Pace) => {
   }
 }
 
+/**
+ * The flood is over: the consumer reads the backlog as fast as it can until nothing more arrives for a second (at
+ * most a minute), then the client is closed; resolves with the handles it left 500 ms after.
+ */
+const drainAndClose = async (
+  seen: Seen,
+  pace: Pace,
+  queue: { readonly stop: () => Promise<void> } | undefined,
+  close: () => Promise<void>,
+  handlesBefore: Map<string, number>
+): Promise<Array<string>> => {
+  pace.slow = false
+  let last = -1
+  const drainUntil = Date.now() + 60_000
+  while (seen.count !== last && Date.now() < drainUntil) {
+    last = seen.count
+    await sleep(1000)
+  }
+  await close()
+  await queue?.stop()
+  await sleep(500)
+  return handlesAdded(handlesBefore, activeHandles())
+}
+
 /** Where the flood comes from: it starts the flood and resolves with the last number sent. */
 interface FloodSource {
   readonly url: string
@@ -1005,18 +1029,16 @@ const runFlood = async (adapter: Adapter): Promise<Cell> => {
     faultAt = Date.now()
     const sent = await source.flood()
     const heapGrowth = liveHeap() - heapBefore
-    pace.slow = false
-    let last = -1
-    const drainUntil = Date.now() + 60_000
-    while (seen.count !== last && Date.now() < drainUntil) {
-      last = seen.count
-      await sleep(1000)
-    }
-    watching = false
-    await close()
-    await queue?.stop()
-    await sleep(500)
-    const handlesLeft = handlesAdded(handlesBefore, activeHandles())
+    const handlesLeft = await drainAndClose(
+      seen,
+      pace,
+      queue,
+      () => {
+        watching = false
+        return close()
+      },
+      handlesBefore
+    )
     const from = adapter.kind === "pg" || adapter.kind === "redis" ? seen.first : 1
     let lost = 0
     for (let n = from; n <= sent; n++) if (!seen.has(n)) lost++
@@ -1280,18 +1302,16 @@ const runFilesFlood = async (adapter: FileAdapter): Promise<Cell> => {
   // The watcher reports what was written some time after (a stat per file): measured a second after the last write.
   await sleep(1000)
   const heapGrowth = liveHeap() - heapBefore
-  pace.slow = false
-  let last = -1
-  const drainUntil = Date.now() + 60_000
-  while (seen.count !== last && Date.now() < drainUntil) {
-    last = seen.count
-    await sleep(1000)
-  }
-  watching = false
-  await close()
-  await queue?.stop()
-  await sleep(500)
-  const handlesLeft = handlesAdded(handlesBefore, activeHandles())
+  const handlesLeft = await drainAndClose(
+    seen,
+    pace,
+    queue,
+    () => {
+      watching = false
+      return close()
+    },
+    handlesBefore
+  )
   rmSync(parent, { recursive: true, force: true })
   let lost = 0
   for (let n = 1; n <= FILES_FLOOD; n++) if (!seen.has(n)) lost++
