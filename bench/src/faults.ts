@@ -678,17 +678,24 @@ const run = async (adapter: Adapter, fault: Fault): Promise<Cell> =>
               Effect.promise(() => producer.connect()),
               () => Effect.promise(() => producer.end().catch(() => {}))
             )
+            // One query at a time (pg would queue them, and warns that it will stop): a NOTIFY takes well under 10 ms.
+            let previous: Promise<unknown> = Promise.resolve()
             const timer = setInterval(() => {
               const value = ++n
               sent.push(value)
-              producer.query("SELECT pg_notify($1, $2)", [channel, String(value)]).catch(() => {})
+              previous = previous.then(() =>
+                producer.query("SELECT pg_notify($1, $2)", [channel, String(value)]).catch(() => {})
+              )
             }, 10)
             yield* Effect.addFinalizer(() => Effect.sync(() => clearInterval(timer)))
             killOnServer = async () => {
-              await producer.query(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
-                [clientName]
+              const kill = previous.then(() =>
+                producer.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", [
+                  clientName
+                ])
               )
+              previous = kill.catch(() => {})
+              await kill
             }
             port = 5432
           } else {
