@@ -301,11 +301,118 @@ export const slowArrayConsumer = <A>(): { readonly push: (item: A) => void; read
 }
 
 /**
+ * A client of a latency run: starts receiving, calling `record` with each message's send time (epoch ms, as
+ * `performance.timeOrigin + performance.now()` reads it), and resolves once it is ready to receive with a function
+ * that resolves once it has received the round's messages and is closed.
+ */
+export type LatencyClient = (record: (sentAt: number) => void) => Promise<() => Promise<void>>
+
+export interface Latency {
+  readonly p50: number
+  readonly p99: number
+}
+
+/**
+ * Latency of every client, in turn, round after round (so that none is measured only while the process warms up):
+ * `produce` sends a round's timestamped messages to the client that just became ready. One round's p99 varies a lot
+ * (0.2 to 1.9 ms for raw `ws` alone), so each client's p50 and p99 are the medians of its rounds' percentiles.
+ */
+export const latencyRounds = async (
+  clients: ReadonlyArray<readonly [string, LatencyClient]>,
+  produce: () => Promise<void>,
+  rounds: number
+): Promise<Map<string, Latency>> => {
+  const samples = new Map(clients.map(([name]) => [name, { p50: [] as Array<number>, p99: [] as Array<number> }]))
+  for (let round = 0; round < rounds; round++) {
+    for (const [name, client] of clients) {
+      const received: Array<number> = []
+      const finish = await client((sentAt) => received.push(performance.timeOrigin + performance.now() - sentAt))
+      await produce()
+      await finish()
+      received.sort((a, b) => a - b)
+      samples.get(name)!.p50.push(percentile(received, 0.5))
+      samples.get(name)!.p99.push(percentile(received, 0.99))
+    }
+  }
+  const median = (xs: Array<number>) =>
+    percentile(
+      [...xs].sort((a, b) => a - b),
+      0.5
+    )
+  return new Map([...samples].map(([name, of]) => [name, { p50: median(of.p50), p99: median(of.p99) }]))
+}
+
+/**
+ * Sends `count` messages at `perSecond`, those due at each millisecond tick together; `send` reads the clock itself,
+ * so that a message's timestamp is when it leaves.
+ */
+export const atRate = async (count: number, perSecond: number, send: () => unknown): Promise<void> => {
+  const perMs = perSecond / 1000
+  const start = performance.now()
+  let sent = 0
+  while (sent < count) {
+    const due = Math.min(count, Math.floor((performance.now() - start) * perMs) + 1)
+    for (; sent < due; sent++) send()
+    await new Promise((resolve) => setTimeout(resolve, 1))
+  }
+}
+
+/** A promise and the function that resolves it. */
+export const deferred = (): { readonly promise: Promise<void>; readonly resolve: () => void } => {
+  let resolve: () => void = () => {}
+  const promise = new Promise<void>((done) => {
+    resolve = done
+  })
+  return { promise, resolve }
+}
+
+/** The clock a latency run's messages carry: epoch ms, shared by every thread and process of the machine. */
+export const now = (): number => performance.timeOrigin + performance.now()
+
+/**
+ * The rows of a latency run: ours against raw (with a target at p99 when given), then each peer against raw.
+ * `label` says the rate and the rounds.
+ */
+export const latencyRows = (
+  suite: string,
+  label: string,
+  results: Map<string, Latency>,
+  names: { readonly raw: string; readonly ours: string },
+  p99Target?: string
+): Array<Row> => {
+  const raw = results.get(names.raw)!
+  const rows: Array<Row> = []
+  for (const p of ["p50", "p99"] as const) {
+    for (const [name, measured] of results) {
+      if (name === names.raw) continue
+      const who = name === names.ours ? "" : `, peer ${name}`
+      const target = name === names.ours && p === "p99" && p99Target !== undefined ? `, target ${p99Target}` : ""
+      rows.push({
+        suite,
+        case: `latency ${p} ${label}${who} (added ${(measured[p] - raw[p]).toFixed(3)} ms${target})`,
+        metric: "latency",
+        unit: "ms",
+        subject: measured[p],
+        baseline: raw[p],
+        ratio: raw[p] / measured[p]
+      })
+    }
+  }
+  return rows
+}
+
+/**
  * Runs `use` against the benchmark's HTTP server (a worker thread, `servers/http-server.ts`) while it serves
  * `count` records of about `size` bytes per request, then stops the server however `use` ends.
  */
 export const withHttpServer = async <A>(
-  settings: { readonly count: number; readonly size: number; readonly format: "ndjson" | "sse" },
+  settings: {
+    readonly count: number
+    readonly size: number
+    readonly format: "ndjson" | "sse"
+    /** SSE only: timestamped events at this rate instead (see `servers/http-server.ts`). */
+    readonly perSecond?: number
+  },
   use: (origin: string) => Promise<A>
 ): Promise<A> => {
   const worker = new Worker(new URL("./servers/http-server.ts", import.meta.url))

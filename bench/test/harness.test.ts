@@ -1,6 +1,16 @@
 import { Effect, Stream } from "effect"
 import { describe, expect, it } from "vitest"
-import { bootstrapInterval, countTo, pairedRatio, type Row, verdict } from "../src/harness.ts"
+import {
+  atRate,
+  bootstrapInterval,
+  countTo,
+  latencyRounds,
+  latencyRows,
+  now,
+  pairedRatio,
+  type Row,
+  verdict
+} from "../src/harness.ts"
 
 const row = (ratio: number, interval: readonly [number, number]): Row => ({
   suite: "s",
@@ -88,5 +98,43 @@ describe("countTo", () => {
   it("succeeds when the stream ends exactly at the count", async () => {
     const at = await Effect.runPromise(countTo(Stream.make(1, 2, 3), 3))
     expect(at).toBeGreaterThan(0)
+  })
+})
+
+describe("latency", () => {
+  it("atRate sends exactly the count, each message reading the clock as it leaves", async () => {
+    const stamps: Array<number> = []
+    await atRate(50, 10_000, () => stamps.push(now()))
+    expect(stamps).toHaveLength(50)
+    expect([...stamps].sort((a, b) => a - b)).toEqual(stamps)
+  })
+
+  it("latencyRounds takes each client's median over rounds, and latencyRows compares it with raw", async () => {
+    // Each client's messages arrive 60, 5, then 20 ms (plus `extra`) after they were sent, one round each: the
+    // medians are the 20 ms round's.
+    const delays = [60, 5, 20]
+    const client = (extra: number) => {
+      let round = 0
+      return async (record: (sentAt: number) => void) => {
+        const delay = delays[round++]! + extra
+        return async () => {
+          for (let i = 0; i < 10; i++) record(now() - delay)
+        }
+      }
+    }
+    const results = await latencyRounds(
+      [
+        ["raw", client(0)],
+        ["ours", client(1)]
+      ],
+      async () => {},
+      3
+    )
+    expect(results.get("raw")!.p50).toBeGreaterThanOrEqual(20)
+    expect(results.get("raw")!.p50).toBeLessThan(25)
+    expect(results.get("ours")!.p99 - results.get("raw")!.p99).toBeCloseTo(1, 0)
+    const rows = latencyRows("s", "at a rate", results, { raw: "raw", ours: "ours" }, "< 1 ms")
+    expect(rows.map((r) => r.case.split(" (")[0])).toEqual(["latency p50 at a rate", "latency p99 at a rate"])
+    expect(rows[1]!.case).toContain("target < 1 ms")
   })
 })

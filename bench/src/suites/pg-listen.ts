@@ -4,19 +4,25 @@
  * producer's start to the last notification received. Memory: live heap at the end and peak RSS growth while the producer floods for
  * 3 s and the consumer takes 1 ms per notification. Beside them, as context (the peers issue): the clients people pick
  * instead — the `pg-listen` package, postgres.js's `listen`, and `@effect/sql-pg`'s `PgClient.listen` — against the
- * same raw baseline, same producer.
+ * same raw baseline, same producer. Added latency at 1,000 notifications/s, the peers' too.
  */
 import { PgClient } from "@effect/sql-pg"
 import { PgListen } from "@streamemit/pg-listen"
-import { Effect, Fiber, Redacted, Stream } from "effect"
+import { Effect, Exit, Fiber, Redacted, Scope, Stream } from "effect"
 import pg from "pg"
 import PgListenPeer from "pg-listen"
 import postgres from "postgres"
 import {
+  atRate,
   compareRates,
   connectorUnderFlood,
   countTo,
+  deferred,
+  type LatencyClient,
+  latencyRounds,
+  latencyRows,
   memoryRows,
+  now,
   peerRow,
   type Row,
   type Suite,
@@ -32,6 +38,8 @@ const NOTIFICATIONS = Number(process.env.BENCH_PG_N ?? 100_000)
 const PG_URL = process.env.PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres"
 const FLOOD_MS = 3000
 const PAYLOAD = "x".repeat(100)
+const LATENCY_NOTIFICATIONS = 1000
+const LATENCY_ROUNDS = 7
 
 export const suite: Suite = {
   name: "pg-listen",
@@ -286,6 +294,127 @@ export const suite: Suite = {
           )
         )
       }
+      // Added latency at 1,000 notifications/s (one NOTIFY each, one at a time): each client in turn, on a channel of
+      // its own per round.
+      let latencyChannel = ""
+      const channelFor = (name: string) => (latencyChannel = `bench_latency_${name}_${process.pid}_${++round}`)
+      const counted = (record: (sentAt: number) => void, done: () => void) => {
+        let seen = 0
+        return (payload: string | undefined) => {
+          record(Number(payload))
+          if (++seen === LATENCY_NOTIFICATIONS) done()
+        }
+      }
+      const latencyClients: ReadonlyArray<readonly [string, LatencyClient]> = [
+        [
+          "raw",
+          async (record) => {
+            const client = new pg.Client({ connectionString: PG_URL })
+            await client.connect()
+            const { promise, resolve } = deferred()
+            const receive = counted(record, resolve)
+            client.on("notification", (n) => receive(n.payload))
+            await client.query(`LISTEN "${channelFor("raw")}"`)
+            return async () => {
+              await promise
+              await client.end()
+            }
+          }
+        ],
+        [
+          "ours",
+          async (record) => {
+            const scope = Effect.runSync(Scope.make())
+            const handle = await Effect.runPromise(
+              Scope.provide(
+                PgListen.make({ connection: PG_URL, channels: [channelFor("ours")], reconnect: false }),
+                scope
+              )
+            )
+            const consumed = Effect.runFork(
+              handle.messages.pipe(
+                Stream.take(LATENCY_NOTIFICATIONS),
+                Stream.runForEach((notification) => Effect.sync(() => record(Number(notification.payload))))
+              )
+            )
+            await Effect.runPromise(handle.awaitConnection)
+            return async () => {
+              await Effect.runPromise(Fiber.join(consumed))
+              await Effect.runPromise(Scope.close(scope, Exit.void))
+            }
+          }
+        ],
+        [
+          "pg-listen",
+          async (record) => {
+            const subscriber = createSubscriber({ connectionString: PG_URL }, { parse: (text: string) => text })
+            const { promise, resolve } = deferred()
+            const channel = channelFor("pglisten")
+            subscriber.notifications.on(channel, counted(record, resolve))
+            await subscriber.connect()
+            await subscriber.listenTo(channel)
+            return async () => {
+              await promise
+              await subscriber.close()
+            }
+          }
+        ],
+        [
+          "postgres.js",
+          async (record) => {
+            const sql = postgres(PG_URL, { max: 1, onnotice: () => {} })
+            const { promise, resolve } = deferred()
+            await sql.listen(channelFor("postgresjs"), counted(record, resolve))
+            return async () => {
+              await promise
+              await sql.end()
+            }
+          }
+        ],
+        [
+          "@effect/sql-pg PgClient.listen",
+          async (record) => {
+            const listening = deferred()
+            const channel = channelFor("sqlpg")
+            const fiber = Effect.runFork(
+              Effect.scoped(
+                Effect.gen(function* () {
+                  const client = yield* PgClient.PgClient
+                  const queue = yield* client.listen(channel)
+                  listening.resolve()
+                  yield* Stream.fromQueue(queue).pipe(
+                    Stream.take(LATENCY_NOTIFICATIONS),
+                    Stream.runForEach((notification) => Effect.sync(() => record(Number(notification.payload))))
+                  )
+                })
+              ).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(PG_URL), maxConnections: 2 })))
+            )
+            await listening.promise
+            return () => Effect.runPromise(Fiber.join(fiber)).then(() => {})
+          }
+        ]
+      ]
+      rows.push(
+        ...latencyRows(
+          "pg-listen",
+          `at 1k notifications/s, median of ${LATENCY_ROUNDS} rounds`,
+          await latencyRounds(
+            latencyClients,
+            async () => {
+              let previous: Promise<unknown> = Promise.resolve()
+              await atRate(LATENCY_NOTIFICATIONS, 1000, () => {
+                // The timestamp is taken as the NOTIFY leaves, after the one before it.
+                previous = previous.then(() =>
+                  producer.query("SELECT pg_notify($1, $2)", [latencyChannel, String(now())])
+                )
+              })
+              await previous
+            },
+            LATENCY_ROUNDS
+          ),
+          { raw: "raw", ours: "ours" }
+        )
+      )
       return rows
     } finally {
       await producer.end()

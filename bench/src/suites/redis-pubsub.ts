@@ -3,16 +3,22 @@
  * (`REDIS_URL`), with the same producer: pipelines of 1,000 PUBLISH, awaited one after the other. Timed from the
  * producer's start to the last message received. Memory: live heap at the end and peak RSS growth while the producer floods for 3 s
  * and the consumer takes 1 ms per message. Beside them, as context (the peers issue): node-redis's subscriber (the
- * `redis` package) against the same raw baseline, same producer.
+ * `redis` package) against the same raw baseline, same producer. Added latency at 5,000 messages/s, the peer's too.
  */
 import { RedisPubSub } from "@streamemit/redis-pubsub"
-import { Effect, Fiber, Stream } from "effect"
+import { Effect, Exit, Fiber, Scope, Stream } from "effect"
 import { Redis } from "ioredis"
 import { createClient } from "redis"
 import {
+  atRate,
   compareRates,
   connectorUnderFlood,
+  deferred,
+  type LatencyClient,
+  latencyRounds,
+  latencyRows,
   memoryRows,
+  now,
   peerRow,
   type Row,
   type Suite,
@@ -24,6 +30,8 @@ import {
 const MESSAGES = Number(process.env.BENCH_REDIS_N ?? 200_000)
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379"
 const FLOOD_MS = 3000
+const LATENCY_MESSAGES = 5000
+const LATENCY_ROUNDS = 7
 
 export const suite: Suite = {
   name: "redis-pubsub",
@@ -134,6 +142,81 @@ export const suite: Suite = {
           `${MESSAGES / 1000}k × 100 B PUBLISH: peer node-redis subscriber vs ioredis subscriber`,
           "messages/s",
           peerRates
+        )
+      )
+      // Added latency at 5,000 messages/s: each client in turn, on a channel of its own per round.
+      let latencyChannel = ""
+      const subscribed = (name: string) => (latencyChannel = `bench:latency:${name}:${process.pid}:${++round}`)
+      const counted = (record: (sentAt: number) => void, done: () => void) => {
+        let seen = 0
+        return (message: string) => {
+          record(Number(message))
+          if (++seen === LATENCY_MESSAGES) done()
+        }
+      }
+      const latencyClients: ReadonlyArray<readonly [string, LatencyClient]> = [
+        [
+          "raw",
+          async (record) => {
+            const client = new Redis(REDIS_URL)
+            const { promise, resolve } = deferred()
+            const receive = counted(record, resolve)
+            client.on("message", (_channel: string, message: string) => receive(message))
+            await client.subscribe(subscribed("raw"))
+            return async () => {
+              await promise
+              client.disconnect()
+            }
+          }
+        ],
+        [
+          "ours",
+          async (record) => {
+            const scope = Effect.runSync(Scope.make())
+            const handle = await Effect.runPromise(
+              Scope.provide(
+                RedisPubSub.make({ connection: REDIS_URL, channels: [subscribed("ours")], reconnect: false }),
+                scope
+              )
+            )
+            const consumed = Effect.runFork(
+              handle.messages.pipe(
+                Stream.take(LATENCY_MESSAGES),
+                Stream.runForEach((message) => Effect.sync(() => record(Number(message.payload))))
+              )
+            )
+            await Effect.runPromise(handle.awaitConnection)
+            return async () => {
+              await Effect.runPromise(Fiber.join(consumed))
+              await Effect.runPromise(Scope.close(scope, Exit.void))
+            }
+          }
+        ],
+        [
+          "node-redis",
+          async (record) => {
+            const client = createClient({ url: REDIS_URL })
+            client.on("error", () => {})
+            await client.connect()
+            const { promise, resolve } = deferred()
+            await client.subscribe(subscribed("node-redis"), counted(record, resolve))
+            return async () => {
+              await promise
+              client.destroy()
+            }
+          }
+        ]
+      ]
+      rows.push(
+        ...latencyRows(
+          "redis-pubsub",
+          `at 5k msg/s, median of ${LATENCY_ROUNDS} rounds`,
+          await latencyRounds(
+            latencyClients,
+            () => atRate(LATENCY_MESSAGES, 5000, () => producer.publish(latencyChannel, String(now()))),
+            LATENCY_ROUNDS
+          ),
+          { raw: "raw", ours: "ours" }
         )
       )
       // Memory under a 1 ms/message consumer while the producer floods for 3 s.

@@ -2,7 +2,8 @@
  * `Sse.stream` against a raw `EventSource` (the same `eventsource` package) over the same local server (in a
  * worker thread), same run; and over POST (a JSON body, as model APIs take) against raw undici `fetch` + the
  * `eventsource-parser` that `eventsource` itself uses. Beside them, as context (the peers issue): the clients people
- * pick instead, `@microsoft/fetch-event-source` (GET and POST) and `launchdarkly-eventsource`.
+ * pick instead, `@microsoft/fetch-event-source` (GET and POST) and `launchdarkly-eventsource`. Then the added latency
+ * of each at 1,000 events/s.
  */
 
 import { fetchEventSource } from "@microsoft/fetch-event-source"
@@ -16,6 +17,10 @@ import { fetch } from "undici"
 import {
   compareRates,
   countTo,
+  deferred,
+  type LatencyClient,
+  latencyRounds,
+  latencyRows,
   memoryRows,
   peerRow,
   type Row,
@@ -187,84 +192,164 @@ const memory = async (url: string): Promise<ReadonlyArray<Row>> => {
   ]
 }
 
+const LATENCY_EVENTS = 1000
+const LATENCY_ROUNDS = 7
+
+/**
+ * Added latency at 1,000 events/s: the server writes each event's time as its data (a response of 1,000 events per
+ * request); raw `EventSource`, ours and each peer in turn (`latencyRounds`).
+ */
+const latency = (url: string) => {
+  /** A client reading until `LATENCY_EVENTS`, then closed with `close`. */
+  const until =
+    (open: (onData: (data: string) => void) => () => void): LatencyClient =>
+    async (record) => {
+      const { promise, resolve } = deferred()
+      let events = 0
+      const close = open((data) => {
+        record(Number(data))
+        if (++events === LATENCY_EVENTS) resolve()
+      })
+      return async () => {
+        await promise
+        close()
+      }
+    }
+  const clients: ReadonlyArray<readonly [string, LatencyClient]> = [
+    [
+      "raw",
+      until((onData) => {
+        const source = new EventSource(url)
+        source.onmessage = (event) => onData(event.data)
+        return () => source.close()
+      })
+    ],
+    [
+      "ours",
+      async (record) => {
+        const fiber = Effect.runFork(
+          Sse.stream({ url, reconnect: false }).pipe(
+            Stream.take(LATENCY_EVENTS),
+            Stream.runForEach((event) => Effect.sync(() => record(Number(event.data))))
+          )
+        )
+        return () => Effect.runPromise(Fiber.join(fiber)).then(() => {})
+      }
+    ],
+    [
+      "fetch-event-source",
+      until((onData) => {
+        const controller = new AbortController()
+        void fetchEventSource(url, {
+          fetch: fetch as unknown as typeof globalThis.fetch,
+          openWhenHidden: true,
+          signal: controller.signal,
+          onmessage: (event) => onData(event.data)
+        }).catch(() => {})
+        return () => controller.abort()
+      })
+    ],
+    [
+      "launchdarkly-eventsource",
+      until((onData) => {
+        const source = new LaunchDarkly.EventSource(url)
+        source.addEventListener("message", (event) => onData(event.data ?? ""))
+        return () => source.close()
+      })
+    ]
+  ]
+  // The server starts writing when a client's request arrives: nothing to produce.
+  return latencyRounds(clients, async () => {}, LATENCY_ROUNDS)
+}
+
 export const suite: Suite = {
   name: "sse",
-  run: () =>
-    withHttpServer({ count: EVENTS, size: SIZE, format: "sse" }, async (origin) => {
-      const url = `${origin}/events`
-      const rates = await compareRates({
-        items: EVENTS,
-        rounds: 21,
-        warmup: 1,
-        baseline: () => rawEventSource(url),
-        subject: () => Effect.runPromise(Effect.asVoid(countTo(Sse.stream({ url, reconnect: false }), EVENTS)))
+  run: async () => [
+    ...(await throughputAndMemory()),
+    ...(await withHttpServer({ count: LATENCY_EVENTS, size: SIZE, format: "sse", perSecond: 1000 }, async (origin) =>
+      latencyRows("sse", `at 1k events/s, median of ${LATENCY_ROUNDS} rounds`, await latency(`${origin}/events`), {
+        raw: "raw",
+        ours: "ours"
       })
-      const row: Row = throughputRow(
-        "sse",
-        `${EVENTS / 1000}k × ${SIZE} B events: Sse.stream vs raw EventSource`,
-        "events/s",
-        rates
-      )
-      // A POST stream of ours against raw fetch + eventsource-parser.
-      const againstRawPost = (stream: Stream.Stream<unknown, unknown>) =>
-        compareRates({
-          items: EVENTS,
-          rounds: 11,
-          warmup: 1,
-          baseline: () => rawPost(url),
-          subject: () => Effect.runPromise(Effect.asVoid(countTo(stream, EVENTS)))
-        })
-      const post = await againstRawPost(Sse.stream({ url, method: "POST", body: JSON.parse(body), reconnect: false }))
-      // The same POST through http-stream's SSE framing (our own parser on undici's fetch, no EventSource): what a
-      // parser-only path for Sse would cost (the SSE issue's "one SSE stack").
-      const framed = await againstRawPost(
-        HttpStream.stream({ url, framing: "sse", method: "POST", body, reconnect: false })
-      )
-      const rows: Array<Row> = [
-        row,
-        throughputRow(
-          "sse",
-          `${EVENTS / 1000}k × ${SIZE} B events over POST: Sse.stream vs raw fetch + eventsource-parser`,
-          "events/s",
-          post
-        ),
-        {
-          ...throughputRow(
-            "sse",
-            `${EVENTS / 1000}k × ${SIZE} B events over POST: HttpStream.stream (framing sse) vs raw fetch + eventsource-parser`,
-            "events/s",
-            framed
-          ),
-          target: undefined
-        }
-      ]
-      // The peers, as context: no target (the peers issue). launchdarkly-eventsource reads about 5k events/s from
-      // this server, so its rounds are of 30k events (both sides).
-      const peers: ReadonlyArray<[string, number, () => Promise<void>, () => Promise<void>]> = [
-        [
-          "fetch-event-source vs raw EventSource",
-          EVENTS,
-          () => fetchEventSourcePeer(url, false),
-          () => rawEventSource(url)
-        ],
-        [
-          "launchdarkly-eventsource vs raw EventSource",
-          LAUNCHDARKLY_EVENTS,
-          () => launchDarklyPeer(url, LAUNCHDARKLY_EVENTS),
-          () => rawEventSource(url, LAUNCHDARKLY_EVENTS)
-        ],
-        [
-          "over POST: fetch-event-source vs raw fetch + eventsource-parser",
-          EVENTS,
-          () => fetchEventSourcePeer(url, true),
-          () => rawPost(url)
-        ]
-      ]
-      for (const [name, items, subject, baseline] of peers) {
-        const rates = await compareRates({ items, rounds: 7, warmup: 1, baseline, subject })
-        rows.push(peerRow("sse", `${items / 1000}k × ${SIZE} B events: peer ${name}`, "events/s", rates))
-      }
-      rows.push(...(await memory(url)))
-      return rows
-    })
+    ))
+  ]
 }
+
+const throughputAndMemory = () =>
+  withHttpServer({ count: EVENTS, size: SIZE, format: "sse" }, async (origin) => {
+    const url = `${origin}/events`
+    const rates = await compareRates({
+      items: EVENTS,
+      rounds: 21,
+      warmup: 1,
+      baseline: () => rawEventSource(url),
+      subject: () => Effect.runPromise(Effect.asVoid(countTo(Sse.stream({ url, reconnect: false }), EVENTS)))
+    })
+    const row: Row = throughputRow(
+      "sse",
+      `${EVENTS / 1000}k × ${SIZE} B events: Sse.stream vs raw EventSource`,
+      "events/s",
+      rates
+    )
+    // A POST stream of ours against raw fetch + eventsource-parser.
+    const againstRawPost = (stream: Stream.Stream<unknown, unknown>) =>
+      compareRates({
+        items: EVENTS,
+        rounds: 11,
+        warmup: 1,
+        baseline: () => rawPost(url),
+        subject: () => Effect.runPromise(Effect.asVoid(countTo(stream, EVENTS)))
+      })
+    const post = await againstRawPost(Sse.stream({ url, method: "POST", body: JSON.parse(body), reconnect: false }))
+    // The same POST through http-stream's SSE framing (our own parser on undici's fetch, no EventSource): what a
+    // parser-only path for Sse would cost (the SSE issue's "one SSE stack").
+    const framed = await againstRawPost(
+      HttpStream.stream({ url, framing: "sse", method: "POST", body, reconnect: false })
+    )
+    const rows: Array<Row> = [
+      row,
+      throughputRow(
+        "sse",
+        `${EVENTS / 1000}k × ${SIZE} B events over POST: Sse.stream vs raw fetch + eventsource-parser`,
+        "events/s",
+        post
+      ),
+      {
+        ...throughputRow(
+          "sse",
+          `${EVENTS / 1000}k × ${SIZE} B events over POST: HttpStream.stream (framing sse) vs raw fetch + eventsource-parser`,
+          "events/s",
+          framed
+        ),
+        target: undefined
+      }
+    ]
+    // The peers, as context: no target (the peers issue). launchdarkly-eventsource reads about 5k events/s from
+    // this server, so its rounds are of 30k events (both sides).
+    const peers: ReadonlyArray<[string, number, () => Promise<void>, () => Promise<void>]> = [
+      [
+        "fetch-event-source vs raw EventSource",
+        EVENTS,
+        () => fetchEventSourcePeer(url, false),
+        () => rawEventSource(url)
+      ],
+      [
+        "launchdarkly-eventsource vs raw EventSource",
+        LAUNCHDARKLY_EVENTS,
+        () => launchDarklyPeer(url, LAUNCHDARKLY_EVENTS),
+        () => rawEventSource(url, LAUNCHDARKLY_EVENTS)
+      ],
+      [
+        "over POST: fetch-event-source vs raw fetch + eventsource-parser",
+        EVENTS,
+        () => fetchEventSourcePeer(url, true),
+        () => rawPost(url)
+      ]
+    ]
+    for (const [name, items, subject, baseline] of peers) {
+      const rates = await compareRates({ items, rounds: 7, warmup: 1, baseline, subject })
+      rows.push(peerRow("sse", `${items / 1000}k × ${SIZE} B events: peer ${name}`, "events/s", rates))
+    }
+    rows.push(...(await memory(url)))
+    return rows
+  })

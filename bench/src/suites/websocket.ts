@@ -15,9 +15,11 @@ import WS from "ws"
 import {
   compareRates,
   countTo,
+  type LatencyClient,
+  latencyRounds,
+  latencyRows,
   memoryRows,
   peerRow,
-  percentile,
   type Row,
   type Suite,
   slowArrayConsumer,
@@ -232,33 +234,18 @@ const peerThroughput = (source: Source, peer: (typeof peers)[number]) =>
   })
 
 const LATENCY_MESSAGES = 10_000
-/** One sample's p99 varies a lot from run to run (0.2 to 1.9 ms for raw `ws` alone): the median of rounds is shown. */
 const LATENCY_ROUNDS = 7
 
-type Receive = (record: (sentAt: number) => void) => Promise<() => Promise<void>>
-
-/**
- * Added latency at 5,000 msg/s: every client (raw, ours, each peer) takes a sample of 10,000 timestamped messages in
- * turn, round after round, so that none is measured only while the process is warming up; each client's p50 and p99
- * are the medians of its rounds' percentiles.
- */
-const latency = async (source: Source) => {
-  const sample = async (receive: Receive) => {
-    const samples: Array<number> = []
-    const finish = await receive((sentAt) => samples.push(performance.timeOrigin + performance.now() - sentAt))
-    await source.command({ cmd: "rate", count: LATENCY_MESSAGES, perSecond: 5000 })
-    await finish()
-    samples.sort((a, b) => a - b)
-    return { p50: percentile(samples, 0.5), p99: percentile(samples, 0.99) }
-  }
-  const raw: Receive = async (record) => {
+/** Added latency at 5,000 msg/s: raw, ours and each peer, 10,000 timestamped messages a round (`latencyRounds`). */
+const latency = (source: Source) => {
+  const raw: LatencyClient = async (record) => {
     const { socket, done } = await rawReceive(source, LATENCY_MESSAGES, (text) => record(Number(text)))
     return async () => {
       await done
       socket.terminate()
     }
   }
-  const ours: Receive = async (record) => {
+  const ours: LatencyClient = async (record) => {
     const connected = source.connected()
     const fiber = Effect.runFork(
       WebSocket.stream({ url: source.url, reconnect: false }).pipe(
@@ -271,7 +258,7 @@ const latency = async (source: Source) => {
   }
   // The peers, as context: the same messages at the same rate, through each one's `message` event.
   const peer =
-    (open: (typeof peers)[number]["open"]): Receive =>
+    (open: (typeof peers)[number]["open"]): LatencyClient =>
     async (record) => {
       const connected = source.connected()
       const socket = open(source.url)
@@ -288,37 +275,13 @@ const latency = async (source: Source) => {
         socket.close()
       }
     }
-  const clients: ReadonlyArray<readonly [string, Receive]> = [
-    ["raw", raw],
-    ["ours", ours],
-    ...peers.map((p) => [p.name, peer(p.open)] as const)
-  ]
-  const rounds = new Map(clients.map(([name]) => [name, { p50: [] as Array<number>, p99: [] as Array<number> }]))
-  for (let round = 0; round < LATENCY_ROUNDS; round++) {
-    for (const [name, receive] of clients) {
-      const measured = await sample(receive)
-      rounds.get(name)!.p50.push(measured.p50)
-      rounds.get(name)!.p99.push(measured.p99)
-    }
-  }
-  const medianOf = (name: string) => {
-    const of = rounds.get(name)!
-    return {
-      p50: percentile(
-        [...of.p50].sort((a, b) => a - b),
-        0.5
-      ),
-      p99: percentile(
-        [...of.p99].sort((a, b) => a - b),
-        0.5
-      )
-    }
-  }
-  return {
-    raw: medianOf("raw"),
-    ours: medianOf("ours"),
-    peers: peers.map((p) => ({ name: p.name, ...medianOf(p.name) }))
-  }
+  return latencyRounds(
+    [["raw", raw], ["ours", ours], ...peers.map((p) => [p.name, peer(p.open)] as const)],
+    async () => {
+      await source.command({ cmd: "rate", count: LATENCY_MESSAGES, perSecond: 5000 })
+    },
+    LATENCY_ROUNDS
+  )
 }
 
 const decoder = new TextDecoder()
@@ -406,29 +369,15 @@ export const suite: Suite = {
           peerRow("websocket", `${MESSAGES / 1000}k × ${SIZE} B: peer ${peer.name} vs raw ws`, "msg/s", peerRates)
         )
       }
-      const lat = await latency(source)
-      for (const p of ["p50", "p99"] as const) {
-        rows.push({
-          suite: "websocket",
-          case: `latency ${p} at 5k msg/s, median of ${LATENCY_ROUNDS} rounds (added ${(lat.ours[p] - lat.raw[p]).toFixed(3)} ms${p === "p99" ? ", target < 1 ms" : ""})`,
-          metric: "latency",
-          unit: "ms",
-          subject: lat.ours[p],
-          baseline: lat.raw[p],
-          ratio: lat.raw[p] / lat.ours[p]
-        })
-        for (const peer of lat.peers) {
-          rows.push({
-            suite: "websocket",
-            case: `latency ${p} at 5k msg/s, peer ${peer.name} (added ${(peer[p] - lat.raw[p]).toFixed(3)} ms)`,
-            metric: "latency",
-            unit: "ms",
-            subject: peer[p],
-            baseline: lat.raw[p],
-            ratio: lat.raw[p] / peer[p]
-          })
-        }
-      }
+      rows.push(
+        ...latencyRows(
+          "websocket",
+          `at 5k msg/s, median of ${LATENCY_ROUNDS} rounds`,
+          await latency(source),
+          { raw: "raw", ours: "ours" },
+          "< 1 ms"
+        )
+      )
       const mem = await memory(source)
       rows.push(
         ...memoryRows(
