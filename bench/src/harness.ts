@@ -5,7 +5,7 @@
 import { once } from "node:events"
 import { Worker } from "node:worker_threads"
 import type { Connector } from "@streamemit/core"
-import { Deferred, Effect, Fiber, type Scope, Stream } from "effect"
+import { Deferred, Effect, Exit, Fiber, Scope, Stream } from "effect"
 
 /** One line of the report. */
 export interface Row {
@@ -368,6 +368,41 @@ export const deferred = (): { readonly promise: Promise<void>; readonly resolve:
 
 /** The clock a latency run's messages carry: epoch ms, shared by every thread and process of the machine. */
 export const now = (): number => performance.timeOrigin + performance.now()
+
+/** A callback client's side of a latency run: records each message's timestamp (its text), then `done` at `count`. */
+export const recordUntil = (record: (sentAt: number) => void, count: number, done: () => void) => {
+  let seen = 0
+  return (stamp: string | undefined): void => {
+    record(Number(stamp))
+    if (++seen === count) done()
+  }
+}
+
+/**
+ * Our side of a latency run: a handle made in a scope of its own, its first `count` messages recorded by the
+ * timestamp `sentAt` reads from each; ready once connected, finished once they are read and the scope is closed.
+ */
+export const handleLatencyClient =
+  <A, E>(
+    make: () => Effect.Effect<Connector.Handle<unknown, A>, E, Scope.Scope>,
+    count: number,
+    sentAt: (message: A) => number
+  ): LatencyClient =>
+  async (record) => {
+    const scope = Effect.runSync(Scope.make())
+    const handle = await Effect.runPromise(Scope.provide(make(), scope))
+    const consumed = Effect.runFork(
+      handle.messages.pipe(
+        Stream.take(count),
+        Stream.runForEach((message) => Effect.sync(() => record(sentAt(message))))
+      )
+    )
+    await Effect.runPromise(handle.awaitConnection)
+    return async () => {
+      await Effect.runPromise(Fiber.join(consumed))
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+    }
+  }
 
 /**
  * The rows of a latency run: ours against raw (with a target at p99 when given), then each peer against raw.

@@ -8,7 +8,7 @@
  */
 import { PgClient } from "@effect/sql-pg"
 import { PgListen } from "@streamemit/pg-listen"
-import { Effect, Exit, Fiber, Redacted, Scope, Stream } from "effect"
+import { Effect, Fiber, Redacted, Stream } from "effect"
 import pg from "pg"
 import PgListenPeer from "pg-listen"
 import postgres from "postgres"
@@ -18,6 +18,7 @@ import {
   connectorUnderFlood,
   countTo,
   deferred,
+  handleLatencyClient,
   type LatencyClient,
   latencyRounds,
   latencyRows,
@@ -25,6 +26,7 @@ import {
   now,
   peerRow,
   type Row,
+  recordUntil,
   type Suite,
   slowArrayConsumer,
   slowConsumerMemory,
@@ -298,13 +300,8 @@ export const suite: Suite = {
       // its own per round.
       let latencyChannel = ""
       const channelFor = (name: string) => (latencyChannel = `bench_latency_${name}_${process.pid}_${++round}`)
-      const counted = (record: (sentAt: number) => void, done: () => void) => {
-        let seen = 0
-        return (payload: string | undefined) => {
-          record(Number(payload))
-          if (++seen === LATENCY_NOTIFICATIONS) done()
-        }
-      }
+      const counted = (record: (sentAt: number) => void, done: () => void) =>
+        recordUntil(record, LATENCY_NOTIFICATIONS, done)
       const latencyClients: ReadonlyArray<readonly [string, LatencyClient]> = [
         [
           "raw",
@@ -323,26 +320,11 @@ export const suite: Suite = {
         ],
         [
           "ours",
-          async (record) => {
-            const scope = Effect.runSync(Scope.make())
-            const handle = await Effect.runPromise(
-              Scope.provide(
-                PgListen.make({ connection: PG_URL, channels: [channelFor("ours")], reconnect: false }),
-                scope
-              )
-            )
-            const consumed = Effect.runFork(
-              handle.messages.pipe(
-                Stream.take(LATENCY_NOTIFICATIONS),
-                Stream.runForEach((notification) => Effect.sync(() => record(Number(notification.payload))))
-              )
-            )
-            await Effect.runPromise(handle.awaitConnection)
-            return async () => {
-              await Effect.runPromise(Fiber.join(consumed))
-              await Effect.runPromise(Scope.close(scope, Exit.void))
-            }
-          }
+          handleLatencyClient(
+            () => PgListen.make({ connection: PG_URL, channels: [channelFor("ours")], reconnect: false }),
+            LATENCY_NOTIFICATIONS,
+            (notification) => Number(notification.payload)
+          )
         ],
         [
           "pg-listen",

@@ -6,7 +6,7 @@
  * `redis` package) against the same raw baseline, same producer. Added latency at 5,000 messages/s, the peer's too.
  */
 import { RedisPubSub } from "@streamemit/redis-pubsub"
-import { Effect, Exit, Fiber, Scope, Stream } from "effect"
+import { Effect, Fiber, Stream } from "effect"
 import { Redis } from "ioredis"
 import { createClient } from "redis"
 import {
@@ -14,6 +14,7 @@ import {
   compareRates,
   connectorUnderFlood,
   deferred,
+  handleLatencyClient,
   type LatencyClient,
   latencyRounds,
   latencyRows,
@@ -21,6 +22,7 @@ import {
   now,
   peerRow,
   type Row,
+  recordUntil,
   type Suite,
   slowArrayConsumer,
   slowConsumerMemory,
@@ -147,13 +149,8 @@ export const suite: Suite = {
       // Added latency at 5,000 messages/s: each client in turn, on a channel of its own per round.
       let latencyChannel = ""
       const subscribed = (name: string) => (latencyChannel = `bench:latency:${name}:${process.pid}:${++round}`)
-      const counted = (record: (sentAt: number) => void, done: () => void) => {
-        let seen = 0
-        return (message: string) => {
-          record(Number(message))
-          if (++seen === LATENCY_MESSAGES) done()
-        }
-      }
+      const counted = (record: (sentAt: number) => void, done: () => void) =>
+        recordUntil(record, LATENCY_MESSAGES, done)
       const latencyClients: ReadonlyArray<readonly [string, LatencyClient]> = [
         [
           "raw",
@@ -171,26 +168,11 @@ export const suite: Suite = {
         ],
         [
           "ours",
-          async (record) => {
-            const scope = Effect.runSync(Scope.make())
-            const handle = await Effect.runPromise(
-              Scope.provide(
-                RedisPubSub.make({ connection: REDIS_URL, channels: [subscribed("ours")], reconnect: false }),
-                scope
-              )
-            )
-            const consumed = Effect.runFork(
-              handle.messages.pipe(
-                Stream.take(LATENCY_MESSAGES),
-                Stream.runForEach((message) => Effect.sync(() => record(Number(message.payload))))
-              )
-            )
-            await Effect.runPromise(handle.awaitConnection)
-            return async () => {
-              await Effect.runPromise(Fiber.join(consumed))
-              await Effect.runPromise(Scope.close(scope, Exit.void))
-            }
-          }
+          handleLatencyClient(
+            () => RedisPubSub.make({ connection: REDIS_URL, channels: [subscribed("ours")], reconnect: false }),
+            LATENCY_MESSAGES,
+            (message) => Number(message.payload)
+          )
         ],
         [
           "node-redis",
