@@ -77,4 +77,23 @@ describe("Deadlines", () => {
       assert.isFalse(deadlines.sleeping)
     })
   )
+
+  it.effect("a cancelled deadline lets go of its callback at once, though it stays in the heap until its time", () =>
+    Effect.gen(function* () {
+      const clock = yield* Clock.Clock
+      const deadlines = deadlinesOf(clock, yield* Effect.context<never>())
+      const start = clock.currentTimeMillisUnsafe()
+      // What a connection's timeout callback holds: here a large array, there the connection's closures.
+      const held = new Array(10_000).fill(0)
+      const callback = () => void held.length
+      const cancelled = deadlines.add(start + 1000, callback)
+      // A later deadline keeps the sleeper waiting, so the cancelled one stays in the heap for a while.
+      deadlines.add(start + 2000, () => {})
+      deadlines.cancel(cancelled)
+      assert.notStrictEqual(cancelled.run, callback)
+      cancelled.run()
+      yield* TestClock.adjust("3 seconds")
+      assert.isFalse(deadlines.sleeping)
+    })
+  )
 })

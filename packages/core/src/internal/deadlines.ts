@@ -1,7 +1,7 @@
 /**
- * One sleeping fiber per `Clock` for the watchdogs of every connection, instead of a fiber each: a connection's
- * watchdog is a deadline (a heap entry and a callback, ~100 B) where a fiber sleeping in a loop cost ~3 KB of heap
- * — the most of what a quiet connection costs. The sleeper sleeps on the handles' own `Clock`, so `TestClock`
+ * One sleeping fiber per `Clock` for the watchdogs of every connection, and for the timeouts of their connects and
+ * probes, instead of a fiber each: a connection's watchdog is a deadline (a heap entry and a callback, ~100 B) where
+ * a fiber sleeping in a loop cost ~3 KB of heap — the most of what a quiet connection costs. The sleeper sleeps on the handles' own `Clock`, so `TestClock`
  * drives it as it drove the fibers, and it ends when no deadline is left (nothing keeps the process alive).
  *
  * @internal
@@ -13,9 +13,11 @@ import * as Effect from "effect/Effect"
 /** A deadline: `run` is called once the clock reaches `at`, unless it was cancelled. */
 export interface Deadline {
   readonly at: number
-  readonly run: () => void
+  run: () => void
   cancelled: boolean
 }
+
+const spent = (): void => {}
 
 export class Deadlines {
   /** A binary min-heap on `at`; cancelled entries are dropped when they reach the top. */
@@ -61,6 +63,8 @@ export class Deadlines {
   cancel(deadline: Deadline): void {
     if (deadline.cancelled) return
     deadline.cancelled = true
+    // It stays in the heap until it reaches the top, but not what its callback holds (a connection's closures).
+    deadline.run = spent
     // Gone from the heap already when it ran; otherwise it leaves when it reaches the top.
     if (--this.live === 0) this.wakeUp()
   }

@@ -390,18 +390,21 @@ const diedError = (connector: string, cause: Cause.Cause<unknown>) => {
 }
 
 /**
- * Sleeps until `millis` have passed on the `activeNow` clock: time while our buffer holds the source paused
- * does not count. Looks at least every quarter of `millis`, so a resume is noticed soon.
+ * Completes once `millis` have passed on the `activeNow` clock (time while our buffer holds the source paused does
+ * not count): a deadline on the machine's shared sleeper, moved on by the time spent paused, instead of a fiber
+ * sleeping in a loop.
  */
 const activeSleep = <Item>(core: Machine<Item>, millis: number): Effect.Effect<void> =>
-  Effect.suspend(() => {
+  Effect.callback<void>((resume) => {
     const until = core.activeNow() + millis
-    const step = Math.max(1, millis / 4)
-    const loop: Effect.Effect<void> = Effect.suspend(() => {
+    let deadline: Deadline | undefined
+    const check = () => {
       const left = until - core.activeNow()
-      return left <= 0 ? Effect.void : Effect.flatMap(Effect.sleep(Math.min(left, step)), () => loop)
-    })
-    return loop
+      if (left > 0) deadline = core.deadlines.add(core.now() + left, check)
+      else resume(Effect.void)
+    }
+    deadline = core.deadlines.add(core.now() + millis, check)
+    return Effect.sync(() => core.deadlines.cancel(deadline!))
   })
 
 /** `effect`, failing with `onTimeout` once `duration` has passed on the `activeNow` clock. */
