@@ -1,7 +1,7 @@
 /**
- * One sleeping fiber per `Clock` for the watchdogs of every connection, and for the timeouts of their connects and
- * probes, instead of a fiber each: a connection's watchdog is a deadline (a heap entry and a callback, ~100 B) where
- * a fiber sleeping in a loop cost ~3 KB of heap — the most of what a quiet connection costs. The sleeper sleeps on the handles' own `Clock`, so `TestClock`
+ * One sleeping fiber per `Clock` for the watchdogs of every connection, instead of a fiber each: a connection's
+ * watchdog is a deadline (a heap entry and a callback, ~100 B) where a fiber sleeping in a loop cost ~3 KB of heap
+ * — the most of what a quiet connection costs. The sleeper sleeps on the handles' own `Clock`, so `TestClock`
  * drives it as it drove the fibers, and it ends when no deadline is left (nothing keeps the process alive).
  *
  * @internal

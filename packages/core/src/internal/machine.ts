@@ -390,21 +390,18 @@ const diedError = (connector: string, cause: Cause.Cause<unknown>) => {
 }
 
 /**
- * Completes once `millis` have passed on the `activeNow` clock (time while our buffer holds the source paused does
- * not count): a deadline on the machine's shared sleeper, moved on by the time spent paused, instead of a fiber
- * sleeping in a loop.
+ * Sleeps until `millis` have passed on the `activeNow` clock: time while our buffer holds the source paused
+ * does not count. Looks at least every quarter of `millis`, so a resume is noticed soon.
  */
 const activeSleep = <Item>(core: Machine<Item>, millis: number): Effect.Effect<void> =>
-  Effect.callback<void>((resume) => {
+  Effect.suspend(() => {
     const until = core.activeNow() + millis
-    let deadline: Deadline | undefined
-    const check = () => {
+    const step = Math.max(1, millis / 4)
+    const loop: Effect.Effect<void> = Effect.suspend(() => {
       const left = until - core.activeNow()
-      if (left > 0) deadline = core.deadlines.add(core.now() + left, check)
-      else resume(Effect.void)
-    }
-    deadline = core.deadlines.add(core.now() + millis, check)
-    return Effect.sync(() => core.deadlines.cancel(deadline!))
+      return left <= 0 ? Effect.void : Effect.flatMap(Effect.sleep(Math.min(left, step)), () => loop)
+    })
+    return loop
   })
 
 /** `effect`, failing with `onTimeout` once `duration` has passed on the `activeNow` clock. */
