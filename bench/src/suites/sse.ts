@@ -105,6 +105,21 @@ const fetchEventSourcePeer = (url: string, post: boolean) => {
   })
 }
 
+/** fetch-event-source reading `url` (no retry: an error ends it), each event's data to `onData`; returns its close. */
+const openFetchEventSource = (url: string, onData: (data: string) => void): (() => void) => {
+  const controller = new AbortController()
+  void fetchEventSource(url, {
+    fetch: fetch as unknown as typeof globalThis.fetch,
+    openWhenHidden: true,
+    signal: controller.signal,
+    onmessage: (event) => onData(event.data),
+    onerror: (error) => {
+      throw error
+    }
+  }).catch(() => {})
+  return () => controller.abort()
+}
+
 /** `launchdarkly-eventsource` until `count` events. */
 const launchDarklyPeer = (url: string, count: number) =>
   new Promise<void>((resolve, reject) => {
@@ -157,21 +172,7 @@ const memory = async (url: string): Promise<ReadonlyArray<Row>> => {
     )
     return () => Effect.runPromise(Fiber.interrupt(fiber))
   })
-  const peer = await measure(
-    queued((push) => {
-      const controller = new AbortController()
-      void fetchEventSource(url, {
-        fetch: fetch as unknown as typeof globalThis.fetch,
-        openWhenHidden: true,
-        signal: controller.signal,
-        onmessage: (event) => push(event.data),
-        onerror: (error) => {
-          throw error
-        }
-      }).catch(() => {})
-      return () => controller.abort()
-    })
-  )
+  const peer = await measure(queued((push) => openFetchEventSource(url, push)))
   const launchDarkly = await measure(
     queued((push) => {
       const source = new LaunchDarkly.EventSource(url)
@@ -236,19 +237,7 @@ const latency = (url: string) => {
         return () => Effect.runPromise(Fiber.join(fiber)).then(() => {})
       }
     ],
-    [
-      "fetch-event-source",
-      until((onData) => {
-        const controller = new AbortController()
-        void fetchEventSource(url, {
-          fetch: fetch as unknown as typeof globalThis.fetch,
-          openWhenHidden: true,
-          signal: controller.signal,
-          onmessage: (event) => onData(event.data)
-        }).catch(() => {})
-        return () => controller.abort()
-      })
-    ],
+    ["fetch-event-source", until((onData) => openFetchEventSource(url, onData))],
     [
       "launchdarkly-eventsource",
       until((onData) => {

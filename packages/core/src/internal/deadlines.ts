@@ -63,9 +63,9 @@ export class Deadlines {
   cancel(deadline: Deadline): void {
     if (deadline.cancelled) return
     deadline.cancelled = true
-    // It stays in the heap until it reaches the top, but not what its callback holds (a connection's closures).
+    // Gone from the heap already when it ran; otherwise it leaves when it reaches the top, but what its callback
+    // holds (a connection's closures) goes now.
     deadline.run = spent
-    // Gone from the heap already when it ran; otherwise it leaves when it reaches the top.
     if (--this.live === 0) this.wakeUp()
   }
 
